@@ -1,0 +1,370 @@
+/* prokio/backend.h: the backend ABI, version 1.0.
+ *
+ * This is the one header a Prokio backend includes. It is written for the
+ * author of a third-party backend: read it top to bottom and you know the
+ * whole contract. The in-tree backends (backends/uv, backends/event,
+ * backends/uring) are built against this header alone and never see the
+ * core's sources; so is yours.
+ *
+ * What a backend is
+ * -----------------
+ * The core owns tasks, wakers, timers and channels. A backend owns what
+ * touches the operating system: it waits (until a deadline the core gives),
+ * it wakes a waiting loop from another thread, and it watches file
+ * descriptors for readiness. Every worker thread of a runtime has one loop of
+ * the backend; loops share nothing with each other.
+ *
+ * A backend is a shared object (prokio-NAME.so) exporting exactly one symbol,
+ * PROKIO_BACKEND_ENTRY_SYMBOL. The core dlopen()s it with RTLD_NOW |
+ * RTLD_LOCAL, calls the entry with the highest ABI version it speaks and a
+ * host table, and gets back a vtable. The backend never links against
+ * libprokio: everything it needs from the core comes through the host table.
+ *
+ * The minimum a backend implements (a few hundred lines over epoll):
+ *   loop_init / loop_fini    per-worker state, created on the worker's thread
+ *   now_ns                   the loop's clock
+ *   wait                     block until an event, a wake, or a deadline
+ *   wake                     make a waiting (or the next) wait return; any thread
+ *   watch_init / watch_update / watch_close   readiness of a descriptor
+ *
+ * Conventions used below
+ * ----------------------
+ *   Ownership:  who allocates and who frees.
+ *   Lifetime:   how long a pointer stays valid.
+ *   Thread:     "loop thread" is the thread that called loop_init for that
+ *               loop; "any thread" means what it says.
+ * Errors are negative PROKIO_E* codes (prokio/error.h); -errno from a system
+ * call can be returned unchanged. Translate your library's own error codes in
+ * exactly one helper.
+ *
+ * Versioning
+ * ----------
+ * The ABI version is MAJOR.MINOR, packed as (MAJOR << 16 | MINOR). Majors
+ * must match exactly. A backend's minor may be lower than the core's: the
+ * core then reads only the members that minor defines. Structs are
+ * append-only and carry their size; each block of members is marked with
+ * the version that added it ("above: ABI 1.0"). A member added in 1.N is
+ * read only when the other side's minor is >= N and the pointer is not NULL.
+ *
+ * Changelog (newest first):
+ *   1.0  first version: loops, wait/wake, readiness watches, non-blocking
+ *        hosts (arm + host->drive), capability bits reserved for native
+ *        operations.
+ */
+#ifndef PROKIO_BACKEND_H
+#define PROKIO_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <prokio/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROKIO_BACKEND_ABI_MAJOR   1
+#define PROKIO_BACKEND_ABI_MINOR   0
+#define PROKIO_BACKEND_ABI_VERSION ((PROKIO_BACKEND_ABI_MAJOR << 16) | PROKIO_BACKEND_ABI_MINOR)
+#define PROKIO_BACKEND_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define PROKIO_BACKEND_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
+
+/* The one symbol a backend shared object exports. */
+#define PROKIO_BACKEND_ENTRY_SYMBOL "prokio_backend_entry"
+
+/* Define your entry function with these, so that the same source builds as a
+ * shared object (one exported symbol) and, with -DPROKIO_BACKEND_STATIC, into
+ * a static library under a per-backend name (prokio_backend_entry_NAME), as
+ * on WebAssembly where there is no dlopen. Compile with -fvisibility=hidden:
+ *
+ *   PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(mine)(
+ *       const prokio_backend_host_t *host, uint32_t core_abi,
+ *       const prokio_backend_vtable_t **vtable);
+ */
+#ifdef PROKIO_BACKEND_STATIC
+#define PROKIO_BACKEND_ENTRY(name) prokio_backend_entry_##name
+#define PROKIO_BACKEND_EXPORT
+#else
+#define PROKIO_BACKEND_ENTRY(name) prokio_backend_entry
+#define PROKIO_BACKEND_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* A deadline that never comes: wait without a time limit. */
+#define PROKIO_BACKEND_DEADLINE_NEVER UINT64_MAX
+
+/* Readiness events. READABLE and WRITABLE are interests and reports; ERROR
+ * and HANGUP are reports only (the core wakes both directions on them and
+ * lets the next system call say what happened). */
+#define PROKIO_BACKEND_READABLE 0x1u
+#define PROKIO_BACKEND_WRITABLE 0x2u
+#define PROKIO_BACKEND_ERROR    0x4u
+#define PROKIO_BACKEND_HANGUP   0x8u
+
+/* Capability bits (vtable->caps, refined per loop by loop_init).
+ *
+ * EDGE: readiness reports are edge-triggered. The backend reports a direction
+ *   when the descriptor becomes ready for it (again), not on every wait while
+ *   it stays ready. The core then leaves interest armed for the life of the
+ *   watch and caches readiness itself, which saves a system call per wait.
+ *   Without EDGE the core treats reports as level-triggered and narrows the
+ *   interest to the directions some task still waits for.
+ *
+ * NONBLOCKING_HOST: the loop runs on a thread that must never block (a
+ *   browser's main thread, node's JS thread). The backend provides arm()
+ *   instead of wait() and drives the core from its own event callbacks.
+ *   See "Hosts that cannot block" below.
+ *
+ * OP_*: native asynchronous operations (io_uring style). Reserved in 1.0 so
+ *   that bit numbers never change; the operation members of the vtable arrive
+ *   in a later minor version. A 1.0 backend leaves them clear. When a bit is
+ *   clear the core emulates the operation with readiness plus a non-blocking
+ *   system call, or on its blocking pool.
+ *
+ * BATCH: the backend batches submissions and flushes them in wait(). */
+#define PROKIO_BACKEND_CAP_EDGE             (UINT64_C(1) << 0)
+#define PROKIO_BACKEND_CAP_NONBLOCKING_HOST (UINT64_C(1) << 1)
+#define PROKIO_BACKEND_CAP_OP_READ          (UINT64_C(1) << 8)
+#define PROKIO_BACKEND_CAP_OP_WRITE         (UINT64_C(1) << 9)
+#define PROKIO_BACKEND_CAP_OP_RECV          (UINT64_C(1) << 10)
+#define PROKIO_BACKEND_CAP_OP_SEND          (UINT64_C(1) << 11)
+#define PROKIO_BACKEND_CAP_OP_ACCEPT        (UINT64_C(1) << 12)
+#define PROKIO_BACKEND_CAP_OP_CONNECT       (UINT64_C(1) << 13)
+#define PROKIO_BACKEND_CAP_OP_CLOSE         (UINT64_C(1) << 14)
+#define PROKIO_BACKEND_CAP_OP_FSYNC         (UINT64_C(1) << 15)
+#define PROKIO_BACKEND_CAP_OP_OPEN          (UINT64_C(1) << 16)
+#define PROKIO_BACKEND_CAP_BATCH            (UINT64_C(1) << 17)
+
+/* Log levels for host->log. */
+#define PROKIO_BACKEND_LOG_ERROR 0
+#define PROKIO_BACKEND_LOG_WARN  1
+#define PROKIO_BACKEND_LOG_DEBUG 2
+
+/* Opaque to the core: the backend's own per-loop and per-watch state. The
+ * core allocates vtable->loop_size and vtable->watch_size bytes for them,
+ * aligned for any type (16 bytes), so a backend needs no malloc for either. */
+typedef struct prokio_backend_loop prokio_backend_loop_t;
+typedef struct prokio_backend_watch prokio_backend_watch_t;
+
+/* Opaque to the backend: the core's side of a loop. Pass it back unchanged. */
+typedef struct prokio_backend_host_loop prokio_backend_host_loop_t;
+
+/* What the core tells loop_init about the loop being created.
+ * Ownership: the core's. Lifetime: borrowed for the duration of loop_init. */
+typedef struct prokio_backend_loop_config {
+    uint32_t size;         /* sizeof this struct as the core knows it */
+    uint32_t worker_index; /* 0 .. worker_count-1 */
+    uint32_t worker_count;
+    uint32_t flags; /* reserved, 0 in 1.0 */
+    /* above: ABI 1.0 */
+} prokio_backend_loop_config_t;
+
+/* The host table: what the core offers the backend.
+ * Ownership: the core's. Lifetime: valid from the entry call until the core
+ * unloads the backend, which happens only after every loop is finished.
+ * Read a member only if offsetof(member) < size. */
+typedef struct prokio_backend_host {
+    uint32_t size;        /* sizeof(prokio_backend_host_t) as the core knows it */
+    uint32_t abi_version; /* the highest ABI version the core speaks */
+
+    /* Zero-filled allocation and its free, for the rare allocations a
+     * backend cannot avoid (never on a per-wait or per-event path).
+     * alloc returns NULL when out of memory. Thread: any. */
+    void *(*alloc)(size_t size);
+    void (*free)(void *ptr);
+
+    /* printf-style diagnostics. The core prefixes the backend's name and
+     * decides what is shown (PROKIO_DEBUG=backend shows DEBUG). Never
+     * prints on its own initiative. Thread: any. */
+    void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+    /* CLOCK_MONOTONIC in nanoseconds: a ready-made now_ns for backends that
+     * have no clock of their own. Thread: any. */
+    uint64_t (*monotonic_ns)(void);
+
+    /* Report readiness of a watch: events is a mask of PROKIO_BACKEND_*.
+     * The core only records the events and queues the tasks concerned; it
+     * never runs a task from inside this call, so the backend may call it
+     * from any point of its event dispatch.
+     * Thread: the loop thread, from inside wait() (blocking hosts) or from
+     * the backend's own event callbacks (non-blocking hosts). */
+    void (*watch_ready)(prokio_backend_host_loop_t *host_loop, prokio_backend_watch_t *watch,
+                        unsigned events);
+
+    /* Non-blocking hosts only: run the worker once. Runs ready tasks up to a
+     * budget, fires due timers, and, before returning, calls vtable->arm with
+     * the time it wants to be driven again. Returns 0, or PROKIO_ESHUTDOWN
+     * once the runtime is shutting down (stop calling drive).
+     * Thread: the loop thread, never from inside another host call. */
+    int (*drive)(prokio_backend_host_loop_t *host_loop);
+    /* above: ABI 1.0 */
+} prokio_backend_host_t;
+
+/* The vtable: what the backend offers the core.
+ * Ownership: the backend's (usually a static const). Lifetime: valid until
+ * the shared object is unloaded. Members are called only as described. */
+typedef struct prokio_backend_vtable {
+    uint32_t size;        /* sizeof(prokio_backend_vtable_t) as the backend knows it */
+    uint32_t abi_version; /* the ABI version the backend implements */
+    const char *name;     /* short name, [a-z0-9_-]+, e.g. "uring" */
+    const char *version;  /* free-form, e.g. "1.0 (liburing 2.3)" */
+    uint64_t caps;        /* PROKIO_BACKEND_CAP_* this backend may offer */
+    size_t loop_size;     /* bytes of per-loop state the core allocates */
+    size_t watch_size;    /* bytes of per-watch state the core allocates */
+
+    /* Create a loop in the zero-filled memory at `loop`. Store host_loop to
+     * pass back to host callbacks. On entry *caps holds vtable->caps; clear
+     * the bits this loop cannot honour (for instance EDGE on a kernel without
+     * multishot poll). Return 0, or a negative code and leave nothing behind:
+     * a loop that failed to initialise is never finished. A kernel that
+     * refuses the mechanism (io_uring: EPERM, ENOSYS) is reported here; the
+     * core then names the backend and the code to the user.
+     * Thread: the loop thread, which all later calls for this loop share. */
+    int (*loop_init)(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
+                     const prokio_backend_loop_config_t *config, uint64_t *caps);
+
+    /* Release everything the loop holds. Every watch has been closed before.
+     * Do not call host callbacks from here. Afterwards the core frees the
+     * loop memory. Thread: the loop thread. */
+    void (*loop_fini)(prokio_backend_loop_t *loop);
+
+    /* The loop's clock in nanoseconds, monotonic, the time base of every
+     * deadline given to wait and arm. Real backends return
+     * host->monotonic_ns(); a simulation backend returns virtual time.
+     * Thread: the loop thread. */
+    uint64_t (*now_ns)(prokio_backend_loop_t *loop);
+
+    /* Blocking hosts: wait until at least one of
+     *   - a watch becomes ready (report it with host->watch_ready),
+     *   - wake() was called since the previous wait returned (wakes are
+     *     sticky: a wake that came before wait makes wait return at once),
+     *   - now_ns() >= deadline_ns (never return "timed out" early; rounding
+     *     a deadline up to your mechanism's resolution is fine; 0 means do
+     *     not block; PROKIO_BACKEND_DEADLINE_NEVER means no time limit).
+     * Deliver every event already available, without blocking for more,
+     * then return the number of events delivered (>= 0). EINTR is not an
+     * error: return 0. Return a negative code only when the loop is
+     * unusable; the core logs it and retries after a pause.
+     * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
+    int (*wait)(prokio_backend_loop_t *loop, uint64_t deadline_ns);
+
+    /* Make the current or next wait() of this loop return soon. Coalesce:
+     * many wakes before the loop notices them may cost one system call; the
+     * core already calls this at most once per park. Must not allocate and
+     * must not fail; async-signal-safe is welcome but not required.
+     * On a NONBLOCKING_HOST loop: schedule host->drive soon, in a microtask
+     * or equivalent, ahead of timers and I/O.
+     * Thread: any thread, including the loop thread; may race with
+     * loop_fini only in the sense that the core stops calling it first. */
+    void (*wake)(prokio_backend_loop_t *loop);
+
+    /* NONBLOCKING_HOST loops only (NULL otherwise): call host->drive once,
+     * soon after now_ns() >= deadline_ns. Each call replaces the previous
+     * one. deadline_ns == 0 means "more work is ready, but let the host run
+     * its own events first" (a macrotask: setImmediate or MessageChannel,
+     * not a microtask, so rendering and I/O are not starved).
+     * PROKIO_BACKEND_DEADLINE_NEVER cancels. Returns 0 or a negative code.
+     * Thread: the loop thread, from inside host->drive or a host callback. */
+    int (*arm)(prokio_backend_loop_t *loop, uint64_t deadline_ns);
+
+    /* Prepare the zero-filled memory at `watch` to watch `fd`, with no
+     * interest yet: nothing is reported until watch_update. The descriptor
+     * stays the caller's; the backend never closes it. Return 0 or a negative
+     * code (PROKIO_EBADF, PROKIO_EPERM for a regular file under epoll...).
+     * Thread: the loop thread. */
+    int (*watch_init)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd);
+
+    /* Set the interest of a watch to `events` (READABLE | WRITABLE, or 0 for
+     * none). While a direction is in the interest, the backend reports it
+     * with host->watch_ready when the descriptor is ready for it: at least
+     * once after this call if it is ready now, and again each time it
+     * becomes ready after having been not ready. Extra reports are allowed
+     * (the core retries the system call); lost ones are not. Without
+     * CAP_EDGE, reporting on every wait while ready is expected.
+     * Return 0 or a negative code. Thread: the loop thread. */
+    int (*watch_update)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch,
+                        unsigned events);
+
+    /* Stop watching. After return the backend neither reports this watch
+     * nor touches its memory, which the core may free at once. A backend
+     * whose library needs the memory longer (libuv's uv_close) must keep its
+     * own copy, allocated with host->alloc at watch_init. Call it before the
+     * descriptor is closed. Thread: the loop thread. */
+    void (*watch_close)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch);
+    /* above: ABI 1.0 */
+} prokio_backend_vtable_t;
+
+/* The entry point. The core calls it once per process after dlopen, before
+ * any loop exists.
+ *   host      the host table (see its lifetime above).
+ *   core_abi  the highest ABI version the core speaks.
+ *   vtable    out: the backend's vtable, whose abi_version says what it
+ *             implements: the same major as core_abi and a minor no higher.
+ * Return 0, or PROKIO_EABI when the backend cannot speak core_abi's major
+ * (log why with host->log), or another negative code.
+ * Thread: any; called once, before every other member. */
+typedef int (*prokio_backend_entry_fn)(const prokio_backend_host_t *host, uint32_t core_abi,
+                                       const prokio_backend_vtable_t **vtable);
+
+/* Hosts that cannot block (the browser, node's JS thread)
+ * -------------------------------------------------------
+ * The browser's main thread runs timers, promise callbacks and rendering
+ * only after WebAssembly returns, so such a backend can never wait(). The
+ * control flow is inverted: the backend sets CAP_NONBLOCKING_HOST, leaves
+ * wait NULL, and provides arm. The core creates the worker without a thread
+ * of its own, and from then on:
+ *
+ *   1. Whenever the core has work (a spawn, a wake, a watch report), it calls
+ *      vtable->wake(loop): the backend queues one microtask that calls
+ *      host->drive(host_loop). Several wakes before it runs cost one
+ *      microtask.
+ *   2. host->drive runs ready tasks up to a budget, fires due timers, and
+ *      calls vtable->arm(loop, deadline) once before returning:
+ *        - 0 if the budget ran out with tasks still ready: the backend
+ *          schedules drive as a macrotask, so the host's own events run;
+ *        - the next timer's deadline: the backend sets one host timer
+ *          (setTimeout) and calls drive when it fires, treating deadlines
+ *          within a millisecond as due (node fires timers up to 0.8 ms early);
+ *        - PROKIO_BACKEND_DEADLINE_NEVER if nothing is pending: the backend
+ *          clears its host timer.
+ *   3. The backend's event callbacks (a socket became readable, a JS Promise
+ *      settled) call host->watch_ready, then drive (directly, or through
+ *      wake). drive never re-enters itself.
+ *
+ * A sketch of the JS side, for an emscripten --js-library:
+ *
+ *   wake:  if (!queued) { queued = true; queueMicrotask(() => { queued = false;
+ *              _prokio_drive(hostLoop); }); }
+ *   arm:   clearTimeout(timer); if (deadline == 0) setImmediate(drive);
+ *          else if (deadline != NEVER) timer = setTimeout(drive, ms(deadline - now));
+ *
+ * The same task code, wakers and timers then run unchanged on both kinds of
+ * host; only who owns the loop differs.
+ *
+ * Planned for later minor versions (append-only, no break): native
+ * operations (submit/cancel with exactly one terminal completion per
+ * operation, the backend owning submitted buffers until that completion,
+ * closing a descriptor cancelling its operations first), announced by the
+ * OP_* bits above.
+ */
+
+#ifdef __cplusplus
+}
+#endif
+
+/* Layout checks: an un-bumped change to an ABI struct fails to build. The
+ * offsets are those of the LP64 and ILP32 data models alike, expressed in
+ * pointer-sized units where pointers are involved. */
+#define PROKIO__BACKEND_P sizeof(void *)
+_Static_assert(offsetof(prokio_backend_loop_config_t, flags) == 12, "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_host_t, alloc) == 8, "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_host_t, drive) == 8 + 5 * PROKIO__BACKEND_P,
+               "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_vtable_t, name) == 8, "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_vtable_t, caps) == 8 + 2 * PROKIO__BACKEND_P,
+               "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_vtable_t, loop_init) == 16 + 4 * PROKIO__BACKEND_P,
+               "ABI 1.0 layout");
+_Static_assert(offsetof(prokio_backend_vtable_t, watch_close) == 16 + 12 * PROKIO__BACKEND_P,
+               "ABI 1.0 layout");
+
+#endif /* PROKIO_BACKEND_H */
