@@ -240,8 +240,10 @@ typedef struct prokio_backend_vtable {
      *   - now_ns() >= deadline_ns (never return "timed out" early; rounding
      *     a deadline up to your mechanism's resolution is fine; 0 means do
      *     not block; PROKIO_BACKEND_DEADLINE_NEVER means no time limit).
-     * Deliver every event already available, without blocking for more,
-     * then return the number of events delivered (>= 0). EINTR is not an
+     * Do not return before the deadline for any other reason (loop
+     * internally over your library's spurious returns), but deliver every
+     * event already available, without blocking for more, once you return.
+     * Return the number of events delivered (>= 0). EINTR is not an
      * error: return 0. Return a negative code only when the loop is
      * unusable; the core logs it and retries after a pause.
      * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
