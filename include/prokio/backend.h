@@ -244,7 +244,7 @@ typedef struct prokio_backend_vtable {
      * internally over your library's spurious returns), but deliver every
      * event already available, without blocking for more, once you return.
      * Return the number of events delivered (>= 0). EINTR is not an
-     * error: return 0. Return a negative code only when the loop is
+     * error: retry. Return a negative code only when the loop is
      * unusable; the core logs it and retries after a pause.
      * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
     int (*wait)(prokio_backend_loop_t *loop, uint64_t deadline_ns);
