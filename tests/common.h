@@ -1,0 +1,70 @@
+/* tests/common.h: what every test program includes.
+ *
+ * Output is TAP (CMOCKA_MESSAGE_OUTPUT=TAP, set by `make check`). Do not
+ * use cmocka's skip(): it prints "not ok # SKIP", which automake's TAP
+ * driver counts as a failure. A test that cannot run on this machine says
+ * so in the runner (tests/run-backend.sh), as "1..0 # SKIP why". */
+#ifndef PROKIO_TESTS_COMMON_H
+#define PROKIO_TESTS_COMMON_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <prokio.h>
+
+static const char *test_watchdog_what = "test";
+
+static void test_watchdog_fire(int sig)
+{
+    (void)sig;
+    static const char head[] = "Bail out! watchdog: ";
+    static const char tail[] = " took too long\n";
+    (void)!write(1, head, sizeof head - 1);
+    (void)!write(1, test_watchdog_what, strlen(test_watchdog_what));
+    (void)!write(1, tail, sizeof tail - 1);
+    _exit(1);
+}
+
+/* Ends the process with "Bail out!" if it runs longer than `seconds`
+ * (times PROKIO_TEST_TIMEOUT_SCALE, for valgrind). Every test program arms
+ * one: a hung test must fail, not hang CI. Workers block signals, so
+ * SIGALRM reaches the main thread. */
+static inline void test_watchdog(const char *what, unsigned seconds)
+{
+    const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
+    unsigned k = scale ? (unsigned)atoi(scale) : 1;
+    test_watchdog_what = what;
+    signal(SIGALRM, test_watchdog_fire);
+    alarm(seconds * (k ? k : 1));
+}
+
+/* A runtime on the backend the runner chose (PROKIO_BACKEND), or fail. */
+static inline prokio_runtime_t *test_runtime(unsigned workers)
+{
+    prokio_runtime_t *rt = NULL;
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.workers = workers;
+    int rc = prokio_runtime_new(&rt, &o);
+    if (rc < 0)
+        fail_msg("prokio_runtime_new: %s: %s", prokio_err_name(rc), prokio_last_error());
+    return rt;
+}
+
+/* Frees a runtime and checks that nothing it owned was left behind. */
+static inline void test_runtime_free(prokio_runtime_t *rt)
+{
+    int rc = prokio_runtime_free(rt);
+    if (rc < 0)
+        fail_msg("prokio_runtime_free: %s: %s", prokio_err_name(rc), prokio_last_error());
+}
+
+#endif

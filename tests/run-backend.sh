@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs a test program once for one backend. The test's name says which:
+#   tests/run/PROGRAM.BACKEND.test  runs  tests/PROGRAM with PROKIO_BACKEND=BACKEND
+# (PROGRAM may contain a '/': conformance/conformance is written
+# conformance~conformance). A backend that was not built is a TAP skip,
+# never a silent pass. VALGRIND, when set, is the command to run under.
+set -u
+name=$(basename "$1" .test)
+prog=$(echo "${name%.*}" | tr '~' '/')
+backend=${name##*.}
+: "${top_builddir:?run through make check}"
+so="$top_builddir/backends/.libs/prokio-$backend.so"
+if [ ! -f "$so" ]; then
+    echo "1..0 # SKIP backend '$backend' was not built (configure did not find its library)"
+    exit 0
+fi
+PROKIO_BACKEND=$backend
+export PROKIO_BACKEND
+# shellcheck disable=SC2086
+exec ${VALGRIND:-} "$top_builddir/tests/$prog"
