@@ -37,19 +37,26 @@ PROKIO_TLS struct prokio__worker *prokio__tls_worker;
 
 /* ------------------------------------------------------------- scheduling */
 
-/* Pushes onto w's remote queue and wakes w if it is parked. Returns false
- * when w is shut down (its queue is closed). */
+/* Makes w look at its remote queue: wakes its backend if it is parked, or
+ * always when a host drives it (it never parks; the backend coalesces).
+ * `waking` tells a stopping worker that someone may still be inside
+ * vt->wake, so the loop memory must outlive this call. */
+static void notify(struct prokio__worker *w)
+{
+    atomic_fetch_add_explicit(&w->waking, 1, memory_order_seq_cst);
+    if (w->nonblocking || (atomic_load_explicit(&w->parked, memory_order_seq_cst) &&
+                           atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst)))
+        w->vt->wake(w->loop);
+    atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
+}
+
+/* Pushes onto w's remote queue and wakes w if needed. Returns false when w
+ * is shut down (its queue is closed). */
 static bool push_remote(struct prokio__worker *w, struct prokio_task *t)
 {
     if (!prokio__remote_push(&w->remote, t))
         return false;
-    /* `waking` tells a stopping worker that someone may still be inside
-     * vt->wake, so the loop memory must outlive this call. */
-    atomic_fetch_add_explicit(&w->waking, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&w->parked, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-        w->vt->wake(w->loop);
-    atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
+    notify(w);
     return true;
 }
 
@@ -103,11 +110,7 @@ int prokio__worker_spawn(struct prokio__worker *w, prokio_poll_fn poll, const vo
         }
         atomic_fetch_add_explicit(&w->spawned_remote, 1, memory_order_relaxed);
         pthread_mutex_unlock(&w->pool.lock);
-        atomic_fetch_add_explicit(&w->waking, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&w->parked, memory_order_seq_cst) &&
-            atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-            w->vt->wake(w->loop);
-        atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
+        notify(w);
     }
     if (join_out)
         *join_out = t;
@@ -402,10 +405,7 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
 void prokio__worker_request_stop(struct prokio__worker *w)
 {
     atomic_store_explicit(&w->stop, 1, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&w->waking, 1, memory_order_seq_cst);
-    if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-        w->vt->wake(w->loop);
-    atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
+    notify(w);
 }
 
 void prokio__worker_join(struct prokio__worker *w)
