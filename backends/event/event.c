@@ -198,13 +198,13 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
         if (deadline_ns <= now) {
             flags |= EVLOOP_NONBLOCK;
         } else if (deadline_ns != PROKIO_BACKEND_DEADLINE_NEVER) {
-            uint64_t ns = deadline_ns - now;
-            if (ns > MAX_TIMEOUT_NS)
-                ns = MAX_TIMEOUT_NS;
+            uint64_t timeout_ns = deadline_ns - now;
+            if (timeout_ns > MAX_TIMEOUT_NS)
+                timeout_ns = MAX_TIMEOUT_NS;
             /* Rounded up to whole microseconds: never a timer before the deadline. */
-            ns = (ns + NS_PER_US - 1) / NS_PER_US * NS_PER_US;
-            struct timeval tv = {.tv_sec = (time_t)(ns / NS_PER_S),
-                                 .tv_usec = (suseconds_t)(ns % NS_PER_S / NS_PER_US)};
+            timeout_ns = (timeout_ns + NS_PER_US - 1) / NS_PER_US * NS_PER_US;
+            struct timeval tv = {.tv_sec = (time_t)(timeout_ns / NS_PER_S),
+                                 .tv_usec = (suseconds_t)(timeout_ns % NS_PER_S / NS_PER_US)};
             errno = 0;
             if (event_add(timer, &tv) < 0)
                 return prokio_error(errno);

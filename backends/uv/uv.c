@@ -97,7 +97,7 @@ static void close_any(uv_handle_t *handle, void *arg)
 {
     (void)arg;
     if (!uv_is_closing(handle))
-        uv_close(handle, NULL);
+        uv_close(handle, handle->type == UV_POLL ? on_poll_closed : NULL);
 }
 
 static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
@@ -158,9 +158,11 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
              * the millisecond, so a timer can fire up to 1 ms before a
              * nanosecond deadline: round up and add that millisecond. The
              * check below catches whatever is left. */
-            uint64_t ms = (deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS + 1;
+            uint64_t timeout_ms = (deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS + 1;
+            if (timeout_ms > MAX_TIMEOUT_MS)
+                timeout_ms = MAX_TIMEOUT_MS;
             uv_update_time(&l->uv);
-            uv_timer_start(&l->timer, on_timer, ms < MAX_TIMEOUT_MS ? ms : MAX_TIMEOUT_MS, 0);
+            uv_timer_start(&l->timer, on_timer, timeout_ms, 0);
         }
         /* Blocks unless a close callback is pending; libuv retries EINTR. */
         uv_run(&l->uv, UV_RUN_ONCE);
