@@ -34,7 +34,7 @@ struct loop {
     struct event_base *base;
     prokio_backend_host_loop_t *host_loop;
     int wake_fd;
-    atomic_int wake_pending; /* a wake() wrote wake_fd and the loop has not read it yet */
+    atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
     bool edge;
     bool woken;  /* during wait: wake_fd was read */
     int reports; /* during wait: host->watch_ready calls */

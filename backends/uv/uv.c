@@ -53,7 +53,7 @@ static char version[64];
  * UV_EAI_*, UV_UNKNOWN, from -3000 down) become PROKIO_EIO. */
 static int prokio_error(int uv_err)
 {
-    return uv_err >= 0 || uv_err > -3000 ? uv_err : PROKIO_EIO;
+    return uv_err > -3000 ? uv_err : PROKIO_EIO;
 }
 
 static void on_async(uv_async_t *async)
