@@ -1,0 +1,333 @@
+/* backends/event/event.c: the libevent 2.1 backend (prokio-event.so).
+ *
+ * One event_base per loop, edge-triggered watches when the base supports
+ * EV_FEATURE_ET (epoll on Linux), and a private eventfd for wake(): libevent's
+ * own cross-thread machinery (evthread locking, event_active from another
+ * thread) would put a lock on every event operation of every loop, and the
+ * core already guarantees that only wake() crosses threads.
+ *
+ * Memory: the event_base is libevent's (allocated at loop_init, freed at
+ * loop_fini); everything else lives in the memory the core gives us, with the
+ * size of struct event read at run time (event_get_struct_event_size()), so a
+ * libevent of another build never overflows it.
+ */
+#include <prokio/backend.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#define NS_PER_US UINT64_C(1000)
+#define NS_PER_S  UINT64_C(1000000000)
+/* Longer waits are cut into days: no library or kernel arithmetic ever sees
+ * a deadline near overflow. */
+#define MAX_TIMEOUT_NS (UINT64_C(86400) * NS_PER_S)
+
+struct loop {
+    struct event_base *base;
+    prokio_backend_host_loop_t *host_loop;
+    int wake_fd;
+    atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
+    bool edge;
+    bool woken;  /* during wait: wake_fd was read */
+    int reports; /* during wait: host->watch_ready calls */
+    /* followed by the wake event and the timer event, event_stride bytes each */
+};
+
+struct watch {
+    struct loop *loop;
+    int fd;
+    bool added;
+    /* followed by the watch's struct event */
+};
+
+/* Written once by the entry, before any loop exists; read-only afterwards. */
+static const prokio_backend_host_t *host;
+static size_t event_stride;
+static char version[64];
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static struct event *loop_event(struct loop *l, int index)
+{
+    return (struct event *)((char *)l + round16(sizeof *l) + (size_t)index * event_stride);
+}
+
+static struct event *watch_event(struct watch *w)
+{
+    return (struct event *)((char *)w + round16(sizeof *w));
+}
+
+enum { WAKE_EVENT, TIMER_EVENT };
+
+/* The one translation of failures to PROKIO_E* codes. libevent reports them
+ * as -1 or NULL and leaves the system call's errno, when there was one. */
+static int prokio_error(int err)
+{
+    return err > 0 ? -err : PROKIO_EIO;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct loop *l = arg;
+    uint64_t count;
+    (void)what;
+    /* Read, then clear the flag. A wake() in between finds the flag still set
+     * and writes nothing, which is right: this wait is returning anyway. The
+     * other order could swallow that wake()'s write while its flag stays set,
+     * and every later wake() would skip its write: a wakeup lost for good. */
+    while (read(fd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+    atomic_store(&l->wake_pending, 0);
+    l->woken = true;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    /* Its only job is to end event_base_loop(EVLOOP_ONCE). */
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct watch *w = arg;
+    unsigned events = (what & EV_READ ? PROKIO_BACKEND_READABLE : 0) |
+                      (what & EV_WRITE ? PROKIO_BACKEND_WRITABLE : 0);
+    (void)fd;
+    if (!events)
+        return;
+    w->loop->reports++;
+    host->watch_ready(w->loop->host_loop, (prokio_backend_watch_t *)w, events);
+}
+
+static struct event_base *new_base(bool edge)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    /* NOLOCK: one thread uses the base. IGNORE_ENV: the core chooses, and
+     * EVENT_NOEPOLL would quietly cost edge triggering. PRECISE_TIMER:
+     * CLOCK_MONOTONIC and a timerfd rather than the coarse clock and
+     * millisecond epoll timeouts, so deadlines are met within microseconds. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
+                                   EVENT_BASE_FLAG_PRECISE_TIMER);
+    if (edge)
+        event_config_require_features(cfg, EV_FEATURE_ET);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
+static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
+                     const prokio_backend_loop_config_t *config, uint64_t *caps)
+{
+    struct loop *l = (struct loop *)loop;
+    int rc;
+    (void)config;
+    l->host_loop = host_loop;
+    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->wake_fd < 0)
+        return prokio_error(errno);
+    errno = 0;
+    l->base = new_base(true);
+    if (!l->base)
+        l->base = new_base(false);
+    if (!l->base) {
+        rc = prokio_error(errno);
+        goto fail_fd;
+    }
+    l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
+    if (!l->edge) {
+        *caps &= ~PROKIO_BACKEND_CAP_EDGE;
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "libevent method %s is level-triggered",
+                  event_base_get_method(l->base));
+    }
+    errno = 0;
+    if (event_assign(loop_event(l, WAKE_EVENT), l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake,
+                     l) < 0 ||
+        event_add(loop_event(l, WAKE_EVENT), NULL) < 0) {
+        rc = prokio_error(errno);
+        goto fail_base;
+    }
+    evtimer_assign(loop_event(l, TIMER_EVENT), l->base, on_timer, l);
+    return 0;
+
+fail_base:
+    event_base_free(l->base);
+fail_fd:
+    close(l->wake_fd);
+    return rc;
+}
+
+static void loop_fini(prokio_backend_loop_t *loop)
+{
+    struct loop *l = (struct loop *)loop;
+    event_del(loop_event(l, WAKE_EVENT));
+    event_base_free(l->base);
+    close(l->wake_fd);
+}
+
+static uint64_t now_ns(prokio_backend_loop_t *loop)
+{
+    (void)loop;
+    return host->monotonic_ns();
+}
+
+static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
+{
+    struct loop *l = (struct loop *)loop;
+    struct event *timer = loop_event(l, TIMER_EVENT);
+    l->reports = 0;
+    l->woken = false;
+    for (;;) {
+        uint64_t now = host->monotonic_ns();
+        int flags = EVLOOP_ONCE;
+        bool timed = false;
+        if (deadline_ns <= now) {
+            flags |= EVLOOP_NONBLOCK;
+        } else if (deadline_ns != PROKIO_BACKEND_DEADLINE_NEVER) {
+            uint64_t timeout_ns = deadline_ns - now;
+            if (timeout_ns > MAX_TIMEOUT_NS)
+                timeout_ns = MAX_TIMEOUT_NS;
+            /* Rounded up to whole microseconds: never a timer before the deadline. */
+            timeout_ns = (timeout_ns + NS_PER_US - 1) / NS_PER_US * NS_PER_US;
+            struct timeval tv = {.tv_sec = (time_t)(timeout_ns / NS_PER_S),
+                                 .tv_usec = (suseconds_t)(timeout_ns % NS_PER_S / NS_PER_US)};
+            errno = 0;
+            if (event_add(timer, &tv) < 0)
+                return prokio_error(errno);
+            timed = true;
+        }
+        /* EVLOOP_ONCE returns after running at least one callback: an I/O
+         * event, the wake, or the timer. epoll_wait's EINTR never gets out. */
+        errno = 0;
+        int rc = event_base_loop(l->base, flags);
+        int err = errno;
+        if (timed)
+            event_del(timer);
+        if (rc != 0)
+            return rc < 0 ? prokio_error(err) : PROKIO_EIO;
+        if (l->reports > 0 || l->woken || (flags & EVLOOP_NONBLOCK))
+            return l->reports;
+        /* Only the timer ran. libevent's clock is ours, but its cached time
+         * may lag: trust ours, and go round again if the deadline is ahead. */
+        if (timed && host->monotonic_ns() >= deadline_ns)
+            return 0;
+    }
+}
+
+static void loop_wake(prokio_backend_loop_t *loop)
+{
+    struct loop *l = (struct loop *)loop;
+    /* One write per batch of wakes: the loop clears the flag when it reads. */
+    if (atomic_exchange(&l->wake_pending, 1) == 0) {
+        uint64_t one = 1;
+        while (write(l->wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd)
+{
+    struct watch *w = (struct watch *)watch;
+    struct stat st;
+    /* libevent touches the kernel only at event_add, and epoll's refusal of
+     * files and directories would then be printed by libevent's logger: say it
+     * here instead, where the contract expects it. */
+    if (fstat(fd, &st) < 0)
+        return prokio_error(errno);
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return PROKIO_EPERM;
+    w->loop = (struct loop *)loop;
+    w->fd = fd;
+    return 0;
+}
+
+static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, unsigned events)
+{
+    struct watch *w = (struct watch *)watch;
+    struct event *ev = watch_event(w);
+    (void)loop;
+    /* Removing and adding again is what makes epoll report a direction that
+     * is ready now, as the contract asks after every update, even in edge
+     * mode. The core changes the interest of an edge-triggered watch rarely. */
+    if (w->added) {
+        event_del(ev);
+        w->added = false;
+    }
+    if (!(events & (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE)))
+        return 0;
+    short what = EV_PERSIST | (w->loop->edge ? EV_ET : 0) |
+                 (events & PROKIO_BACKEND_READABLE ? EV_READ : 0) |
+                 (events & PROKIO_BACKEND_WRITABLE ? EV_WRITE : 0);
+    errno = 0;
+    if (event_assign(ev, w->loop->base, w->fd, what, on_io, w) < 0 || event_add(ev, NULL) < 0)
+        return prokio_error(errno);
+    w->added = true;
+    return 0;
+}
+
+static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch)
+{
+    struct watch *w = (struct watch *)watch;
+    (void)loop;
+    /* event_del also takes the event off libevent's active queue: after this
+     * libevent holds no pointer into the watch memory. */
+    if (w->added)
+        event_del(watch_event(w));
+    w->added = false;
+}
+
+static prokio_backend_vtable_t vtable = {
+    .size = sizeof(prokio_backend_vtable_t),
+    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    .name = "event",
+    .version = version,
+    .caps = PROKIO_BACKEND_CAP_EDGE,
+    /* loop_size and watch_size depend on libevent's struct event: set by the entry */
+    .loop_init = loop_init,
+    .loop_fini = loop_fini,
+    .now_ns = now_ns,
+    .wait = loop_wait,
+    .wake = loop_wake,
+    .watch_init = watch_init,
+    .watch_update = watch_update,
+    .watch_close = watch_close,
+};
+
+PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(event)(const prokio_backend_host_t *h,
+                                                      uint32_t core_abi,
+                                                      const prokio_backend_vtable_t **out)
+{
+    /* A host of any version has its size and log where 1.0 put them. */
+    bool can_log = h && h->size >= offsetof(prokio_backend_host_t, log) + sizeof h->log && h->log;
+    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR || !h ||
+        h->size < offsetof(prokio_backend_host_t, drive)) {
+        if (can_log)
+            h->log(PROKIO_BACKEND_LOG_ERROR,
+                   "the event backend speaks ABI %d.%d, the core %u.%u with a %u-byte host table",
+                   PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
+                   PROKIO_BACKEND_ABI_MAJOR_OF(core_abi), PROKIO_BACKEND_ABI_MINOR_OF(core_abi),
+                   h ? h->size : 0);
+        return PROKIO_EABI;
+    }
+    host = h;
+    event_stride = round16(event_get_struct_event_size());
+    vtable.loop_size = round16(sizeof(struct loop)) + 2 * event_stride;
+    vtable.watch_size = round16(sizeof(struct watch)) + event_stride;
+    snprintf(version, sizeof version, "1.0 (libevent %s)", event_get_version());
+    *out = &vtable;
+    return 0;
+}

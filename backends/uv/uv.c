@@ -1,0 +1,268 @@
+/* backends/uv/uv.c: the libuv backend (prokio-uv.so), for libuv >= 1.30.
+ *
+ * One uv_loop_t per loop, in the core's loop memory, with a uv_async_t for
+ * wake() (thread-safe and coalescing by libuv's own promise) and a uv_timer_t
+ * for deadlines. Watches are uv_poll_t handles, which are level-triggered:
+ * this backend does not offer CAP_EDGE.
+ *
+ * uv_close() needs a handle's memory until its close callback runs, on a
+ * later turn of the loop, but the core may free watch memory as soon as
+ * watch_close returns: so each uv_poll_t lives in a block from host->alloc,
+ * freed by the close callback (in a later wait, or at the latest in
+ * loop_fini).
+ */
+#include <prokio/backend.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#define NS_PER_MS UINT64_C(1000000)
+/* Longer waits are cut into days: no library or kernel arithmetic ever sees
+ * a deadline near overflow. */
+#define MAX_TIMEOUT_MS (UINT64_C(86400) * 1000)
+
+struct loop {
+    uv_loop_t uv;
+    uv_async_t async;
+    uv_timer_t timer;
+    prokio_backend_host_loop_t *host_loop;
+    bool woken;  /* during wait: the async handle ran */
+    int reports; /* during wait: host->watch_ready calls */
+};
+
+/* Outlives its watch until the close callback. */
+struct poll {
+    uv_poll_t handle;
+    struct loop *loop;
+    prokio_backend_watch_t *watch; /* NULL once the watch is closed */
+    int events;                    /* UV_READABLE | UV_WRITABLE last started */
+};
+
+struct watch {
+    struct poll *poll;
+};
+
+/* Written once by the entry, before any loop exists; read-only afterwards. */
+static const prokio_backend_host_t *host;
+static char version[64];
+
+/* The one translation of libuv's codes to PROKIO_E*. On Unix libuv's codes
+ * are negated errno values, as PROKIO_E* are; the few that are not (UV_EOF,
+ * UV_EAI_*, UV_UNKNOWN, from -3000 down) become PROKIO_EIO. */
+static int prokio_error(int uv_err)
+{
+    return uv_err > -3000 ? uv_err : PROKIO_EIO;
+}
+
+static void on_async(uv_async_t *async)
+{
+    ((struct loop *)async->data)->woken = true;
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    /* Its only job is to end uv_run(UV_RUN_ONCE). */
+    (void)timer;
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    struct poll *p = handle->data;
+    unsigned ready = 0;
+    if (!p->watch)
+        return;
+    if (status < 0) {
+        /* libuv has stopped the handle (POLLERR); the core's next system
+         * call on the descriptor says what went wrong. */
+        p->events = 0;
+        ready = PROKIO_BACKEND_ERROR;
+    } else {
+        ready = (events & UV_READABLE ? PROKIO_BACKEND_READABLE : 0) |
+                (events & UV_WRITABLE ? PROKIO_BACKEND_WRITABLE : 0);
+    }
+    if (!ready)
+        return;
+    p->loop->reports++;
+    host->watch_ready(p->loop->host_loop, p->watch, ready);
+}
+
+static void on_poll_closed(uv_handle_t *handle)
+{
+    host->free(handle->data);
+}
+
+static void close_any(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, handle->type == UV_POLL ? on_poll_closed : NULL);
+}
+
+static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
+                     const prokio_backend_loop_config_t *config, uint64_t *caps)
+{
+    struct loop *l = (struct loop *)loop;
+    (void)config;
+    (void)caps;
+    l->host_loop = host_loop;
+    int rc = uv_loop_init(&l->uv);
+    if (rc < 0)
+        return prokio_error(rc);
+    /* The async handle stays active and referenced for the loop's life, which
+     * also keeps uv_run(UV_RUN_ONCE) from returning at once for want of
+     * handles. */
+    rc = uv_async_init(&l->uv, &l->async, on_async);
+    if (rc < 0) {
+        uv_loop_close(&l->uv);
+        return prokio_error(rc);
+    }
+    l->async.data = l;
+    uv_timer_init(&l->uv, &l->timer);
+    return 0;
+}
+
+static void loop_fini(prokio_backend_loop_t *loop)
+{
+    struct loop *l = (struct loop *)loop;
+    /* Closing every handle and running the loop until their close callbacks
+     * ran frees the polls of watches closed since the last wait as well. */
+    uv_walk(&l->uv, close_any, NULL);
+    uv_run(&l->uv, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&l->uv);
+    if (rc != 0)
+        host->log(PROKIO_BACKEND_LOG_ERROR, "uv_loop_close: %s (a handle leaked)", uv_strerror(rc));
+}
+
+static uint64_t now_ns(prokio_backend_loop_t *loop)
+{
+    (void)loop;
+    return host->monotonic_ns();
+}
+
+static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
+{
+    struct loop *l = (struct loop *)loop;
+    l->reports = 0;
+    l->woken = false;
+    for (;;) {
+        uint64_t now = host->monotonic_ns();
+        if (deadline_ns <= now) {
+            uv_run(&l->uv, UV_RUN_NOWAIT);
+            return l->reports;
+        }
+        bool timed = deadline_ns != PROKIO_BACKEND_DEADLINE_NEVER;
+        if (timed) {
+            /* libuv counts whole milliseconds from a loop time truncated to
+             * the millisecond, so a timer can fire up to 1 ms before a
+             * nanosecond deadline: round up and add that millisecond. The
+             * check below catches whatever is left. */
+            uint64_t timeout_ms = (deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS + 1;
+            if (timeout_ms > MAX_TIMEOUT_MS)
+                timeout_ms = MAX_TIMEOUT_MS;
+            uv_update_time(&l->uv);
+            uv_timer_start(&l->timer, on_timer, timeout_ms, 0);
+        }
+        /* Blocks unless a close callback is pending; libuv retries EINTR. */
+        uv_run(&l->uv, UV_RUN_ONCE);
+        if (timed)
+            uv_timer_stop(&l->timer);
+        if (l->reports > 0 || l->woken)
+            return l->reports;
+        if (timed && host->monotonic_ns() >= deadline_ns)
+            return 0;
+    }
+}
+
+static void loop_wake(prokio_backend_loop_t *loop)
+{
+    uv_async_send(&((struct loop *)loop)->async);
+}
+
+static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd)
+{
+    struct loop *l = (struct loop *)loop;
+    struct watch *w = (struct watch *)watch;
+    struct poll *p = host->alloc(sizeof *p);
+    if (!p)
+        return PROKIO_ENOMEM;
+    /* uv_poll_init refuses files (EPERM) and a descriptor this loop already
+     * watches (EEXIST), and makes the descriptor non-blocking. */
+    int rc = uv_poll_init(&l->uv, &p->handle, fd);
+    if (rc < 0) {
+        host->free(p);
+        return prokio_error(rc);
+    }
+    p->handle.data = p;
+    p->loop = l;
+    p->watch = watch;
+    w->poll = p;
+    return 0;
+}
+
+static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, unsigned events)
+{
+    struct poll *p = ((struct watch *)watch)->poll;
+    int uv_events = (events & PROKIO_BACKEND_READABLE ? UV_READABLE : 0) |
+                    (events & PROKIO_BACKEND_WRITABLE ? UV_WRITABLE : 0);
+    (void)loop;
+    /* uv_poll_start costs an epoll_ctl now and another at the next poll; a
+     * level-triggered poll that runs with this interest already reports
+     * whatever is ready, as the contract asks. */
+    if (uv_events == p->events)
+        return 0;
+    int rc = uv_events ? uv_poll_start(&p->handle, uv_events, on_poll) : uv_poll_stop(&p->handle);
+    if (rc < 0)
+        return prokio_error(rc);
+    p->events = uv_events;
+    return 0;
+}
+
+static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch)
+{
+    struct poll *p = ((struct watch *)watch)->poll;
+    (void)loop;
+    p->watch = NULL;
+    uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+}
+
+static prokio_backend_vtable_t vtable = {
+    .size = sizeof(prokio_backend_vtable_t),
+    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    .name = "uv",
+    .version = version,
+    .caps = 0,
+    .loop_size = sizeof(struct loop),
+    .watch_size = sizeof(struct watch),
+    .loop_init = loop_init,
+    .loop_fini = loop_fini,
+    .now_ns = now_ns,
+    .wait = loop_wait,
+    .wake = loop_wake,
+    .watch_init = watch_init,
+    .watch_update = watch_update,
+    .watch_close = watch_close,
+};
+
+PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(uv)(const prokio_backend_host_t *h,
+                                                   uint32_t core_abi,
+                                                   const prokio_backend_vtable_t **out)
+{
+    /* A host of any version has its size and log where 1.0 put them. */
+    bool can_log = h && h->size >= offsetof(prokio_backend_host_t, log) + sizeof h->log && h->log;
+    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR || !h ||
+        h->size < offsetof(prokio_backend_host_t, drive)) {
+        if (can_log)
+            h->log(PROKIO_BACKEND_LOG_ERROR,
+                   "the uv backend speaks ABI %d.%d, the core %u.%u with a %u-byte host table",
+                   PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
+                   PROKIO_BACKEND_ABI_MAJOR_OF(core_abi), PROKIO_BACKEND_ABI_MINOR_OF(core_abi),
+                   h ? h->size : 0);
+        return PROKIO_EABI;
+    }
+    host = h;
+    snprintf(version, sizeof version, "1.0 (libuv %s)", uv_version_string());
+    *out = &vtable;
+    return 0;
+}
