@@ -25,7 +25,7 @@ static uint64_t fake_now_ns(prokio_backend_loop_t *loop)
     return 0;
 }
 
-static int fake_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
+__attribute__((unused)) static int fake_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
 {
     (void)loop, (void)deadline_ns;
     return 0;
@@ -62,7 +62,7 @@ static void fake_watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t
 #define FAKE_ABI PROKIO_BACKEND_ABI_VERSION
 #endif
 
-static const prokio_backend_vtable_t fake_vtable = {
+__attribute__((unused)) static const prokio_backend_vtable_t fake_vtable = {
 #ifdef FAKE_VTABLE_TOO_SMALL
     .size = 16,
 #else
@@ -98,8 +98,8 @@ int not_the_entry(void)
 }
 #else
 PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(fake)(const prokio_backend_host_t *host,
-                                                      uint32_t core_abi,
-                                                      const prokio_backend_vtable_t **vtable)
+                                                     uint32_t core_abi,
+                                                     const prokio_backend_vtable_t **vtable)
 {
     (void)host, (void)core_abi;
 #ifdef FAKE_ENTRY_REFUSES

@@ -25,9 +25,9 @@ struct fh_watch {
 
 struct fh_loop {
     prokio_backend_host_loop_t *host_loop;
-    int wake_fd;            /* wakes from other threads interrupt poll() */
-    _Atomic int microtask;  /* a drive was asked for by wake() */
-    uint64_t deadline;      /* the last arm() */
+    int wake_fd;           /* wakes from other threads interrupt poll() */
+    _Atomic int microtask; /* a drive was asked for by wake() */
+    uint64_t deadline;     /* the last arm() */
     struct fh_watch *watches;
 };
 
@@ -128,8 +128,8 @@ static const prokio_backend_vtable_t fh_vtable = {
 };
 
 PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(fakehost)(const prokio_backend_host_t *h,
-                                                          uint32_t core_abi,
-                                                          const prokio_backend_vtable_t **vtable)
+                                                         uint32_t core_abi,
+                                                         const prokio_backend_vtable_t **vtable)
 {
     if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR)
         return PROKIO_EABI;
@@ -200,8 +200,8 @@ int fakehost_run(int (*done)(void *), void *arg, struct fakehost_stats *stats)
             any = true;
         }
         now = host->monotonic_ns();
-        bool timer = l->deadline != PROKIO_BACKEND_DEADLINE_NEVER && l->deadline != 0 &&
-                     now >= l->deadline;
+        bool timer =
+            l->deadline != PROKIO_BACKEND_DEADLINE_NEVER && l->deadline != 0 && now >= l->deadline;
         if (timer)
             stats->timers++;
         if (any || timer || l->deadline == 0) {
