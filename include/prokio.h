@@ -59,8 +59,9 @@ typedef struct prokio_io prokio_io_t;           /* a descriptor registered with 
 
 /* A task's poll function. Called on the task's worker thread with the frame
  * the task was spawned with. Returns PROKIO_PENDING, or a result that ends
- * the task: >= 0 (the task succeeded) or a negative code (the task failed
- * with that code, which prokio_task_result() reports).
+ * the task: >= 0 (the task succeeded; its result reads 0, and outputs go in
+ * the frame) or a negative PROKIO_E* code (the task failed with that code,
+ * which prokio_task_result() reports).
  * Lifetime: frame and cx are valid during the call; the frame stays where it
  * is for the life of the task (it never moves), so it may point into itself. */
 typedef int (*prokio_poll_fn)(void *frame, prokio_cx_t *cx);
@@ -165,7 +166,7 @@ void prokio_runtime_backend_report(const prokio_runtime_t *rt, prokio_backend_re
 /* Runs a task to completion from ordinary code: spawns poll with a copy of
  * `frame` on a worker, blocks until it ends, copies the final frame back into
  * `frame` (so outputs are readable there) and returns the task's result
- * (>= 0, its error, or PROKIO_ECANCELED if the runtime shut down first).
+ * (0, its error, or PROKIO_ECANCELED if the runtime shut down first).
  * Thread: not a worker thread (PROKIO_EDEADLK otherwise). */
 int prokio_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame, size_t frame_size,
                     prokio_drop_fn drop);
@@ -203,7 +204,7 @@ int prokio_task_join_poll(prokio_task_t *task, prokio_cx_t *cx);
  * Thread: not a worker thread (PROKIO_EDEADLK otherwise). */
 int prokio_task_join(prokio_task_t *task);
 
-/* The task's result: PROKIO_PENDING while it runs; then >= 0 if it
+/* The task's result: PROKIO_PENDING while it runs; then 0 if it
  * succeeded, its negative code if it failed, PROKIO_ECANCELED if it was
  * cancelled. Thread: any. */
 int prokio_task_result(const prokio_task_t *task);
@@ -281,7 +282,8 @@ void prokio_sleep_cancel(prokio_sleep_t *sleep);
 
 /* Registers a non-blocking descriptor with the current worker, so that tasks
  * of this worker can wait for it to become readable or writable. This is the
- * leaf future every I/O primitive builds on.
+ * leaf future every I/O primitive builds on. Register a descriptor once per
+ * worker: some backends refuse a second registration (PROKIO_EEXIST).
  * Ownership: the descriptor stays the caller's (Prokio never closes it);
  * *out is the caller's, to end with prokio_io_free before closing fd.
  * Thread: worker thread; the registration belongs to that worker. */

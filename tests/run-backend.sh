@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs a test program once for one backend. The test's name says which:
 #   tests/run/PROGRAM.BACKEND.test  runs  tests/PROGRAM with PROKIO_BACKEND=BACKEND
+#   tests/run/backend-check.BACKEND.test  runs tools/prokio-backend-check on it
 # (PROGRAM may contain a '/': conformance/conformance is written
 # conformance~conformance). A backend that was not built is a TAP skip,
 # never a silent pass. VALGRIND, when set, is the command to run under.
@@ -16,5 +17,10 @@ if [ ! -f "$so" ]; then
 fi
 PROKIO_BACKEND=$backend
 export PROKIO_BACKEND
+# The backend checker takes the shared object itself, as its users do.
+if [ "$prog" = backend-check ]; then
+    # shellcheck disable=SC2086
+    exec ${VALGRIND:-} "$top_builddir/tools/prokio-backend-check" "$so"
+fi
 # shellcheck disable=SC2086
 exec ${VALGRIND:-} "$top_builddir/tests/$prog"

@@ -161,7 +161,9 @@ typedef struct prokio_backend_loop_config {
 /* The host table: what the core offers the backend.
  * Ownership: the core's. Lifetime: valid from the entry call until the core
  * unloads the backend, which happens only after every loop is finished.
- * Read a member only if offsetof(member) < size. */
+ * Read a member only if offsetof(member) < size. The first five members
+ * (size, abi_version, alloc, free, log) keep their offsets in every major
+ * version, so a backend can always say why it refuses a core. */
 typedef struct prokio_backend_host {
     uint32_t size;        /* sizeof(prokio_backend_host_t) as the core knows it */
     uint32_t abi_version; /* the highest ABI version the core speaks */
@@ -223,8 +225,9 @@ typedef struct prokio_backend_vtable {
                      const prokio_backend_loop_config_t *config, uint64_t *caps);
 
     /* Release everything the loop holds. Every watch has been closed before.
-     * Do not call host callbacks from here. Afterwards the core frees the
-     * loop memory. Thread: the loop thread. */
+     * Do not call host->watch_ready or host->drive from here (alloc, free
+     * and log are fine). Afterwards the core frees the loop memory.
+     * Thread: the loop thread. */
     void (*loop_fini)(prokio_backend_loop_t *loop);
 
     /* The loop's clock in nanoseconds, monotonic, the time base of every
@@ -241,11 +244,13 @@ typedef struct prokio_backend_vtable {
      *     a deadline up to your mechanism's resolution is fine; 0 means do
      *     not block; PROKIO_BACKEND_DEADLINE_NEVER means no time limit).
      * Do not return before the deadline for any other reason (loop
-     * internally over your library's spurious returns), but deliver every
-     * event already available, without blocking for more, once you return.
-     * Return the number of events delivered (>= 0). EINTR is not an
-     * error: retry. Return a negative code only when the loop is
-     * unusable; the core logs it and retries after a pause.
+     * internally over your library's spurious returns), but deliver the
+     * events your mechanism has already returned, without blocking for
+     * more, once you return. A wake that overlaps a wait may end that wait,
+     * the next one, or both. Return the number of host->watch_ready calls
+     * made (>= 0). EINTR is not an error: retry. Return a negative code
+     * only when the loop is unusable; the core logs it and retries after a
+     * pause.
      * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
     int (*wait)(prokio_backend_loop_t *loop, uint64_t deadline_ns);
 
@@ -270,19 +275,24 @@ typedef struct prokio_backend_vtable {
 
     /* Prepare the zero-filled memory at `watch` to watch `fd`, with no
      * interest yet: nothing is reported until watch_update. The descriptor
-     * stays the caller's; the backend never closes it. Return 0 or a negative
-     * code (PROKIO_EBADF, PROKIO_EPERM for a regular file under epoll...).
-     * Thread: the loop thread. */
+     * is non-blocking and stays the caller's; the backend never closes it
+     * (setting O_NONBLOCK again is harmless). Return 0 or a negative code:
+     * PROKIO_EBADF, PROKIO_EPERM for a descriptor the mechanism cannot
+     * watch (a regular file under epoll; reporting that at the first
+     * watch_update instead is allowed), PROKIO_EEXIST if the mechanism
+     * cannot watch one descriptor twice in a loop. Thread: the loop thread. */
     int (*watch_init)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd);
 
     /* Set the interest of a watch to `events` (READABLE | WRITABLE, or 0 for
      * none). While a direction is in the interest, the backend reports it
      * with host->watch_ready when the descriptor is ready for it: at least
      * once after this call if it is ready now, and again each time it
-     * becomes ready after having been not ready. Extra reports are allowed
-     * (the core retries the system call); lost ones are not. Without
-     * CAP_EDGE, reporting on every wait while ready is expected.
-     * Return 0 or a negative code. Thread: the loop thread. */
+     * becomes ready after having been not ready. Extra reports of a
+     * direction in the interest are allowed (the core retries the system
+     * call); lost ones are not. ERROR and HANGUP may accompany any report.
+     * With interest 0, report nothing. Without CAP_EDGE, reporting on every
+     * wait while ready is expected. Return 0 or a negative code.
+     * Thread: the loop thread. */
     int (*watch_update)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch,
                         unsigned events);
 

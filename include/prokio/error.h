@@ -9,7 +9,9 @@
  * The table below generates the enum, prokio_strerror() and prokio_err_name():
  * add a code here and nowhere else.
  *
- * This header compiles on its own and may be included by backends.
+ * This header compiles on its own and may be included by backends, which
+ * use the codes and the table but never link the functions below (a
+ * backend does not link libprokio).
  */
 #ifndef PROKIO_ERROR_H
 #define PROKIO_ERROR_H
