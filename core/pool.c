@@ -49,13 +49,16 @@ int prokio__pool_init(struct prokio__pool *pool, struct prokio__worker *worker)
 
 void prokio__pool_fini(struct prokio__pool *pool)
 {
-    struct prokio__chunk *c = pool->chunks;
-    while (c) {
-        struct prokio__chunk *next = c->next;
-        free(c);
-        c = next;
+    for (struct prokio__chunk *c = pool->chunks, *next; c; c = next) {
+        next = c->next;
+        if (c->large)
+            free(c);
     }
-    pool->chunks = NULL;
+    for (struct prokio__chunk *b = pool->batches, *next; b; b = next) {
+        next = b->next_batch;
+        free(b);
+    }
+    pool->chunks = pool->batches = NULL;
     pthread_mutex_destroy(&pool->lock);
 }
 
@@ -69,15 +72,30 @@ static void link_chunk(struct prokio__pool *pool, struct prokio__chunk *c)
     pool->chunks = c;
 }
 
+/* A chunk for class c, linked into the pool. Caller holds the lock. */
 static struct prokio__chunk *new_chunk(struct prokio__pool *pool, unsigned c)
 {
-    struct prokio__chunk *chunk = aligned_alloc(PROKIO__CHUNK_SIZE, PROKIO__CHUNK_SIZE);
-    if (chunk == NULL)
-        return NULL;
+    if (pool->batch_left == 0) {
+        struct prokio__chunk *b =
+            aligned_alloc(PROKIO__CHUNK_SIZE, PROKIO__CHUNK_SIZE * PROKIO__BATCH_CHUNKS);
+        if (b == NULL)
+            return NULL;
+        b->next_batch = pool->batches;
+        pool->batches = b;
+        pool->batch_next = b;
+        pool->batch_left = PROKIO__BATCH_CHUNKS;
+    }
+    struct prokio__chunk *chunk = pool->batch_next;
+    bool first = pool->batch_left == PROKIO__BATCH_CHUNKS;
+    struct prokio__chunk *next_batch = first ? chunk->next_batch : NULL;
+    pool->batch_next = (struct prokio__chunk *)((char *)chunk + PROKIO__CHUNK_SIZE);
+    pool->batch_left--;
     memset(chunk, 0, sizeof *chunk);
+    chunk->next_batch = next_batch;
     chunk->pool = pool;
     chunk->obj_size = (uint32_t)class_size(c);
     chunk->class_index = (uint8_t)c;
+    link_chunk(pool, chunk);
     return chunk;
 }
 
@@ -147,12 +165,11 @@ void *prokio__pool_alloc_local(struct prokio__pool *pool, size_t size)
             return obj;
     }
 
+    pthread_mutex_lock(&pool->lock);
     struct prokio__chunk *chunk = new_chunk(pool, c);
+    pthread_mutex_unlock(&pool->lock);
     if (chunk == NULL)
         return NULL;
-    pthread_mutex_lock(&pool->lock);
-    link_chunk(pool, chunk);
-    pthread_mutex_unlock(&pool->lock);
     fl->carve = chunk;
     return take(fl);
 }
@@ -169,7 +186,6 @@ void *prokio__pool_alloc_remote(struct prokio__pool *pool, size_t size)
     struct prokio__chunk *chunk = new_chunk(pool, c);
     if (chunk == NULL)
         return NULL;
-    link_chunk(pool, chunk);
     fl->carve = chunk;
     return take(fl);
 }
