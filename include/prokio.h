@@ -97,7 +97,10 @@ typedef struct prokio_runtime_options {
     const char *backend;
 } prokio_runtime_options_t;
 
-#define PROKIO_RUNTIME_OPTIONS_INIT {sizeof(prokio_runtime_options_t), 0, NULL}
+#define PROKIO_RUNTIME_OPTIONS_INIT                                                                \
+    {                                                                                              \
+        sizeof(prokio_runtime_options_t), 0, NULL                                                  \
+    }
 
 /* Creates a runtime and starts its workers. opts may be NULL (defaults).
  * On failure nothing is left behind, *out is NULL and prokio_last_error()
@@ -127,6 +130,38 @@ const char *prokio_runtime_backend_name(const prokio_runtime_t *rt);
 /* The number of workers. Thread: any. */
 unsigned prokio_runtime_workers(const prokio_runtime_t *rt);
 
+/* What the loader knows about one backend (prokio_backend_probe_all,
+ * prokio_runtime_backend_report). Versioned by size like the options.
+ * Lifetime: the strings are valid during the callback (probe_all) or as
+ * long as the runtime (runtime_backend_report). */
+typedef struct prokio_backend_report {
+    size_t size;
+    const char *name;     /* "uring" */
+    const char *path;     /* the shared object */
+    const char *version;  /* the backend's own version string */
+    unsigned abi_version; /* (major << 16 | minor) the backend implements */
+    uint64_t caps;        /* PROKIO_BACKEND_CAP_* of prokio/backend.h */
+    int status;           /* 0: starts on this machine; < 0: why not */
+    const char *error;    /* with status < 0: the loader's message */
+} prokio_backend_report_t;
+
+typedef void (*prokio_backend_report_fn)(const prokio_backend_report_t *report, void *arg);
+
+/* Finds every backend in the search directories (PROKIO_BACKEND_PATH, then
+ * the built-in directory), loads it, starts a loop of it on the calling
+ * thread and reports the outcome, one call per file, in search order.
+ * Returns the number of backends found. Thread: not a worker thread. */
+int prokio_backend_probe_all(prokio_backend_report_fn report, void *arg);
+
+/* Writes the search directories, separated by ':', into buf (cap bytes,
+ * NUL-terminated, truncated if needed); returns the length needed.
+ * Thread: any. */
+size_t prokio_backend_dirs(char *buf, size_t cap);
+
+/* Fills *report for the backend the runtime runs on (status 0). Set
+ * report->size first. Thread: any. */
+void prokio_runtime_backend_report(const prokio_runtime_t *rt, prokio_backend_report_t *report);
+
 /* Runs a task to completion from ordinary code: spawns poll with a copy of
  * `frame` on a worker, blocks until it ends, copies the final frame back into
  * `frame` (so outputs are readable there) and returns the task's result
@@ -151,8 +186,8 @@ int prokio_spawn(prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame, s
 
 /* Spawns on the current worker, the one running the task that owns cx.
  * Thread: the worker of cx. */
-int prokio_spawn_local(prokio_cx_t *cx, prokio_poll_fn poll, const void *frame,
-                       size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out);
+int prokio_spawn_local(prokio_cx_t *cx, prokio_poll_fn poll, const void *frame, size_t frame_size,
+                       prokio_drop_fn drop, prokio_task_t **join_out);
 
 /* Spawns on worker `worker` (0 .. prokio_runtime_workers()-1).
  * Thread: any. */
@@ -270,10 +305,11 @@ int prokio_io_fd(const prokio_io_t *io);
 /* Deregisters and frees. A task still waiting on io is woken, so that it
  * does not sleep for ever; it must not poll io again (your own protocol
  * tells it why: a flag in the frame, a closed channel). After runtime
- * shutdown this only frees memory.
+ * shutdown this only frees memory. Returns 0, or PROKIO_EXDEV (nothing
+ * done) when called off the owning worker while the runtime runs.
  * Ownership: io is gone; the descriptor is still the caller's to close.
  * Thread: the owning worker, or any thread after prokio_runtime_shutdown. */
-void prokio_io_free(prokio_io_t *io);
+int prokio_io_free(prokio_io_t *io);
 
 /* --------------------------------------------------------------- oneshot */
 

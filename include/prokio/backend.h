@@ -63,9 +63,9 @@
 extern "C" {
 #endif
 
-#define PROKIO_BACKEND_ABI_MAJOR   1
-#define PROKIO_BACKEND_ABI_MINOR   0
-#define PROKIO_BACKEND_ABI_VERSION ((PROKIO_BACKEND_ABI_MAJOR << 16) | PROKIO_BACKEND_ABI_MINOR)
+#define PROKIO_BACKEND_ABI_MAJOR       1
+#define PROKIO_BACKEND_ABI_MINOR       0
+#define PROKIO_BACKEND_ABI_VERSION     ((PROKIO_BACKEND_ABI_MAJOR << 16) | PROKIO_BACKEND_ABI_MINOR)
 #define PROKIO_BACKEND_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define PROKIO_BACKEND_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
 
@@ -86,7 +86,7 @@ extern "C" {
 #define PROKIO_BACKEND_EXPORT
 #else
 #define PROKIO_BACKEND_ENTRY(name) prokio_backend_entry
-#define PROKIO_BACKEND_EXPORT __attribute__((visibility("default")))
+#define PROKIO_BACKEND_EXPORT      __attribute__((visibility("default")))
 #endif
 
 /* A deadline that never comes: wait without a time limit. */

@@ -1,0 +1,58 @@
+/* core/host.c: the host table, what the core offers every backend. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "io.h"
+#include "loader.h"
+#include "log.h"
+#include "worker.h"
+
+static void *host_alloc(size_t size)
+{
+    return calloc(1, size);
+}
+
+static void host_free(void *ptr)
+{
+    free(ptr);
+}
+
+/* Backends report through the core, which stays silent unless
+ * PROKIO_DEBUG=backend: a library does not print on its own. */
+static void host_log(int level, const char *fmt, ...)
+{
+    if (!prokio__log_enabled(PROKIO_LOG_BACKEND))
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    static const char *const levels[] = {"error", "warning", "debug"};
+    prokio__log(PROKIO_LOG_BACKEND, "backend %s: %s",
+                level >= 0 && level <= 2 ? levels[level] : "log", msg);
+}
+
+static void host_watch_ready(prokio_backend_host_loop_t *host_loop, prokio_backend_watch_t *watch,
+                             unsigned events)
+{
+    prokio__io_ready((struct prokio__worker *)host_loop, watch, events);
+}
+
+static int host_drive(prokio_backend_host_loop_t *host_loop)
+{
+    return prokio__worker_drive((struct prokio__worker *)host_loop);
+}
+
+const prokio_backend_host_t prokio__host = {
+    .size = sizeof(prokio_backend_host_t),
+    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    .alloc = host_alloc,
+    .free = host_free,
+    .log = host_log,
+    .monotonic_ns = prokio__monotonic_ns,
+    .watch_ready = host_watch_ready,
+    .drive = host_drive,
+};

@@ -1,0 +1,47 @@
+/* core/log.c: PROKIO_DEBUG. The environment is read once, with
+ * secure_getenv so that a set-user-ID program ignores it. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
+static unsigned enabled_areas;
+
+static void parse_debug_env(void)
+{
+    const char *env = secure_getenv("PROKIO_DEBUG");
+    if (env == NULL)
+        return;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", env);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "backend") == 0)
+            enabled_areas |= PROKIO_LOG_BACKEND;
+        else if (strcmp(tok, "all") == 0 || strcmp(tok, "1") == 0)
+            enabled_areas = ~0u;
+    }
+}
+
+bool prokio__log_enabled(unsigned area)
+{
+    pthread_once(&parse_once, parse_debug_env);
+    return (enabled_areas & area) != 0;
+}
+
+void prokio__log(unsigned area, const char *fmt, ...)
+{
+    if (!prokio__log_enabled(area))
+        return;
+    /* One fprintf per line so that lines from several threads do not mix. */
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "prokio[%s]: %s\n", area == PROKIO_LOG_BACKEND ? "backend" : "debug", line);
+}

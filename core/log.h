@@ -1,0 +1,22 @@
+/* core/log.h: diagnostics, off unless PROKIO_DEBUG asks for them.
+ *
+ * PROKIO_DEBUG is a comma-separated list of areas: "backend" (selection,
+ * loading, what the backend logs), "all". The library never prints
+ * anything otherwise. */
+#ifndef PROKIO_LOG_H
+#define PROKIO_LOG_H
+
+#include <stdbool.h>
+
+enum prokio__log_area {
+    PROKIO_LOG_BACKEND = 1u << 0,
+};
+
+/* True when PROKIO_DEBUG enables `area`. Thread: any. */
+bool prokio__log_enabled(unsigned area);
+
+/* Prints "prokio[area]: message" to stderr when the area is enabled.
+ * Thread: any. */
+void prokio__log(unsigned area, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

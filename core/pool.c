@@ -1,0 +1,249 @@
+/* core/pool.c: see pool.h for the design. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "worker.h"
+
+/* The owner keeps at most this many bytes per class on its own free list
+ * before handing half to the shared side. */
+#define LOCAL_KEEP_BYTES ((size_t)512 * 1024)
+
+_Static_assert(PROKIO__CHUNK_HEADER >= sizeof(struct prokio__chunk), "chunk header too small");
+
+/* Classes: 64..128 by 16, then four per power of two up to 8192. */
+static unsigned class_of_size(size_t size)
+{
+    if (size <= 128)
+        return (unsigned)((size + 15) / 16) - 4;
+    unsigned k = 63 - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+    unsigned sub = (unsigned)((size - 1 - ((size_t)1 << k)) >> (k - 2));
+    return 5 + (k - 7) * 4 + sub;
+}
+
+static size_t class_size(unsigned c)
+{
+    if (c < 5)
+        return 64 + 16 * (size_t)c;
+    unsigned k = 7 + (c - 5) / 4, sub = (c - 5) % 4;
+    return ((size_t)1 << k) + (size_t)(sub + 1) * ((size_t)1 << (k - 2));
+}
+
+static inline void *link_of(void *obj)
+{
+    return ((void **)obj)[1];
+}
+
+static inline void set_link(void *obj, void *next)
+{
+    ((void **)obj)[1] = next;
+}
+
+int prokio__pool_init(struct prokio__pool *pool, struct prokio__worker *worker)
+{
+    memset(pool, 0, sizeof *pool);
+    pool->worker = worker;
+    int rc = pthread_mutex_init(&pool->lock, NULL);
+    return rc ? -rc : 0;
+}
+
+void prokio__pool_fini(struct prokio__pool *pool)
+{
+    struct prokio__chunk *c = pool->chunks;
+    while (c) {
+        struct prokio__chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    pool->chunks = NULL;
+    pthread_mutex_destroy(&pool->lock);
+}
+
+/* Links a new chunk into the pool's list. Caller holds the lock. */
+static void link_chunk(struct prokio__pool *pool, struct prokio__chunk *c)
+{
+    c->prev = NULL;
+    c->next = pool->chunks;
+    if (pool->chunks)
+        pool->chunks->prev = c;
+    pool->chunks = c;
+}
+
+static struct prokio__chunk *new_chunk(struct prokio__pool *pool, unsigned c)
+{
+    struct prokio__chunk *chunk = aligned_alloc(PROKIO__CHUNK_SIZE, PROKIO__CHUNK_SIZE);
+    if (chunk == NULL)
+        return NULL;
+    memset(chunk, 0, sizeof *chunk);
+    chunk->pool = pool;
+    chunk->obj_size = (uint32_t)class_size(c);
+    chunk->class_index = (uint8_t)c;
+    return chunk;
+}
+
+/* Takes an object from a free list or carves one from its chunk; NULL when
+ * both are exhausted. */
+static void *take(struct prokio__free_list *fl)
+{
+    void *obj = fl->head;
+    if (obj) {
+        fl->head = link_of(obj);
+        fl->len--;
+        return obj;
+    }
+    struct prokio__chunk *c = fl->carve;
+    if (c && PROKIO__CHUNK_HEADER + c->used + c->obj_size <= PROKIO__CHUNK_SIZE) {
+        obj = (char *)c + PROKIO__CHUNK_HEADER + c->used;
+        c->used += c->obj_size;
+        return obj;
+    }
+    return NULL;
+}
+
+static void *alloc_large(struct prokio__pool *pool, size_t size, bool locked)
+{
+    if (size > UINT32_MAX - PROKIO__CHUNK_HEADER)
+        return NULL;
+    size_t total =
+        (PROKIO__CHUNK_HEADER + size + PROKIO__CHUNK_SIZE - 1) & ~(PROKIO__CHUNK_SIZE - 1);
+    struct prokio__chunk *c = aligned_alloc(PROKIO__CHUNK_SIZE, total);
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    c->pool = pool;
+    c->obj_size = (uint32_t)size;
+    c->used = (uint32_t)size;
+    c->large = 1;
+    if (!locked)
+        pthread_mutex_lock(&pool->lock);
+    link_chunk(pool, c);
+    if (!locked)
+        pthread_mutex_unlock(&pool->lock);
+    return (char *)c + PROKIO__CHUNK_HEADER;
+}
+
+void *prokio__pool_alloc_local(struct prokio__pool *pool, size_t size)
+{
+    if (size > PROKIO__POOL_MAX_OBJ)
+        return alloc_large(pool, size, false);
+    unsigned c = class_of_size(size < PROKIO__POOL_MIN_OBJ ? PROKIO__POOL_MIN_OBJ : size);
+    struct prokio__free_list *fl = &pool->local[c];
+    void *obj = take(fl);
+    if (PROKIO_LIKELY(obj != NULL))
+        return obj;
+
+    /* Reclaim what other threads freed (or the owner handed back) before
+     * growing. */
+    if (atomic_load_explicit(&pool->shared_hint, memory_order_relaxed) & (1u << c)) {
+        pthread_mutex_lock(&pool->lock);
+        struct prokio__free_list *sh = &pool->shared[c];
+        fl->head = sh->head;
+        fl->len = sh->len;
+        sh->head = NULL;
+        sh->len = 0;
+        atomic_fetch_and_explicit(&pool->shared_hint, ~(1u << c), memory_order_relaxed);
+        pthread_mutex_unlock(&pool->lock);
+        if ((obj = take(fl)) != NULL)
+            return obj;
+    }
+
+    struct prokio__chunk *chunk = new_chunk(pool, c);
+    if (chunk == NULL)
+        return NULL;
+    pthread_mutex_lock(&pool->lock);
+    link_chunk(pool, chunk);
+    pthread_mutex_unlock(&pool->lock);
+    fl->carve = chunk;
+    return take(fl);
+}
+
+void *prokio__pool_alloc_remote(struct prokio__pool *pool, size_t size)
+{
+    if (size > PROKIO__POOL_MAX_OBJ)
+        return alloc_large(pool, size, true);
+    unsigned c = class_of_size(size < PROKIO__POOL_MIN_OBJ ? PROKIO__POOL_MIN_OBJ : size);
+    struct prokio__free_list *fl = &pool->shared[c];
+    void *obj = take(fl);
+    if (obj)
+        return obj;
+    struct prokio__chunk *chunk = new_chunk(pool, c);
+    if (chunk == NULL)
+        return NULL;
+    link_chunk(pool, chunk);
+    fl->carve = chunk;
+    return take(fl);
+}
+
+/* Moves half of an overfull local list to the shared side. */
+static void hand_back(struct prokio__pool *pool, unsigned c)
+{
+    struct prokio__free_list *fl = &pool->local[c];
+    uint32_t keep = fl->len / 2, give = fl->len - keep;
+    void *first = fl->head, *last = first;
+    for (uint32_t i = 1; i < give; i++)
+        last = link_of(last);
+    fl->head = link_of(last);
+    fl->len = keep;
+    pthread_mutex_lock(&pool->lock);
+    struct prokio__free_list *sh = &pool->shared[c];
+    set_link(last, sh->head);
+    sh->head = first;
+    sh->len += give;
+    atomic_fetch_or_explicit(&pool->shared_hint, 1u << c, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void prokio__pool_free(void *obj)
+{
+    struct prokio__chunk *chunk = prokio__chunk_of(obj);
+    struct prokio__pool *pool = chunk->pool;
+    /* The scan's "not live" mark. Atomic: the owner may be scanning while
+     * another thread frees (word 0 is the task's atomic state word). */
+    atomic_store_explicit((_Atomic uint64_t *)obj, 0, memory_order_release);
+    if (chunk->large) {
+        pthread_mutex_lock(&pool->lock);
+        if (chunk->prev)
+            chunk->prev->next = chunk->next;
+        else
+            pool->chunks = chunk->next;
+        if (chunk->next)
+            chunk->next->prev = chunk->prev;
+        pthread_mutex_unlock(&pool->lock);
+        free(chunk);
+        return;
+    }
+    unsigned c = chunk->class_index;
+    if (prokio__tls_worker == pool->worker) {
+        struct prokio__free_list *fl = &pool->local[c];
+        set_link(obj, fl->head);
+        fl->head = obj;
+        if (PROKIO_UNLIKELY(++fl->len > LOCAL_KEEP_BYTES / chunk->obj_size))
+            hand_back(pool, c);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    struct prokio__free_list *sh = &pool->shared[c];
+    set_link(obj, sh->head);
+    sh->head = obj;
+    sh->len++;
+    atomic_fetch_or_explicit(&pool->shared_hint, 1u << c, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+size_t prokio__pool_scan(struct prokio__pool *pool, void (*visit)(void *obj, void *arg), void *arg)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (struct prokio__chunk *c = pool->chunks; c; c = c->next) {
+        char *base = (char *)c + PROKIO__CHUNK_HEADER;
+        for (uint32_t off = 0; off < c->used; off += c->obj_size) {
+            void *obj = base + off;
+            if (atomic_load_explicit((_Atomic uint64_t *)obj, memory_order_acquire) != 0) {
+                visit(obj, arg);
+                n++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}

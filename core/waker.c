@@ -1,0 +1,95 @@
+/* core/waker.c: the public waker API over tagged pointers (waker.h). */
+#include "parker.h"
+#include "task.h"
+#include "waker.h"
+#include "worker.h"
+
+static inline bool is_parker(uintptr_t w)
+{
+    return (w & PROKIO__WAKER_PARKER) != 0;
+}
+
+static inline struct prokio__parker *as_parker(uintptr_t w)
+{
+    return (struct prokio__parker *)(w & ~PROKIO__WAKER_PARKER);
+}
+
+uintptr_t prokio__waker_clone(uintptr_t w)
+{
+    if (is_parker(w))
+        prokio__parker_ref(as_parker(w));
+    else
+        prokio__task_ref((struct prokio_task *)w);
+    return w;
+}
+
+void prokio__waker_wake_by_ref(uintptr_t w)
+{
+    if (is_parker(w))
+        prokio__parker_unpark(as_parker(w));
+    else
+        prokio__task_wake_by_ref((struct prokio_task *)w);
+}
+
+void prokio__waker_drop(uintptr_t w)
+{
+    if (is_parker(w))
+        prokio__parker_unref(as_parker(w));
+    else
+        prokio__task_unref((struct prokio_task *)w);
+}
+
+prokio_waker_t *prokio_cx_waker(prokio_cx_t *cx)
+{
+    return (prokio_waker_t *)cx->task;
+}
+
+prokio_waker_t *prokio_waker_clone(prokio_waker_t *waker)
+{
+    return (prokio_waker_t *)prokio__waker_clone((uintptr_t)waker);
+}
+
+void prokio_waker_wake(prokio_waker_t *waker)
+{
+    /* Wake first, then let the reference go: the reference keeps the task's
+     * memory alive for the wake. */
+    prokio__waker_wake_by_ref((uintptr_t)waker);
+    prokio__waker_drop((uintptr_t)waker);
+}
+
+void prokio_waker_wake_by_ref(prokio_waker_t *waker)
+{
+    prokio__waker_wake_by_ref((uintptr_t)waker);
+}
+
+void prokio_waker_drop(prokio_waker_t *waker)
+{
+    prokio__waker_drop((uintptr_t)waker);
+}
+
+bool prokio_waker_will_wake(const prokio_waker_t *a, const prokio_waker_t *b)
+{
+    return a == b;
+}
+
+int prokio_yield(prokio_cx_t *cx)
+{
+    cx->yielded = true;
+    return PROKIO_PENDING;
+}
+
+prokio_runtime_t *prokio_cx_runtime(prokio_cx_t *cx)
+{
+    return cx->worker->rt;
+}
+
+unsigned prokio_cx_worker(prokio_cx_t *cx)
+{
+    return cx->worker->index;
+}
+
+uint64_t prokio_cx_now_ns(prokio_cx_t *cx)
+{
+    struct prokio__worker *w = cx->worker;
+    return w->vt->now_ns(w->loop);
+}

@@ -1,0 +1,85 @@
+/* core/worker.h: a worker: one thread, one backend loop, one ready queue,
+ * one timer heap, one task pool. Tasks never leave their worker. */
+#ifndef PROKIO_WORKER_H
+#define PROKIO_WORKER_H
+
+#include <pthread.h>
+
+#include <prokio/backend.h>
+
+#include "internal.h"
+#include "pool.h"
+#include "queue.h"
+#include "timer.h"
+
+struct prokio_cx {
+    struct prokio__worker *worker;
+    struct prokio_task *task; /* the task being polled */
+    bool yielded;             /* set by prokio_yield during the poll */
+};
+
+struct prokio__worker {
+    /* Owner-only, hot. */
+    struct prokio_cx cx;
+    struct prokio__ready_queue ready;
+    struct prokio__timer_heap timers;
+    int64_t live_local; /* tasks spawned here minus tasks ended here (see load) */
+    struct prokio_runtime *rt;
+    unsigned index;
+    bool edge;          /* the loop's reports are edge-triggered */
+    bool shutting_down; /* owner: scheduling onto this worker is off */
+    bool nonblocking;   /* the host drives this worker (CAP_NONBLOCKING_HOST) */
+    bool driving;       /* inside host->drive */
+    uint32_t io_count;  /* live registrations; when 0, busy loops skip I/O polls */
+    struct prokio_io *ios;
+    const prokio_backend_vtable_t *vt;
+    prokio_backend_loop_t *loop;
+    uint64_t caps;
+    pthread_t thread;
+    struct prokio__pool pool;
+
+    /* Written by other threads: kept off the owner's cache lines. */
+    _Alignas(PROKIO_CACHELINE) _Atomic(struct prokio_task *) remote;
+    _Atomic int parked;             /* 1 while the owner waits in the backend */
+    _Atomic int stop;               /* shutdown requested */
+    _Atomic int waking;             /* threads inside vt->wake (see worker.c) */
+    _Atomic int64_t spawned_remote; /* spawns pushed from other threads */
+};
+
+/* The worker that owns a task (found from the task's address). */
+static inline struct prokio__worker *prokio__task_worker(const struct prokio_task *t)
+{
+    return prokio__pool_of(t)->worker;
+}
+
+/* Creates the loop and starts the thread; returns when the loop exists (0)
+ * or failed to start (negative, with prokio_last_error() set). */
+int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, unsigned index);
+
+/* Asks the worker to shut down. Thread: any. */
+void prokio__worker_request_stop(struct prokio__worker *w);
+
+/* Joins the thread of a stopped worker. Thread: not the worker. */
+void prokio__worker_join(struct prokio__worker *w);
+
+/* Frees the worker's memory (pool included). Thread: one, at the end. */
+void prokio__worker_fini(struct prokio__worker *w);
+
+/* Queues a task whose NOTIFIED bit the caller just set. Thread: any. */
+void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t);
+
+/* Spawns a task on w. Thread: any (local path when it is w's thread). */
+int prokio__worker_spawn(struct prokio__worker *w, prokio_poll_fn poll, const void *frame,
+                         size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out);
+
+/* The load estimate used to pick a worker: tasks alive on it. Thread: any. */
+static inline int64_t prokio__worker_load(struct prokio__worker *w)
+{
+    return __atomic_load_n(&w->live_local, __ATOMIC_RELAXED) +
+           atomic_load_explicit(&w->spawned_remote, memory_order_relaxed);
+}
+
+/* Runs the worker once for a host that cannot block (host->drive). */
+int prokio__worker_drive(struct prokio__worker *w);
+
+#endif
