@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <fcntl.h>
 
@@ -84,6 +85,7 @@ struct loop {
     bool wake_armed; /* the eventfd read is in the kernel */
     bool closing;
     uint64_t wake_buf;
+    struct iovec wake_iov; /* READV, not READ: the former is in every kernel */
     /* Touched by other threads: keep it off the loop's busy cache lines. (The
      * core aligns loop memory to 16 bytes only, so no _Alignas(64).) */
     char pad[64];
@@ -183,12 +185,17 @@ static bool reconcile(struct loop *l, struct rec *r)
                                   IORING_POLL_UPDATE_EVENTS);
         sqe->user_data = ud(r, TAG_AUX);
         r->armed = want;
-    } else {
-        /* Kernels without multishot have no update either: cancel, and the
-         * final CQE re-arms with the new interest. A cancel, unlike
-         * IORING_OP_POLL_REMOVE, cannot fail with -EALREADY while a wakeup
-         * of the poll is being processed. */
+    } else if (l->multishot) {
+        /* IORING_OP_POLL_REMOVE fails with -EALREADY while a wakeup of the
+         * poll is being processed, and a multishot poll then lives on; an
+         * async cancel always ends it. The final CQE re-arms if need be. */
         io_uring_prep_cancel64(sqe, ud(r, TAG_POLL), 0);
+        sqe->user_data = ud(r, TAG_AUX);
+        r->cancelling = true;
+    } else {
+        /* A one-shot poll busy with a wakeup completes anyway, and kernels
+         * without multishot may not cancel polls any other way. */
+        io_uring_prep_poll_remove(sqe, ud(r, TAG_POLL));
         sqe->user_data = ud(r, TAG_AUX);
         r->cancelling = true;
     }
@@ -213,7 +220,7 @@ static void flush(struct loop *l)
             rec_free(l, r);
     }
     if (!l->wake_armed && !l->closing && (sqe = get_sqe(l))) {
-        io_uring_prep_read(sqe, l->efd, &l->wake_buf, sizeof l->wake_buf, 0);
+        io_uring_prep_readv(sqe, l->efd, &l->wake_iov, 1, 0);
         sqe->user_data = ud(l, TAG_WAKE);
         l->wake_armed = true;
         l->inflight++;
@@ -274,10 +281,10 @@ static void complete(struct loop *l, uint64_t user_data, int res, unsigned flags
         break;
     case TAG_AUX:
         if (res == -EALREADY) {
-            /* An update found the poll busy with a wakeup and changed
-             * nothing: try again at the next flush. */
+            /* An update or remove found the poll busy with a wakeup and
+             * changed nothing: try again at the next flush. */
             r->cancelling = false;
-            r->recheck = true;
+            r->recheck = l->multishot;
             queue(l, r);
         }
         break;
@@ -381,11 +388,12 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
         {0, "plain"},
     };
     struct loop *l = L(loop);
+    struct io_uring_params p;
     int r = -EINVAL;
 
     (void)config;
     for (size_t i = URING_TEST_SKIP_SETUPS; i < sizeof setups / sizeof *setups; i++) {
-        struct io_uring_params p = {.flags = setups[i].flags};
+        p = (struct io_uring_params){.flags = setups[i].flags};
         r = io_uring_queue_init_params(RING_ENTRIES, &l->ring, &p);
         host->log(PROKIO_BACKEND_LOG_DEBUG, "io_uring_setup(%s): %s", setups[i].name,
                   r ? strerrorname_np(-r) : "ok");
@@ -396,32 +404,43 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     }
     if (r < 0)
         return err_of(r);
-    io_uring_register_ring_fd(&l->ring); /* saves a file lookup per enter; optional */
-    l->efd = eventfd(0, EFD_CLOEXEC);
-    if (l->efd < 0) {
-        r = -errno;
-        io_uring_queue_exit(&l->ring);
-        host->log(PROKIO_BACKEND_LOG_DEBUG, "eventfd: %s", strerrorname_np(-r));
-        return err_of(r);
+    if (!(p.features & IORING_FEAT_NODROP)) {
+        /* Before 5.5 a full CQ drops completions, and a lost poll CQE is a
+         * lost event and a record that is never freed. */
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "kernel without IORING_FEAT_NODROP: not used");
+        r = -ENOTSUP;
+        goto fail_ring;
     }
+    io_uring_register_ring_fd(&l->ring); /* saves a file lookup per enter; optional */
+    if ((l->efd = eventfd(0, EFD_CLOEXEC)) < 0) {
+        r = -errno;
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "eventfd: %s", strerrorname_np(-r));
+        goto fail_ring;
+    }
+    l->wake_iov = (struct iovec){&l->wake_buf, sizeof l->wake_buf};
     l->host_loop = host_loop;
     l->multishot = probe_multishot(l);
     if (!l->multishot)
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
     flush(l); /* arms the wake read */
     return 0;
+
+fail_ring:
+    io_uring_queue_exit(&l->ring);
+    return err_of(r);
 }
 
 static void loop_fini(prokio_backend_loop_t *loop)
 {
     struct loop *l = L(loop);
-    struct io_uring_sqe *sqe;
     struct io_uring_cqe *cqe;
     struct __kernel_timespec ts = {.tv_nsec = 100000000};
 
     /* Every watch is closed, so every poll has a cancel on its way or queued.
-     * Cancel the eventfd read too, and reap until no CQE can name memory of
-     * ours; the bound only guards against a kernel that never answers. */
+     * The eventfd read is ended by a write, which every kernel completes
+     * (a cancel may not reach a read blocked in an io-wq worker). Then reap
+     * until no CQE can name memory of ours; the bound only guards against a
+     * kernel that never answers. */
     l->closing = true;
     for (struct rec *r = l->recs; r; r = r->next)
         if (r->watch) { /* the core forgot one: do not report it */
@@ -429,10 +448,8 @@ static void loop_fini(prokio_backend_loop_t *loop)
             queue(l, r);
         }
     flush(l);
-    if (l->wake_armed && (sqe = get_sqe(l))) {
-        io_uring_prep_cancel64(sqe, ud(l, TAG_WAKE), 0);
-        sqe->user_data = UD_IGNORE;
-    }
+    if (l->wake_armed)
+        eventfd_write(l->efd, 1);
     for (int i = 0; l->inflight && i < 50; i++) {
         io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
         reap(l);
