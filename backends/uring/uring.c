@@ -4,9 +4,10 @@
  * IORING_OP_POLL_ADD: multishot where the kernel has it (5.13), which reports
  * on every wakeup of the descriptor and is therefore edge-triggered in the
  * sense of CAP_EDGE; one-shot polls re-armed after each report otherwise,
- * which behave as level-triggered. Wakes go through an eventfd with an
- * IORING_OP_READ always pending on it, so a wake costs the waker one write()
- * and the loop no extra system call.
+ * which behave as level-triggered. Wakes go through an eventfd with a read
+ * always pending on it in the ring, so a wake costs the waker one write() and
+ * the loop no extra system call. Kernels from 5.5 (IORING_FEAT_NODROP) work;
+ * what they lack is probed in loop_init.
  *
  * The kernel may post completions for a poll after watch_close has returned
  * (at least the final -ECANCELED), and the core frees the watch memory at
@@ -39,8 +40,9 @@
 #define LIBURING_VERSION "2.3"
 #endif
 
-/* Test knobs, so that the fallbacks can be exercised on a new kernel: skip the
- * first N ring setups, or refuse multishot poll. */
+/* Test knobs, so that the fallbacks can be exercised on a new kernel:
+ * -DURING_TEST_SKIP_SETUPS=N skips the first N ring setups below, and
+ * -DURING_TEST_NO_MULTISHOT behaves as if multishot poll were refused. */
 #ifndef URING_TEST_SKIP_SETUPS
 #define URING_TEST_SKIP_SETUPS 0
 #endif
