@@ -329,6 +329,10 @@ static void host_log(int level, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     atomic_fetch_add(&g_logs, 1);
+    /* As the core does: debug messages only with PROKIO_DEBUG=backend. */
+    const char *debug = getenv("PROKIO_DEBUG");
+    if (level >= PROKIO_BACKEND_LOG_DEBUG && !(debug && strstr(debug, "backend")))
+        return;
     fprintf(stderr, "# backend log (%s): %s\n",
             level == PROKIO_BACKEND_LOG_ERROR  ? "error"
             : level == PROKIO_BACKEND_LOG_WARN ? "warn"
