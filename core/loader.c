@@ -24,9 +24,6 @@
  * where it wins; then libevent's epoll (edge-triggered), then libuv. */
 const char *const prokio__backend_auto_order[] = {"uring", "event", "uv", NULL};
 
-/* The size of a 1.0 vtable: what every 1.x backend must provide. */
-#define VTABLE_SIZE_1_0 (offsetof(prokio_backend_vtable_t, watch_close) + sizeof(void *))
-
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct prokio__backend *registry;
 
@@ -157,11 +154,11 @@ static int check_vtable(const char *path, const prokio_backend_vtable_t *vt)
                              "ABI %u.%u",
                              path, major, minor, PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
                              PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR);
-    if (vt->size < VTABLE_SIZE_1_0)
+    if (vt->size < PROKIO_BACKEND_VTABLE_SIZE_1_0)
         return prokio__error(PROKIO_EBACKEND,
                              "backend %s: its vtable is %u bytes, smaller than the %zu bytes "
                              "ABI 1.0 requires",
-                             path, vt->size, (size_t)VTABLE_SIZE_1_0);
+                             path, vt->size, (size_t)PROKIO_BACKEND_VTABLE_SIZE_1_0);
     if (vt->name == NULL || !valid_name(vt->name, 32))
         return prokio__error(PROKIO_EBACKEND,
                              "backend %s: its name must be 1-32 characters of [a-z0-9_-]", path);

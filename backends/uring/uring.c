@@ -599,14 +599,9 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(uring)(const prokio_backend_host_
                                                       uint32_t core_abi,
                                                       const prokio_backend_vtable_t **out)
 {
-    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR ||
-        h->size < offsetof(prokio_backend_host_t, drive)) {
-        if (h->size > offsetof(prokio_backend_host_t, log) && h->log)
-            h->log(PROKIO_BACKEND_LOG_WARN, "core speaks ABI %u.%u, uring speaks %u.x",
-                   PROKIO_BACKEND_ABI_MAJOR_OF(core_abi), PROKIO_BACKEND_ABI_MINOR_OF(core_abi),
-                   PROKIO_BACKEND_ABI_MAJOR);
-        return PROKIO_EABI;
-    }
+    int rc = prokio_backend_check_core(h, core_abi, "uring");
+    if (rc < 0)
+        return rc;
     host = h;
     *out = &vtable;
     return 0;

@@ -249,18 +249,9 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(uv)(const prokio_backend_host_t *
                                                    uint32_t core_abi,
                                                    const prokio_backend_vtable_t **out)
 {
-    /* A host of any version has its size and log where 1.0 put them. */
-    bool can_log = h && h->size >= offsetof(prokio_backend_host_t, log) + sizeof h->log && h->log;
-    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR || !h ||
-        h->size < offsetof(prokio_backend_host_t, drive)) {
-        if (can_log)
-            h->log(PROKIO_BACKEND_LOG_ERROR,
-                   "the uv backend speaks ABI %d.%d, the core %u.%u with a %u-byte host table",
-                   PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
-                   PROKIO_BACKEND_ABI_MAJOR_OF(core_abi), PROKIO_BACKEND_ABI_MINOR_OF(core_abi),
-                   h ? h->size : 0);
-        return PROKIO_EABI;
-    }
+    int rc = prokio_backend_check_core(h, core_abi, "uv");
+    if (rc < 0)
+        return rc;
     host = h;
     snprintf(version, sizeof version, "1.0 (libuv %s)", uv_version_string());
     *out = &vtable;

@@ -103,8 +103,9 @@ extern "C" {
 /* Capability bits (vtable->caps, refined per loop by loop_init).
  *
  * EDGE: readiness reports are edge-triggered. The backend reports a direction
- *   when the descriptor becomes ready for it (again), not on every wait while
- *   it stays ready. The core then leaves interest armed for the life of the
+ *   when the descriptor becomes ready for it (again), and may report again on
+ *   each new readiness event (more data arriving), but not on every wait
+ *   while nothing changes. The core then leaves interest armed for the life of the
  *   watch and caches readiness itself, which saves a system call per wait.
  *   Without EDGE the core treats reports as level-triggered and narrows the
  *   interest to the directions some task still waits for.
@@ -120,7 +121,8 @@ extern "C" {
  *   clear the core emulates the operation with readiness plus a non-blocking
  *   system call, or on its blocking pool.
  *
- * BATCH: the backend batches submissions and flushes them in wait(). */
+ * BATCH: reserved for the native operations too: the backend will batch
+ *   their submissions and flush them in wait(). Leave it clear in 1.0. */
 #define PROKIO_BACKEND_CAP_EDGE             (UINT64_C(1) << 0)
 #define PROKIO_BACKEND_CAP_NONBLOCKING_HOST (UINT64_C(1) << 1)
 #define PROKIO_BACKEND_CAP_OP_READ          (UINT64_C(1) << 8)
@@ -169,8 +171,9 @@ typedef struct prokio_backend_host {
     uint32_t abi_version; /* the highest ABI version the core speaks */
 
     /* Zero-filled allocation and its free, for the rare allocations a
-     * backend cannot avoid (never on a per-wait or per-event path).
-     * alloc returns NULL when out of memory. Thread: any. */
+     * backend cannot avoid (never on a per-wait or per-event path). The
+     * memory is aligned for any type, like malloc's. alloc returns NULL
+     * when out of memory. Thread: any. */
     void *(*alloc)(size_t size);
     void (*free)(void *ptr);
 
@@ -248,7 +251,7 @@ typedef struct prokio_backend_vtable {
      * events your mechanism has already returned, without blocking for
      * more, once you return. A wake that overlaps a wait may end that wait,
      * the next one, or both. Return the number of host->watch_ready calls
-     * made (>= 0). EINTR is not an error: retry. Return a negative code
+     * made (>= 0; a wake is not counted). EINTR is not an error: retry. Return a negative code
      * only when the loop is unusable; the core logs it and retries after a
      * pause.
      * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
@@ -291,16 +294,20 @@ typedef struct prokio_backend_vtable {
      * direction in the interest are allowed (the core retries the system
      * call); lost ones are not. ERROR and HANGUP may accompany any report.
      * With interest 0, report nothing. Without CAP_EDGE, reporting on every
-     * wait while ready is expected. Return 0 or a negative code.
+     * wait while ready is expected. The core calls this only when the
+     * interest changes. Return 0 or a negative code.
      * Thread: the loop thread. */
     int (*watch_update)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch,
                         unsigned events);
 
     /* Stop watching. After return the backend neither reports this watch
-     * nor touches its memory, which the core may free at once. A backend
-     * whose library needs the memory longer (libuv's uv_close) must keep its
-     * own copy, allocated with host->alloc at watch_init. Call it before the
-     * descriptor is closed. Thread: the loop thread. */
+     * nor touches its memory, which the core may free at once, and holds no
+     * reference to the open file (a poll still in the kernel does: cancel
+     * it now), so that the close(fd) that follows really closes it. A
+     * backend whose library needs memory longer (libuv's uv_close, an
+     * io_uring completion still to come) keeps its own, allocated with
+     * host->alloc at watch_init. The core calls this before the descriptor
+     * is closed. Thread: the loop thread. */
     void (*watch_close)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch);
     /* above: ABI 1.0 */
 } prokio_backend_vtable_t;
@@ -316,6 +323,42 @@ typedef struct prokio_backend_vtable {
  * Thread: any; called once, before every other member. */
 typedef int (*prokio_backend_entry_fn)(const prokio_backend_host_t *host, uint32_t core_abi,
                                        const prokio_backend_vtable_t **vtable);
+
+/* The sizes of the 1.0 tables: what every 1.x core and backend provide. A
+ * member added in 1.N is read only when the table is large enough for it
+ * and the other side's minor is >= N. */
+#define PROKIO_BACKEND_HOST_SIZE_1_0                                                               \
+    (offsetof(prokio_backend_host_t, drive) + sizeof(void (*)(void)))
+#define PROKIO_BACKEND_VTABLE_SIZE_1_0                                                             \
+    (offsetof(prokio_backend_vtable_t, watch_close) + sizeof(void (*)(void)))
+
+/* The check every entry function starts with: the core speaks this header's
+ * major version and its host table has every 1.0 member.
+ * When it does not, logs why through host->log (whose offset every major
+ * keeps) and returns PROKIO_EABI; otherwise returns 0.
+ *
+ *   int rc = prokio_backend_check_core(host, core_abi, "mine");
+ *   if (rc < 0)
+ *       return rc;
+ */
+static inline int prokio_backend_check_core(const prokio_backend_host_t *host, uint32_t core_abi,
+                                            const char *backend_name)
+{
+    if (host == NULL)
+        return PROKIO_EABI;
+    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) == PROKIO_BACKEND_ABI_MAJOR &&
+        host->size >= PROKIO_BACKEND_HOST_SIZE_1_0)
+        return 0;
+    if (host->size >= offsetof(prokio_backend_host_t, log) + sizeof host->log && host->log)
+        host->log(PROKIO_BACKEND_LOG_ERROR,
+                  "the %s backend speaks backend ABI %u.%u; the core speaks %u.%u with a "
+                  "%u-byte host table (at least %u expected)",
+                  backend_name, (unsigned)PROKIO_BACKEND_ABI_MAJOR,
+                  (unsigned)PROKIO_BACKEND_ABI_MINOR, PROKIO_BACKEND_ABI_MAJOR_OF(core_abi),
+                  PROKIO_BACKEND_ABI_MINOR_OF(core_abi), host->size,
+                  (unsigned)PROKIO_BACKEND_HOST_SIZE_1_0);
+    return PROKIO_EABI;
+}
 
 /* Hosts that cannot block (the browser, node's JS thread)
  * -------------------------------------------------------

@@ -131,8 +131,9 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(fakehost)(const prokio_backend_ho
                                                          uint32_t core_abi,
                                                          const prokio_backend_vtable_t **vtable)
 {
-    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) != PROKIO_BACKEND_ABI_MAJOR)
-        return PROKIO_EABI;
+    int rc = prokio_backend_check_core(h, core_abi, "fakehost");
+    if (rc < 0)
+        return rc;
     host = h;
     *vtable = &fh_vtable;
     return 0;
