@@ -190,6 +190,9 @@ static inline uint64_t conf_prompt_ns(void)
     X(io_invalid)                                                                                  \
     X(io_free_wakes_waiter)                                                                        \
     X(io_left_at_shutdown)                                                                         \
+    X(io_fd_reuse)                                                                                 \
+    X(io_same_fd_two_workers)                                                                      \
+    X(io_many)                                                                                     \
     /* oneshot.c */                                                                                \
     X(oneshot_cross_worker)                                                                        \
     X(oneshot_send_from_thread)                                                                    \

@@ -895,3 +895,299 @@ void test_io_left_at_shutdown(void **state)
     }
     test_runtime_free(rt);
 }
+
+/* ------------------------------------------------------ descriptor reuse */
+
+/* A registration is freed and its descriptor closed; the next socketpair
+ * gets the same numbers. Reports meant for the old registration must not
+ * reach the new one, and the new one must get its own. */
+struct reuse {
+    int fd;
+    atomic_int *pending;
+    prokio_io_t *io;
+    struct deadline dl;
+    int timed_out, nread, eagain_after, free_rc;
+    unsigned char byte;
+};
+
+static int reuse_poll(void *frame, prokio_cx_t *cx)
+{
+    struct reuse *f = frame;
+    if (f->io == NULL && prokio_io_new(cx, f->fd, &f->io) < 0)
+        return PROKIO_EIO;
+    for (;;) {
+        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        if (r == PROKIO_PENDING) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                break;
+            }
+            atomic_store(f->pending, 1);
+            return PROKIO_PENDING;
+        }
+        if (r < 0)
+            return r;
+        ssize_t n = read(f->fd, &f->byte, 1);
+        if (n < 0 && errno == EAGAIN) {
+            /* Readable but nothing there: a report meant for the old
+             * registration of this descriptor number. Harmless if rare. */
+            f->eagain_after++;
+            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            continue;
+        }
+        f->nread = (int)n;
+        break;
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+void test_io_fd_reuse(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 300 };
+    prokio_runtime_t *rt = test_runtime(2);
+    int first_fd = -1, reused = 0, stale = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        int sv[2];
+        pair(sv);
+        if (first_fd < 0)
+            first_fd = sv[0];
+        reused += sv[0] == first_fd;
+        atomic_int pending = 0;
+        struct reuse r = {.fd = sv[0], .pending = &pending};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, reuse_poll, &r, sizeof r, NULL, &h),
+                         0);
+        spin_until(&pending, 1);
+        unsigned char b = (unsigned char)k;
+        assert_int_equal(write(sv[1], &b, 1), 1);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct reuse *f = prokio_task_frame(h);
+        if (f->timed_out)
+            fail_msg("round %d (fd %d): the new registration got no report", k, sv[0]);
+        assert_int_equal(f->nread, 1);
+        assert_int_equal(f->byte, b);
+        assert_int_equal(f->free_rc, 0);
+        stale += f->eagain_after;
+        prokio_task_release(h);
+        /* Readiness for the freed registration, then the number goes. */
+        if (k % 2)
+            assert_int_equal(write(sv[1], &b, 1), 1);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    if (stale)
+        print_message("# %d stale readiness reports after descriptor reuse\n", stale);
+    assert_true(reused > ROUNDS / 2);
+    test_runtime_free(rt);
+}
+
+/* ----------------------------------------------- one descriptor, two watches */
+
+struct twin {
+    int fd;
+    atomic_int *pending;
+    prokio_io_t *io;
+    struct deadline dl;
+    int new_rc, mask, timed_out, free_rc;
+};
+
+static int twin_poll(void *frame, prokio_cx_t *cx)
+{
+    struct twin *f = frame;
+    if (f->io == NULL) {
+        f->new_rc = prokio_io_new(cx, f->fd, &f->io);
+        if (f->new_rc < 0) {
+            atomic_fetch_add(f->pending, 1);
+            return 0;
+        }
+    }
+    int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    if (r == PROKIO_PENDING) {
+        if (!deadline_passed(&f->dl, cx)) {
+            if (!f->dl.armed || f->mask == 0) {
+                f->mask = -1; /* counted once */
+                atomic_fetch_add(f->pending, 1);
+            }
+            return PROKIO_PENDING;
+        }
+        f->timed_out = 1;
+    } else {
+        f->mask = r;
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+static void twins(prokio_runtime_t *rt, unsigned w0, unsigned w1, bool may_refuse)
+{
+    int sv[2];
+    pair(sv);
+    atomic_int pending = 0;
+    struct twin t = {.fd = sv[0], .pending = &pending};
+    prokio_task_t *h[2];
+    assert_int_equal(prokio_spawn_on(rt, w0, twin_poll, &t, sizeof t, NULL, &h[0]), 0);
+    assert_int_equal(prokio_spawn_on(rt, w1, twin_poll, &t, sizeof t, NULL, &h[1]), 0);
+    spin_until(&pending, 2);
+    assert_int_equal(write(sv[1], "!", 1), 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(prokio_task_join(h[i]), 0);
+        struct twin *f = prokio_task_frame(h[i]);
+        if (f->new_rc < 0) {
+            /* A second watch of one descriptor on one worker may be refused,
+             * cleanly. */
+            if (!may_refuse)
+                fail_msg("workers %u/%u: registration %d refused: %s", w0, w1, i,
+                         prokio_err_name(f->new_rc));
+            continue;
+        }
+        if (f->timed_out)
+            fail_msg("workers %u/%u: watch %d of the descriptor never reported it readable", w0, w1,
+                     i);
+        assert_int_equal(f->mask, PROKIO_READABLE);
+        assert_int_equal(f->free_rc, 0);
+    }
+    for (int i = 0; i < 2; i++)
+        prokio_task_release(h[i]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+void test_io_same_fd_two_workers(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    /* A descriptor shared by workers (a listening socket, say): each
+     * worker's watch reports it. */
+    for (int k = 0; k < 20; k++)
+        twins(rt, 0, 1, false);
+    /* Twice on one worker: both report, or the second is refused. */
+    for (int k = 0; k < 4; k++)
+        twins(rt, (unsigned)k % 2, (unsigned)k % 2, true);
+    test_runtime_free(rt);
+}
+
+/* ---------------------------------------------------------------- many */
+
+enum { MANY_PAIRS = 256, MANY_ROUNDS = 3 };
+
+struct many_io {
+    int fd[MANY_PAIRS / 2];
+    prokio_io_t *io[MANY_PAIRS / 2];
+    int got[MANY_PAIRS / 2];
+    int n;
+    int round;
+    atomic_int *waiting; /* round + 1 once every descriptor waits */
+    struct deadline dl;
+    int timed_out, bad, free_rc, pendings;
+};
+
+static int many_io_poll(void *frame, prokio_cx_t *cx)
+{
+    struct many_io *f = frame;
+    if (f->round == 0 && f->io[0] == NULL) {
+        for (int i = 0; i < f->n; i++)
+            if (prokio_io_new(cx, f->fd[i], &f->io[i]) < 0)
+                return PROKIO_EIO;
+    }
+    while (f->round < MANY_ROUNDS) {
+        int done = 0;
+        for (int i = 0; i < f->n; i++) {
+            if (f->got[i] > f->round) {
+                done++;
+                continue;
+            }
+            for (;;) {
+                int r = prokio_io_poll_ready(f->io[i], PROKIO_READABLE, cx);
+                if (r == PROKIO_PENDING)
+                    break;
+                if (r < 0)
+                    return r;
+                unsigned char b;
+                ssize_t n = read(f->fd[i], &b, 1);
+                if (n < 0 && errno == EAGAIN) {
+                    prokio_io_clear_ready(f->io[i], PROKIO_READABLE);
+                    continue;
+                }
+                if (n != 1 || b != (unsigned char)(f->round * 31 + i))
+                    f->bad++;
+                f->got[i]++;
+                done++;
+                break;
+            }
+        }
+        if (done < f->n) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                break;
+            }
+            f->pendings++;
+            if (done == 0)
+                atomic_store(f->waiting, f->round + 1);
+            return PROKIO_PENDING;
+        }
+        f->round++;
+        prokio_sleep_cancel(&f->dl.s);
+        memset(&f->dl, 0, sizeof f->dl);
+    }
+    /* Free everything, in the middle of whatever the backend has pending. */
+    for (int i = 0; i < f->n; i++)
+        if (prokio_io_free(f->io[i]) < 0)
+            f->free_rc = PROKIO_EIO;
+    return 0;
+}
+
+void test_io_many(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    int sv[MANY_PAIRS][2];
+    for (int i = 0; i < MANY_PAIRS; i++)
+        pair(sv[i]);
+    atomic_int waiting[2];
+    prokio_task_t *h[2];
+    for (unsigned w = 0; w < 2; w++) {
+        atomic_init(&waiting[w], 0);
+        struct many_io *m = calloc(1, sizeof *m);
+        assert_non_null(m);
+        m->n = MANY_PAIRS / 2;
+        m->waiting = &waiting[w];
+        for (int i = 0; i < m->n; i++)
+            m->fd[i] = sv[(int)w * m->n + i][0];
+        assert_int_equal(prokio_spawn_on(rt, w, many_io_poll, m, sizeof *m, NULL, &h[w]), 0);
+        free(m);
+    }
+    for (int round = 0; round < MANY_ROUNDS; round++) {
+        for (unsigned w = 0; w < 2; w++)
+            spin_until(&waiting[w], round + 1);
+        /* Writes in a scrambled order. */
+        for (int j = 0; j < MANY_PAIRS; j++) {
+            int i = (j * 97 + round) % MANY_PAIRS;
+            int local = i % (MANY_PAIRS / 2);
+            unsigned char b = (unsigned char)(round * 31 + local);
+            assert_int_equal(write(sv[i][1], &b, 1), 1);
+        }
+    }
+    for (unsigned w = 0; w < 2; w++) {
+        assert_int_equal(prokio_task_join(h[w]), 0);
+        struct many_io *f = prokio_task_frame(h[w]);
+        if (f->timed_out)
+            fail_msg("worker %u: round %d never completed", w, f->round);
+        assert_int_equal(f->round, MANY_ROUNDS);
+        assert_int_equal(f->bad, 0);
+        assert_int_equal(f->free_rc, 0);
+        for (int i = 0; i < f->n; i++)
+            assert_int_equal(f->got[i], MANY_ROUNDS);
+        prokio_task_release(h[w]);
+    }
+    for (int i = 0; i < MANY_PAIRS; i++) {
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    test_runtime_free(rt);
+}
