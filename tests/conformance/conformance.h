@@ -157,6 +157,8 @@ static inline uint64_t conf_prompt_ns(void)
     X(detach)                                                                                      \
     X(coro_macros)                                                                                 \
     X(yield_order)                                                                                 \
+    X(handle_handover)                                                                             \
+    X(spawn_many)                                                                                  \
     /* abort.c */                                                                                  \
     X(abort_before_first_poll)                                                                     \
     X(abort_from_main_at_once)                                                                     \

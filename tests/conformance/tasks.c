@@ -918,3 +918,194 @@ void test_yield_order(void **state)
     }
     test_runtime_free(rt);
 }
+
+/* ------------------------------------------------- handles handed over */
+
+/* Task A starts awaiting a handle (or a receiver) and ends without
+ * finishing the await; task B, on another worker, takes over. B must be
+ * the one woken. */
+struct handover {
+    prokio_task_t *target;
+    prokio_oneshot_rx_t *rx;
+    prokio_oneshot_tx_t *gate; /* opens the target, or sends on rx */
+    int a_first;
+};
+
+struct taker {
+    struct handover *ho;
+    int is_b;
+    int use_rx;
+    int polls, first, result, timed_out, value;
+    prokio_sleep_t dl;
+};
+
+static int taker_poll(void *frame, prokio_cx_t *cx)
+{
+    struct taker *f = frame;
+    f->polls++;
+    int r = f->use_rx ? prokio_oneshot_recv_poll(f->ho->rx, cx, &f->value)
+                      : prokio_task_join_poll(f->ho->target, cx);
+    if (!f->is_b) {
+        f->ho->a_first = r;
+        return 0; /* walks away from the await */
+    }
+    if (f->polls == 1) {
+        f->first = r;
+        prokio_sleep_init(&f->dl, conf_prompt_ns());
+        int v = 21;
+        if (prokio_oneshot_send(f->ho->gate, &v) < 0)
+            return PROKIO_EIO;
+        f->ho->gate = NULL;
+    }
+    if (r == PROKIO_PENDING) {
+        if (prokio_sleep_poll(&f->dl, cx) == 0) {
+            f->timed_out = 1;
+            return PROKIO_ETIMEDOUT;
+        }
+        return PROKIO_PENDING;
+    }
+    prokio_sleep_cancel(&f->dl);
+    f->result = r;
+    return 0;
+}
+
+void test_handle_handover(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 8; k++) {
+        int use_rx = k % 2;
+        unsigned wa = (unsigned)(k / 2) % 2, wb = 1 - wa;
+        struct handover ho = {0};
+        struct gated g;
+        prokio_oneshot_tx_t *tx;
+        conf_gated_init(&g, &d, PROKIO_ENOTCONN, &tx);
+        prokio_task_t *ht = NULL;
+        if (use_rx) {
+            ho.rx = g.rx; /* no target task: the channel itself is handed over */
+            ho.gate = tx;
+            g.rx = NULL;
+        } else {
+            assert_int_equal(
+                prokio_spawn_on(rt, wb, conf_gated_poll, &g, sizeof g, conf_gated_drop, &ht), 0);
+            ho.target = ht;
+            ho.gate = tx;
+        }
+        struct taker a = {.ho = &ho, .use_rx = use_rx},
+                     b = {.ho = &ho, .is_b = 1, .use_rx = use_rx};
+        prokio_task_t *ha = NULL, *hb = NULL;
+        assert_int_equal(prokio_spawn_on(rt, wa, taker_poll, &a, sizeof a, NULL, &ha), 0);
+        assert_int_equal(prokio_task_join(ha), 0);
+        assert_int_equal(ho.a_first, PROKIO_PENDING);
+        /* A ended while registered; B takes over on the other worker. */
+        prokio_task_release(ha);
+        assert_int_equal(prokio_spawn_on(rt, wb, taker_poll, &b, sizeof b, NULL, &hb), 0);
+        assert_int_equal(prokio_task_join(hb), 0);
+        struct taker *bf = prokio_task_frame(hb);
+        if (bf->timed_out)
+            fail_msg("%s handed over: the new awaiter was never woken",
+                     use_rx ? "receiver" : "JoinHandle");
+        assert_int_equal(bf->first, PROKIO_PENDING);
+        assert_int_equal(bf->polls, 2);
+        if (use_rx) {
+            assert_int_equal(bf->result, 0);
+            assert_int_equal(bf->value, 21);
+            prokio_oneshot_rx_drop(ho.rx);
+        } else {
+            assert_int_equal(bf->result, PROKIO_ENOTCONN);
+            prokio_task_release(ht);
+        }
+        prokio_task_release(hb);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* ------------------------------------------------------------ many tasks */
+
+enum { MANY_LOCAL = 30000, MANY_REMOTE = 30000 };
+
+struct tiny {
+    atomic_long *polls;
+    int i;
+};
+
+static int tiny_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct tiny *f = frame;
+    atomic_fetch_add_explicit(f->polls, 1, memory_order_relaxed);
+    return f->i % 5 == 0 ? PROKIO_EAGAIN : 0;
+}
+
+static void tiny_drop(void *frame)
+{
+    struct tiny *f = frame;
+    f->i = -f->i - 1; /* marks the drop in the frame */
+}
+
+struct spawner {
+    atomic_long *polls;
+    prokio_task_t **h;
+    int co;
+    int i, bad, round;
+};
+
+static int spawner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct spawner *f = frame;
+    PROKIO_BEGIN(&f->co);
+    /* Twice: the second round runs on memory the first one freed. */
+    for (f->round = 0; f->round < 2; f->round++) {
+        for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
+            struct tiny t = {.polls = f->polls, .i = f->i};
+            if (prokio_spawn_local(cx, tiny_poll, &t, sizeof t, tiny_drop, &f->h[f->i]) < 0)
+                return PROKIO_ENOMEM;
+        }
+        for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
+            PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->h[f->i], cx));
+            if (prokio_task_result(f->h[f->i]) != (f->i % 5 == 0 ? PROKIO_EAGAIN : 0) ||
+                ((struct tiny *)prokio_task_frame(f->h[f->i]))->i != -f->i - 1)
+                f->bad++;
+            prokio_task_release(f->h[f->i]);
+        }
+    }
+    PROKIO_END(&f->co, 0);
+}
+
+void test_spawn_many(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    atomic_long polls = 0;
+    struct spawner s = {.polls = &polls, .h = calloc(MANY_LOCAL, sizeof(prokio_task_t *))};
+    assert_non_null(s.h);
+    prokio_task_t *hs = NULL;
+    assert_int_equal(prokio_spawn_on(rt, 0, spawner_poll, &s, sizeof s, NULL, &hs), 0);
+    /* Meanwhile, from outside, onto the same worker and the other one. */
+    prokio_task_t **h = calloc(MANY_REMOTE, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < MANY_REMOTE; i++) {
+        struct tiny t = {.polls = &polls, .i = i};
+        assert_int_equal(
+            prokio_spawn_on(rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop, &h[i]),
+            0);
+        if (i % 2 == 1) { /* release some early, keep others */
+            check_result(prokio_task_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
+            assert_int_equal(((struct tiny *)prokio_task_frame(h[i - 1]))->i, -(i - 1) - 1);
+            prokio_task_release(h[i - 1]);
+        }
+    }
+    for (int i = 1; i < MANY_REMOTE; i += 2) {
+        check_result(prokio_task_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
+        prokio_task_release(h[i]);
+    }
+    assert_int_equal(prokio_task_join(hs), 0);
+    assert_int_equal(((struct spawner *)prokio_task_frame(hs))->bad, 0);
+    prokio_task_release(hs);
+    assert_int_equal(atomic_load(&polls), 2 * MANY_LOCAL + MANY_REMOTE);
+    free(h);
+    free(s.h);
+    test_runtime_free(rt);
+}
