@@ -104,6 +104,13 @@ const char *conf_expected_backend(void)
 int main(void)
 {
     test_watchdog("conformance", 300);
+    /* CONFORMANCE_FILTER=sleep_* runs only the matching tests. */
+    const char *filter = getenv("CONFORMANCE_FILTER");
+    if (filter && *filter) {
+        static char pattern[256];
+        snprintf(pattern, sizeof pattern, "test_%s", filter);
+        cmocka_set_test_filter(pattern);
+    }
 #define CONF_ENTRY(name) cmocka_unit_test(test_##name),
     const struct CMUnitTest tests[] = {CONF_TESTS(CONF_ENTRY)};
 #undef CONF_ENTRY

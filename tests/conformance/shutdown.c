@@ -323,11 +323,26 @@ static void *join_blocked_main(void *arg)
     return NULL;
 }
 
+struct parked_flag {
+    struct track tr;
+    atomic_int *polled;
+};
+
+static int parked_flag_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct parked_flag *f = frame;
+    track_poll(&f->tr);
+    atomic_store(f->polled, 1);
+    return PROKIO_PENDING;
+}
+
 static void *block_on_blocked_main(void *arg)
 {
     struct blocked *b = arg;
-    atomic_store(&b->started, 1);
-    b->rc = prokio_block_on(b->rt, conf_park_forever, &b->frame, sizeof b->frame, track_drop);
+    struct parked_flag f = {.tr = b->frame, .polled = &b->started};
+    b->rc = prokio_block_on(b->rt, parked_flag_poll, &f, sizeof f, track_drop);
+    b->frame = f.tr;
     return NULL;
 }
 
@@ -343,7 +358,7 @@ void test_shutdown_wakes_blocked_threads(void **state)
     assert_int_equal(pthread_create(&tj, NULL, join_blocked_main, &j), 0);
     assert_int_equal(pthread_create(&tb, NULL, block_on_blocked_main, &bo), 0);
     spin_until(&j.started, 1);
-    spin_until(&bo.started, 1);
+    spin_until(&bo.started, 1); /* its task was polled: block_on is waiting */
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     pthread_join(tj, NULL);
     pthread_join(tb, NULL);

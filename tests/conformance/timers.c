@@ -317,7 +317,7 @@ void test_sleep_cancel(void **state)
 /* ------------------------------------------------- armed when the task ends */
 
 struct armer {
-    int mode; /* 0: returns with sleeps armed; 1: parks until aborted */
+    int mode; /* 0: returns with sleeps armed; 1: parks until aborted (then 2) */
     atomic_int *armed;
     prokio_sleep_t s[4];
 };
@@ -325,13 +325,18 @@ struct armer {
 static int armer_poll(void *frame, prokio_cx_t *cx)
 {
     struct armer *f = frame;
+    if (f->mode == 2)
+        return PROKIO_PENDING; /* woken by its own timers: still parked */
     for (int i = 0; i < 4; i++) {
         prokio_sleep_init(&f->s[i], PROKIO_MS(3 + 3 * i));
         if (prokio_sleep_poll(&f->s[i], cx) != PROKIO_PENDING)
             return PROKIO_EIO;
     }
     atomic_fetch_add(f->armed, 1);
-    return f->mode == 0 ? 0 : PROKIO_PENDING;
+    if (f->mode == 0)
+        return 0;
+    f->mode = 2;
+    return PROKIO_PENDING;
 }
 
 /* Same frame size as armer, so that it reuses the memory of ended armers:
