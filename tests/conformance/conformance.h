@@ -142,6 +142,7 @@ static inline uint64_t conf_prompt_ns(void)
     X(runtime_options_versions)                                                                    \
     X(runtime_edeadlk)                                                                             \
     X(runtime_many)                                                                                \
+    X(errors)                                                                                      \
     /* tasks.c */                                                                                  \
     X(spawn_from_main)                                                                             \
     X(spawn_frames)                                                                                \
@@ -159,6 +160,7 @@ static inline uint64_t conf_prompt_ns(void)
     X(yield_order)                                                                                 \
     X(handle_handover)                                                                             \
     X(spawn_many)                                                                                  \
+    X(drop_reenters)                                                                               \
     /* abort.c */                                                                                  \
     X(abort_before_first_poll)                                                                     \
     X(abort_from_main_at_once)                                                                     \

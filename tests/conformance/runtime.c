@@ -253,3 +253,53 @@ void test_runtime_many(void **state)
         test_runtime_free(rt);
     }
 }
+
+/* ---------------------------------------------------------------- errors */
+
+struct err_thread {
+    char before[64];
+    int rc;
+    char after[256];
+};
+
+static void *err_thread_main(void *arg)
+{
+    struct err_thread *e = arg;
+    snprintf(e->before, sizeof e->before, "%s", prokio_last_error());
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.backend = "thread-local-no-such-backend";
+    prokio_runtime_t *rt = NULL;
+    e->rc = prokio_runtime_new(&rt, &o);
+    snprintf(e->after, sizeof e->after, "%s", prokio_last_error());
+    return NULL;
+}
+
+void test_errors(void **state)
+{
+    (void)state;
+    /* The table: names and messages for every code, and for strangers. */
+    assert_string_equal(prokio_err_name(PROKIO_EINVAL), "EINVAL");
+    assert_string_equal(prokio_err_name(PROKIO_ENOBACKEND), "ENOBACKEND");
+    assert_string_equal(prokio_err_name(12345), "UNKNOWN");
+    assert_string_equal(prokio_strerror(12345), "unknown error");
+    assert_true(strlen(prokio_strerror(PROKIO_ECANCELED)) > 0);
+    assert_int_equal(PROKIO_ENOENT, -ENOENT);
+    assert_true(PROKIO_PENDING < PROKIO_EABI);
+
+    /* Messages are per thread. */
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.size = 0;
+    prokio_runtime_t *rt = NULL;
+    assert_int_equal(prokio_runtime_new(&rt, &o), PROKIO_EINVAL);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", prokio_last_error());
+    assert_true(strlen(mine) > 0);
+    struct err_thread e = {{0}, 0, {0}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, err_thread_main, &e), 0);
+    pthread_join(th, NULL);
+    assert_string_equal(e.before, "");
+    assert_true(e.rc < 0);
+    assert_non_null(strstr(e.after, "thread-local-no-such-backend"));
+    assert_string_equal(prokio_last_error(), mine);
+}

@@ -1109,3 +1109,86 @@ void test_spawn_many(void **state)
     free(s.h);
     test_runtime_free(rt);
 }
+
+/* ------------------------------------------------- drop functions re-enter */
+
+/* A drop function that uses the runtime: releases handles of other tasks
+ * (on its worker and the other), aborts a parked task, spawns a new one.
+ * At a normal end all of that works; at shutdown the spawn is refused. */
+struct reentrant {
+    struct track tr;
+    prokio_runtime_t *rt;
+    prokio_task_t *hold[2];  /* handles it owns */
+    prokio_task_t *victim;   /* parked task it aborts (main keeps a handle) */
+    atomic_int *spawned_ran; /* set by the task its drop spawns */
+    int spawn_rc;
+    int end;
+};
+
+static int flag_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    atomic_store(*(atomic_int **)frame, 1);
+    return 0;
+}
+
+static int reentrant_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct reentrant *f = frame;
+    track_poll(&f->tr);
+    return f->end ? 0 : PROKIO_PENDING;
+}
+
+static void reentrant_drop(void *frame)
+{
+    struct reentrant *f = frame;
+    for (int i = 0; i < 2; i++)
+        prokio_task_release(f->hold[i]);
+    prokio_task_abort(f->victim);
+    f->spawn_rc =
+        prokio_spawn(f->rt, flag_poll, &f->spawned_ran, sizeof f->spawned_ran, NULL, NULL);
+    track_dropped(&f->tr);
+}
+
+void test_drop_reenters(void **state)
+{
+    (void)state;
+    struct drops d = {0};
+    for (int at_shutdown = 0; at_shutdown < 2; at_shutdown++) {
+        prokio_runtime_t *rt = test_runtime(2);
+        atomic_int ran = 0;
+        struct reentrant r = {.tr.d = &d, .rt = rt, .spawned_ran = &ran, .end = !at_shutdown};
+        struct track t = {.d = &d};
+        for (unsigned w = 0; w < 2; w++)
+            assert_int_equal(
+                prokio_spawn_on(rt, w, conf_park_forever, &t, sizeof t, track_drop, &r.hold[w]), 0);
+        prokio_task_t *hv = NULL, *hr = NULL;
+        assert_int_equal(prokio_spawn_on(rt, 0, conf_park_forever, &t, sizeof t, track_drop, &hv),
+                         0);
+        r.victim = hv;
+        assert_int_equal(prokio_spawn_on(rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop, &hr),
+                         0);
+        if (!at_shutdown) {
+            assert_true(prokio_task_join(hr) >= 0);
+            assert_int_equal(prokio_task_join(hv), PROKIO_ECANCELED);
+            spin_until(&ran, 1);
+            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc, 0);
+        } else {
+            assert_int_equal(prokio_runtime_shutdown(rt), 0);
+            assert_int_equal(prokio_task_result(hr), PROKIO_ECANCELED);
+            assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
+            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc,
+                             PROKIO_ESHUTDOWN);
+            assert_int_equal(atomic_load(&ran), 0);
+        }
+        assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->tr.drops, 1);
+        prokio_task_release(hr);
+        prokio_task_release(hv);
+        test_runtime_free(rt);
+        /* Each round: the reentrant task, its victim and the two it held
+         * (detached by its drop, cancelled when the runtime goes). */
+        assert_int_equal(atomic_load(&d.n), 4 * (at_shutdown + 1));
+    }
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
