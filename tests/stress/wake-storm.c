@@ -70,6 +70,7 @@ struct slot {
     _Atomic uint64_t wakes;          /* wakes the producers issued */
     _Atomic uint64_t polls;          /* written by the task, read at the end */
     _Atomic uint64_t received;
+    _Atomic uint64_t yields;
     atomic_int done;
     atomic_int after_done; /* polls after the task ended: must stay 0 */
     atomic_int over;       /* more tokens than assigned */
@@ -87,6 +88,7 @@ struct storm {
 struct storm_task {
     struct storm *st;
     struct slot *s;
+    int yield_every; /* 0: never yields */
     int ended;
 };
 
@@ -114,6 +116,13 @@ static int storm_poll(void *frame, prokio_cx_t *cx)
         atomic_store(&s->done, 1);
         atomic_fetch_add(&f->st->done, 1);
         return 0;
+    }
+    /* Yielding tasks go back to the queue themselves: wakes meanwhile meet
+     * a task that is running, or queued, rather than parked. */
+    if (f->yield_every &&
+        atomic_load_explicit(&s->polls, memory_order_relaxed) % (uint64_t)f->yield_every == 0) {
+        atomic_fetch_add_explicit(&s->yields, 1, memory_order_relaxed);
+        return prokio_yield(cx);
     }
     return PROKIO_PENDING;
 }
@@ -167,16 +176,15 @@ static void describe_storm(void *arg)
     }
 }
 
-static void test_token_storm(void **state)
+static void token_storm(int yield_every)
 {
-    (void)state;
     prokio_runtime_t *rt = test_runtime(WORKERS);
     struct storm *st = calloc(1, sizeof *st);
     assert_non_null(st);
     prokio_task_t *h[TASKS];
     for (int t = 0; t < TASKS; t++) {
         st->slot[t].assigned = (uint64_t)PRODUCERS * ROUNDS * TOKENS_PER_WAKE;
-        struct storm_task f = {.st = st, .s = &st->slot[t]};
+        struct storm_task f = {.st = st, .s = &st->slot[t], .yield_every = yield_every};
         assert_int_equal(
             prokio_spawn_on(rt, (unsigned)t % WORKERS, storm_poll, &f, sizeof f, NULL, &h[t]), 0);
     }
@@ -195,7 +203,7 @@ static void test_token_storm(void **state)
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(th[i], NULL);
 
-    uint64_t wakes = 0, polls = 0;
+    uint64_t wakes = 0, polls = 0, yields = 0;
     for (int t = 0; t < TASKS; t++) {
         struct slot *s = &st->slot[t];
         assert_int_equal(prokio_task_join(h[t]), 0);
@@ -204,8 +212,9 @@ static void test_token_storm(void **state)
         assert_int_equal(atomic_load(&s->over), 0);
         assert_int_equal(atomic_load(&s->after_done), 0);
         assert_int_equal(atomic_load(&s->wakes), (uint64_t)PRODUCERS * ROUNDS);
-        /* One poll to start, at most one per wake after that. */
-        assert_true(atomic_load(&s->polls) <= atomic_load(&s->wakes) + 1);
+        /* One poll to start, at most one per wake or yield after that. */
+        assert_true(atomic_load(&s->polls) <= atomic_load(&s->wakes) + atomic_load(&s->yields) + 1);
+        yields += atomic_load(&s->yields);
         wakes += atomic_load(&s->wakes);
         polls += atomic_load(&s->polls);
         prokio_task_release(h[t]);
@@ -219,12 +228,25 @@ static void test_token_storm(void **state)
     test_runtime_free(rt);
     for (int t = 0; t < TASKS; t++)
         assert_int_equal(atomic_load(&st->slot[t].after_done), 0);
-    print_message("# token storm: %llu wakes, %llu polls (%.1f wakes per poll), %.3f s, "
-                  "%.2f M wakes/s\n",
-                  (unsigned long long)wakes, (unsigned long long)polls,
+    print_message("# token storm%s: %llu wakes, %llu polls, %llu yields (%.1f wakes per poll), "
+                  "%.3f s, %.2f M wakes/s\n",
+                  yield_every ? " with yields" : "", (unsigned long long)wakes,
+                  (unsigned long long)polls, (unsigned long long)yields,
                   polls ? (double)wakes / (double)polls : 0.0, (double)elapsed / 1e9,
                   (double)wakes / ((double)elapsed / 1e9) / 1e6);
     free(st);
+}
+
+static void test_token_storm(void **state)
+{
+    (void)state;
+    token_storm(0);
+}
+
+static void test_token_storm_yields(void **state)
+{
+    (void)state;
+    token_storm(3);
 }
 
 /* ------------------------------------------------------------- ping pong */
@@ -341,7 +363,8 @@ struct race {
 struct racer {
     struct race *r;
     struct race_slot *s;
-    int limit; /* polls before it ends; 0: never ends */
+    int limit;   /* polls before it ends; 0: never ends */
+    int counted; /* its end counts towards `ended` (not raced by an abort) */
     int polls;
     int ended;
     pthread_t thread;
@@ -362,7 +385,8 @@ static int racer_poll(void *frame, prokio_cx_t *cx)
     }
     if (f->limit && f->polls >= f->limit) {
         f->ended = 1;
-        atomic_fetch_add(&f->r->ended, 1);
+        if (f->counted)
+            atomic_fetch_add(&f->r->ended, 1);
         return f->polls;
     }
     return PROKIO_PENDING;
@@ -397,6 +421,26 @@ static void *race_producer_main(void *arg)
     return NULL;
 }
 
+struct aborter {
+    prokio_task_t **h;
+    atomic_int *stop;
+};
+
+/* Aborts the tasks t % 8 == 3, which would end on their own, at moments
+ * that race with their last polls. */
+static void *aborter_main(void *arg)
+{
+    struct aborter *a = arg;
+    unsigned x = 7;
+    for (int t = 3; t < RACERS; t += 8) {
+        x = x * 1103515245u + 12345u;
+        for (unsigned spin = (x >> 16) % 2000; spin > 0 && !atomic_load(a->stop); spin--)
+            sched_yield();
+        prokio_task_abort(a->h[t]);
+    }
+    return NULL;
+}
+
 static void describe_race(void *arg)
 {
     struct race *r = arg;
@@ -406,7 +450,7 @@ static void describe_race(void *arg)
 static void test_wake_vs_end(void **state)
 {
     (void)state;
-    long aborted_total = 0, cancelled_total = 0;
+    long aborted_total = 0, cancelled_total = 0, raced_total = 0;
     for (int it = 0; it < RACE_ITERATIONS; it++) {
         prokio_runtime_t *rt = test_runtime(2);
         struct race *r = calloc(1, sizeof *r);
@@ -417,9 +461,10 @@ static void test_wake_vs_end(void **state)
             /* A quarter never end (cancelled at shutdown), an eighth are
              * aborted while being woken, the rest end after some polls. */
             int limit = t % 4 == 0 ? 0 : 2 + (t * 37 + it * 11) % 300;
-            if (limit && t % 8 != 1)
+            if (limit && t % 8 != 1 && t % 8 != 3)
                 ending++;
-            struct racer f = {.r = r, .s = &r->slot[t], .limit = t % 8 == 1 ? 0 : limit};
+            struct racer f = {
+                .r = r, .s = &r->slot[t], .limit = t % 8 == 1 ? 0 : limit, .counted = t % 8 != 3};
             assert_int_equal(
                 prokio_spawn_on(rt, (unsigned)t % 2, racer_poll, &f, sizeof f, racer_drop, &h[t]),
                 0);
@@ -431,19 +476,34 @@ static void test_wake_vs_end(void **state)
             assert_int_equal(pthread_create(&th[i], NULL, race_producer_main, r), 0);
         for (int t = 1; t < RACERS; t += 8)
             prokio_task_abort(h[t]);
+        struct aborter ab = {h, &r->stop};
+        pthread_t tab;
+        assert_int_equal(pthread_create(&tab, NULL, aborter_main, &ab), 0);
+        /* Handles released while the tasks run, racing with their end. */
+        for (int t = 5; t < RACERS; t += 8) {
+            prokio_task_release(h[t]);
+            h[t] = NULL;
+        }
         wait_progress(&r->ended, ending, &r->polls, 10, describe_race, r);
         /* Shut down while the producers still wake everyone. */
         assert_int_equal(prokio_runtime_shutdown(rt), 0);
         atomic_store(&r->stop, 1);
         for (int i = 0; i < PRODUCERS; i++)
             pthread_join(th[i], NULL);
+        pthread_join(tab, NULL);
         for (int t = 0; t < RACERS; t++) {
             struct race_slot *s = &r->slot[t];
             assert_int_equal(atomic_load(&s->after_done), 0);
             assert_int_equal(atomic_load(&s->drops), 1);
             assert_int_equal(atomic_load(&s->wrong_thread), 0);
+            if (h[t] == NULL)
+                continue; /* released early */
             int rc = prokio_task_result(h[t]);
-            if (t % 8 == 1) {
+            if (t % 8 == 3) {
+                /* Aborted, or ended first: either, never both. */
+                assert_true(rc >= 0 || rc == PROKIO_ECANCELED);
+                raced_total += rc == PROKIO_ECANCELED;
+            } else if (t % 8 == 1) {
                 assert_int_equal(rc, PROKIO_ECANCELED);
                 aborted_total++;
             } else if (t % 4 == 0) {
@@ -456,15 +516,17 @@ static void test_wake_vs_end(void **state)
         /* Each task still has its published waker clone. */
         assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
         for (int t = 0; t < RACERS; t++) {
-            prokio_task_release(h[t]);
+            if (h[t])
+                prokio_task_release(h[t]);
             prokio_waker_drop(atomic_load(&r->slot[t].waker));
         }
         test_runtime_free(rt);
         free(r);
     }
     print_message("# wake vs end: %d iterations, %ld aborted and %ld cancelled at shutdown "
-                  "while being woken\n",
-                  RACE_ITERATIONS, aborted_total, cancelled_total);
+                  "while being woken; %ld of %d aborts won the race with the task's end\n",
+                  RACE_ITERATIONS, aborted_total, cancelled_total, raced_total,
+                  RACE_ITERATIONS * RACERS / 8);
 }
 
 int main(void)
@@ -472,6 +534,7 @@ int main(void)
     test_watchdog("wake-storm", 60);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_storm),
+        cmocka_unit_test(test_token_storm_yields),
         cmocka_unit_test(test_ping_pong),
         cmocka_unit_test(test_wake_vs_end),
     };
