@@ -1008,8 +1008,8 @@ static int twin_poll(void *frame, prokio_cx_t *cx)
     int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
     if (r == PROKIO_PENDING) {
         if (!deadline_passed(&f->dl, cx)) {
-            if (!f->dl.armed || f->mask == 0) {
-                f->mask = -1; /* counted once */
+            if (f->mask == 0) {
+                f->mask = -1; /* parked: count it once */
                 atomic_fetch_add(f->pending, 1);
             }
             return PROKIO_PENDING;
