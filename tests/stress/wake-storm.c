@@ -415,6 +415,8 @@ static void *race_producer_main(void *arg)
             else
                 prokio_waker_wake_by_ref(w[t]);
         }
+        /* Lets the workers in where threads are serialised (valgrind). */
+        sched_yield();
     }
     for (int t = 0; t < RACERS; t++)
         prokio_waker_drop(w[t]);
@@ -532,6 +534,13 @@ static void test_wake_vs_end(void **state)
 int main(void)
 {
     test_watchdog("wake-storm", 60);
+    /* WAKE_STORM_FILTER=ping_pong runs only the matching tests. */
+    const char *filter = getenv("WAKE_STORM_FILTER");
+    if (filter && *filter) {
+        static char pattern[256];
+        snprintf(pattern, sizeof pattern, "test_%s", filter);
+        cmocka_set_test_filter(pattern);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_storm),
         cmocka_unit_test(test_token_storm_yields),
