@@ -1,0 +1,118 @@
+/* tests/conformance/conformance.c: the public-API conformance suite.
+ *
+ * Runs once per backend (tests/run/conformance~conformance.BACKEND.test):
+ * everything prokio.h promises, checked against the contracts written
+ * there (Ownership, Lifetime, Thread). The tests live in one file per area;
+ * see conformance.h for the rules they follow. */
+#include "conformance.h"
+
+/* ------------------------------------------------------------- helpers */
+
+struct whoami {
+    pthread_t thread;
+    unsigned worker;
+};
+
+static int whoami_poll(void *frame, prokio_cx_t *cx)
+{
+    struct whoami *f = frame;
+    f->thread = pthread_self();
+    f->worker = prokio_cx_worker(cx);
+    return 0;
+}
+
+void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out)
+{
+    unsigned n = prokio_runtime_workers(rt);
+    assert_true(n <= CONF_MAX_WORKERS);
+    for (unsigned i = 0; i < n; i++) {
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, i, whoami_poll, NULL, sizeof(struct whoami), NULL, &h),
+                         0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct whoami *f = prokio_task_frame(h);
+        assert_int_equal(f->worker, i);
+        assert_false(pthread_equal(f->thread, pthread_self()));
+        out[i] = f->thread;
+        prokio_task_release(h);
+    }
+}
+
+int conf_park_forever(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    track_poll(frame);
+    return PROKIO_PENDING;
+}
+
+int conf_gated_poll(void *frame, prokio_cx_t *cx)
+{
+    struct gated *g = frame;
+    track_poll(&g->tr);
+    int rc = prokio_oneshot_recv_poll(g->rx, cx, &g->value);
+    if (rc == PROKIO_PENDING) {
+        if (g->started)
+            atomic_fetch_add(g->started, 1);
+        return PROKIO_PENDING;
+    }
+    g->recv_rc = rc;
+    prokio_oneshot_rx_drop(g->rx);
+    g->rx = NULL;
+    return rc < 0 ? rc : g->ret;
+}
+
+void conf_gated_drop(void *frame)
+{
+    struct gated *g = frame;
+    if (g->rx) {
+        prokio_oneshot_rx_drop(g->rx);
+        g->rx = NULL;
+    }
+    track_dropped(&g->tr);
+}
+
+void conf_gated_init(struct gated *g, struct drops *d, int ret, prokio_oneshot_tx_t **tx)
+{
+    memset(g, 0, sizeof *g);
+    g->tr.d = d;
+    g->ret = ret;
+    g->recv_rc = PROKIO_PENDING;
+    assert_int_equal(prokio_oneshot_new(sizeof(int), tx, &g->rx), 0);
+}
+
+const char *conf_expected_backend(void)
+{
+    static char name[64];
+    const char *b = getenv("PROKIO_BACKEND");
+    if (b == NULL || *b == '\0')
+        return NULL;
+    const char *slash = strrchr(b, '/');
+    if (slash == NULL)
+        return b;
+    const char *base = slash + 1;
+    if (strncmp(base, "prokio-", 7) == 0)
+        base += 7;
+    snprintf(name, sizeof name, "%s", base);
+    char *dot = strstr(name, ".so");
+    if (dot)
+        *dot = '\0';
+    return name;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(void)
+{
+    test_watchdog("conformance", 300);
+    /* CONFORMANCE_FILTER=sleep_* runs only the matching tests. */
+    const char *filter = getenv("CONFORMANCE_FILTER");
+    if (filter && *filter) {
+        static char pattern[256];
+        snprintf(pattern, sizeof pattern, "test_%s", filter);
+        cmocka_set_test_filter(pattern);
+    }
+#define CONF_ENTRY(name) cmocka_unit_test(test_##name),
+    const struct CMUnitTest tests[] = {CONF_TESTS(CONF_ENTRY)};
+#undef CONF_ENTRY
+    return cmocka_run_group_tests_name("conformance", tests, NULL, NULL);
+}

@@ -1,0 +1,219 @@
+/* tests/conformance/conformance.h: helpers shared by the public-API suite.
+ *
+ * The suite is one cmocka group (conformance.c) split into files by area.
+ * Every file follows the same rules:
+ *   - cmocka's assertions longjmp, so they run on the main thread only.
+ *     Tasks, drop functions and helper threads record what they saw in
+ *     their frames or in shared structs; the test asserts afterwards.
+ *   - No sleeps as synchronisation: threads wait for a flag another thread
+ *     sets (spin_until), tasks wait for wakes. The watchdog bounds it all.
+ *   - Every test ends with test_runtime_free, which fails if anything the
+ *     runtime owned is still held.
+ *   - Counts are exact: a drop that runs twice, a poll too many or a task
+ *     that is never polled all fail. */
+#ifndef PROKIO_TESTS_CONFORMANCE_H
+#define PROKIO_TESTS_CONFORMANCE_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "common.h"
+
+/* ------------------------------------------------------------ drop checks */
+
+/* Shared by the tasks of one test: how many drop functions ran, and how
+ * many of them ran on a thread other than their task's worker. */
+struct drops {
+    atomic_int n;
+    atomic_int wrong_thread;
+};
+
+/* The first member of every tracked frame. `thread` is the worker thread the
+ * task must run on and be dropped on: set it before spawning (spawn_on), or
+ * leave `known` false and track_poll records it at the first poll. `drops`
+ * and `polls` count this task's, in the frame, which stays readable through
+ * the JoinHandle after the task ended. */
+struct track {
+    struct drops *d;
+    pthread_t thread;
+    bool known;
+    int drops;
+    int polls;
+};
+
+/* Call at the top of every poll: counts it, and counts a poll on another
+ * thread than the first (tasks never migrate) as a wrong thread. */
+static inline void track_poll(struct track *t)
+{
+    t->polls++;
+    if (!t->known) {
+        t->thread = pthread_self();
+        t->known = true;
+    } else if (t->d && !pthread_equal(pthread_self(), t->thread)) {
+        atomic_fetch_add(&t->d->wrong_thread, 1);
+    }
+}
+
+/* Call from a drop function (or use track_drop directly). */
+static inline void track_dropped(struct track *t)
+{
+    t->drops++;
+    if (t->d) {
+        if (t->known && !pthread_equal(pthread_self(), t->thread))
+            atomic_fetch_add(&t->d->wrong_thread, 1);
+        atomic_fetch_add(&t->d->n, 1);
+    }
+}
+
+static inline void track_drop(void *frame)
+{
+    track_dropped(frame);
+}
+
+/* A task gated by a oneshot: it waits for an int on `rx`, stores it in
+ * `value`, and ends with `ret` (or the receive error). `started`, when set,
+ * is incremented at every poll that returns pending. Its drop releases rx
+ * if the task did not get that far. */
+struct gated {
+    struct track tr;
+    prokio_oneshot_rx_t *rx;
+    atomic_int *started;
+    int ret;
+    int value;
+    int recv_rc;
+};
+
+int conf_gated_poll(void *frame, prokio_cx_t *cx);
+void conf_gated_drop(void *frame);
+
+/* Makes a gated task's frame and the sender that opens it. */
+void conf_gated_init(struct gated *g, struct drops *d, int ret, prokio_oneshot_tx_t **tx);
+
+/* ---------------------------------------------------------- worker threads */
+
+#define CONF_MAX_WORKERS 16
+
+/* Records the thread of every worker: `out[i]` is worker i's thread. */
+void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out);
+
+/* A task that never ends on its own: it parks until aborted or cancelled
+ * (it keeps no waker, so nothing can wake it). Frame: struct track. */
+int conf_park_forever(void *frame, prokio_cx_t *cx);
+
+/* --------------------------------------------------------------- waiting */
+
+/* Waits until *flag >= value. Threads only (never a task). */
+static inline void spin_until(atomic_int *flag, int value)
+{
+    while (atomic_load(flag) < value)
+        sched_yield();
+}
+
+static inline uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The backend name the runner asked for (PROKIO_BACKEND, a name or a path
+ * ending in prokio-NAME.so), or NULL when automatic. */
+const char *conf_expected_backend(void);
+
+/* Generous upper bound for "promptly" (scaled like the watchdog). */
+static inline uint64_t conf_prompt_ns(void)
+{
+    const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
+    unsigned k = scale ? (unsigned)atoi(scale) : 1;
+    return PROKIO_SEC(10) * (k ? k : 1);
+}
+
+/* --------------------------------------------------------------- tests */
+
+#define CONF_TESTS(X)                                                                              \
+    /* runtime.c */                                                                                \
+    X(runtime_defaults)                                                                            \
+    X(runtime_workers)                                                                             \
+    X(runtime_backend_report)                                                                      \
+    X(runtime_options_invalid)                                                                     \
+    X(runtime_options_versions)                                                                    \
+    X(runtime_edeadlk)                                                                             \
+    X(runtime_many)                                                                                \
+    X(errors)                                                                                      \
+    /* tasks.c */                                                                                  \
+    X(spawn_from_main)                                                                             \
+    X(spawn_frames)                                                                                \
+    X(spawn_from_task)                                                                             \
+    X(spawn_local_same_worker)                                                                     \
+    X(spawn_on_each_worker)                                                                        \
+    X(spawn_invalid)                                                                               \
+    X(result_pending_while_running)                                                                \
+    X(join_poll_before_finish)                                                                     \
+    X(join_poll_after_finish)                                                                      \
+    X(join_from_threads)                                                                           \
+    X(block_on_frame)                                                                              \
+    X(detach)                                                                                      \
+    X(coro_macros)                                                                                 \
+    X(yield_order)                                                                                 \
+    X(handle_handover)                                                                             \
+    X(spawn_many)                                                                                  \
+    X(drop_reenters)                                                                               \
+    /* abort.c */                                                                                  \
+    X(abort_before_first_poll)                                                                     \
+    X(abort_from_main_at_once)                                                                     \
+    X(abort_parked_on_long_sleep)                                                                  \
+    X(abort_self)                                                                                  \
+    X(abort_running)                                                                               \
+    X(abort_from_other_worker)                                                                     \
+    X(abort_after_completion)                                                                      \
+    /* wakers.c */                                                                                 \
+    X(waker_wake_from_thread)                                                                      \
+    X(waker_wake_by_ref_from_thread)                                                               \
+    X(waker_coalesce)                                                                              \
+    X(waker_wake_while_running)                                                                    \
+    X(waker_finished_task)                                                                         \
+    X(waker_will_wake)                                                                             \
+    /* timers.c */                                                                                 \
+    X(sleep_order)                                                                                 \
+    X(sleep_never_early)                                                                           \
+    X(sleep_immediate)                                                                             \
+    X(sleep_huge)                                                                                  \
+    X(sleep_cancel)                                                                                \
+    X(sleep_armed_at_end)                                                                          \
+    X(sleep_many)                                                                                  \
+    /* io.c */                                                                                     \
+    X(io_read_rounds)                                                                              \
+    X(io_ready_before_register)                                                                    \
+    X(io_writable)                                                                                 \
+    X(io_reader_and_writer)                                                                        \
+    X(io_peer_close)                                                                               \
+    X(io_exdev)                                                                                    \
+    X(io_invalid)                                                                                  \
+    X(io_free_wakes_waiter)                                                                        \
+    X(io_left_at_shutdown)                                                                         \
+    X(io_fd_reuse)                                                                                 \
+    X(io_same_fd_two_workers)                                                                      \
+    X(io_many)                                                                                     \
+    /* oneshot.c */                                                                                \
+    X(oneshot_cross_worker)                                                                        \
+    X(oneshot_send_from_thread)                                                                    \
+    X(oneshot_send_before_recv)                                                                    \
+    X(oneshot_tx_drop)                                                                             \
+    X(oneshot_rx_drop)                                                                             \
+    X(oneshot_size0)                                                                               \
+    X(oneshot_many)                                                                                \
+    /* shutdown.c */                                                                               \
+    X(shutdown_every_state)                                                                        \
+    X(shutdown_idle)                                                                               \
+    X(shutdown_wakes_blocked_threads)                                                              \
+    X(shutdown_large_frames)                                                                       \
+    X(free_busy_while_waker_held)
+
+#define CONF_DECLARE(name) void test_##name(void **state);
+CONF_TESTS(CONF_DECLARE)
+#undef CONF_DECLARE
+
+#endif

@@ -1,0 +1,1193 @@
+/* tests/conformance/io.c: descriptor readiness (prokio_io_t) over
+ * AF_UNIX socketpairs. Tasks that wait for a backend's report also arm a
+ * generous deadline, so that a lost report fails the test with a reason
+ * instead of hanging until the watchdog ends the whole suite. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "conformance.h"
+
+static void pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void set_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    assert_true(fl >= 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+}
+
+/* A deadline that ends a wait which a lost readiness report would make
+ * endless. Returns true once it passed. */
+struct deadline {
+    prokio_sleep_t s;
+    int armed;
+};
+
+static bool deadline_passed(struct deadline *d, prokio_cx_t *cx)
+{
+    if (!d->armed) {
+        prokio_sleep_init(&d->s, conf_prompt_ns());
+        d->armed = 1;
+    }
+    return prokio_sleep_poll(&d->s, cx) == 0;
+}
+
+/* ------------------------------------------------------------ read rounds */
+
+struct reader {
+    int fd;
+    int rounds;
+    atomic_int *waiting; /* messages received + 1, published when pending */
+    atomic_int *gave_up;
+    prokio_io_t *io;
+    struct deadline dl;
+    int got, pendings, eagain, bad, eof, not_readable, free_rc, err, have;
+    unsigned char buf[4];
+};
+
+static int reader_poll(void *frame, prokio_cx_t *cx)
+{
+    struct reader *f = frame;
+    if (f->io == NULL) {
+        int rc = prokio_io_new(cx, f->fd, &f->io);
+        if (rc < 0)
+            return f->err = rc;
+    }
+    for (;;) {
+        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        if (r == PROKIO_PENDING) {
+            if (deadline_passed(&f->dl, cx)) {
+                atomic_store(f->gave_up, 1);
+                break;
+            }
+            f->pendings++;
+            atomic_store(f->waiting, f->got + 1);
+            return PROKIO_PENDING;
+        }
+        if (r < 0) {
+            f->err = r;
+            break;
+        }
+        if (r != PROKIO_READABLE)
+            f->not_readable++;
+        /* Two bytes at a time: a message takes two reads. */
+        ssize_t n = read(f->fd, f->buf + f->have, 2 - (size_t)(f->have % 2));
+        if (n < 0 && errno == EAGAIN) {
+            f->eagain++;
+            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            continue;
+        }
+        if (n < 0) {
+            f->err = -errno;
+            break;
+        }
+        if (n == 0) {
+            f->eof = 1;
+            break;
+        }
+        f->have += (int)n;
+        if (f->have == 4) {
+            uint32_t v;
+            memcpy(&v, f->buf, 4);
+            if (v != (uint32_t)f->got)
+                f->bad++;
+            f->got++;
+            f->have = 0;
+        }
+    }
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return f->err ? f->err : 0;
+}
+
+static void reader_drop(void *frame)
+{
+    struct reader *f = frame;
+    if (f->io)
+        prokio_io_free(f->io);
+    f->io = NULL;
+}
+
+struct writer_thread {
+    int fd;
+    int rounds;
+    atomic_int *waiting;
+    atomic_int *gave_up;
+};
+
+static void wait_or_give_up(atomic_int *flag, int value, atomic_int *gave_up)
+{
+    while (atomic_load(flag) < value && !atomic_load(gave_up))
+        sched_yield();
+}
+
+static void *writer_thread_main(void *arg)
+{
+    struct writer_thread *wt = arg;
+    for (int r = 0; r < wt->rounds; r++) {
+        wait_or_give_up(wt->waiting, r + 1, wt->gave_up);
+        uint32_t v = (uint32_t)r;
+        if (write(wt->fd, &v, 4) != 4)
+            break;
+    }
+    wait_or_give_up(wt->waiting, wt->rounds + 1, wt->gave_up);
+    close(wt->fd);
+    return NULL;
+}
+
+void test_io_read_rounds(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 1000 };
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        int sv[2];
+        pair(sv);
+        atomic_int waiting = 0, gave_up = 0;
+        struct writer_thread wt = {sv[1], ROUNDS, &waiting, &gave_up};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, writer_thread_main, &wt), 0);
+        struct reader rd = {
+            .fd = sv[0], .rounds = ROUNDS, .waiting = &waiting, .gave_up = &gave_up};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, reader_poll, &rd, sizeof rd, reader_drop, &h), 0);
+        int rc = prokio_task_join(h);
+        pthread_join(th, NULL);
+        struct reader *f = prokio_task_frame(h);
+        if (atomic_load(&gave_up))
+            fail_msg("worker %u: no readiness report after %d messages (%d pending polls)", w,
+                     f->got, f->pendings);
+        assert_int_equal(rc, 0);
+        assert_int_equal(f->err, 0);
+        assert_int_equal(f->got, ROUNDS);
+        assert_int_equal(f->bad, 0);
+        assert_int_equal(f->eof, 1);
+        assert_int_equal(f->free_rc, 0);
+        assert_int_equal(f->not_readable, 0);
+        /* Exactly one EAGAIN per message, one pending poll per message
+         * plus the one before the end: no lost and no spurious report. */
+        if (f->eagain != ROUNDS || f->pendings != ROUNDS + 1)
+            print_message("# worker %u: %d EAGAIN, %d pending polls for %d messages\n", w,
+                          f->eagain, f->pendings, ROUNDS);
+        assert_true(f->eagain >= ROUNDS);
+        assert_int_equal(f->pendings, f->eagain + 1);
+        prokio_task_release(h);
+        close(sv[0]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------- ready before register */
+
+struct early {
+    int fd;
+    unsigned interest;
+    prokio_io_t *io;
+    struct deadline dl;
+    int mask, timed_out, nread, free_rc, pendings;
+    char buf[8];
+};
+
+static int early_poll(void *frame, prokio_cx_t *cx)
+{
+    struct early *f = frame;
+    if (f->io == NULL) {
+        int rc = prokio_io_new(cx, f->fd, &f->io);
+        if (rc < 0)
+            return rc;
+    }
+    int r = prokio_io_poll_ready(f->io, f->interest, cx);
+    if (r == PROKIO_PENDING) {
+        if (!deadline_passed(&f->dl, cx)) {
+            f->pendings++;
+            return PROKIO_PENDING;
+        }
+        f->timed_out = 1;
+    } else {
+        f->mask = r;
+        if (r > 0 && (r & PROKIO_READABLE))
+            f->nread = (int)read(f->fd, f->buf, sizeof f->buf);
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+void test_io_ready_before_register(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 6; k++) {
+        int sv[2];
+        pair(sv);
+        unsigned interest = k % 3 == 0   ? PROKIO_READABLE
+                            : k % 3 == 1 ? PROKIO_WRITABLE
+                                         : PROKIO_READABLE | PROKIO_WRITABLE;
+        if (interest & PROKIO_READABLE)
+            assert_int_equal(write(sv[1], "early", 5), 5);
+        struct early e = {.fd = sv[0], .interest = interest};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, early_poll, &e, sizeof e, NULL, &h),
+                         0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct early *f = prokio_task_frame(h);
+        if (f->timed_out)
+            fail_msg("interest %u: readiness present before registration never reported", interest);
+        assert_true(f->mask > 0);
+        assert_int_equal(f->mask & ~(int)interest, 0);
+        if (f->mask & PROKIO_READABLE) {
+            assert_int_equal(f->nread, 5);
+            assert_memory_equal(f->buf, "early", 5);
+        }
+        assert_int_equal(f->free_rc, 0);
+        prokio_task_release(h);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    test_runtime_free(rt);
+}
+
+/* --------------------------------------------------------------- writable */
+
+static unsigned char stream_byte(uint64_t off)
+{
+    return (unsigned char)(off * 7 % 251);
+}
+
+struct filler {
+    int fd;
+    int rounds;
+    atomic_int *blocked; /* round + 1 once the socket is full */
+    _Atomic uint64_t *written;
+    atomic_int *gave_up;
+    prokio_io_t *io;
+    struct deadline dl;
+    int round, pendings, err, free_rc, timed_out;
+    uint64_t off;
+    unsigned char chunk[16384];
+};
+
+static int filler_poll(void *frame, prokio_cx_t *cx)
+{
+    struct filler *f = frame;
+    if (f->io == NULL) {
+        int rc = prokio_io_new(cx, f->fd, &f->io);
+        if (rc < 0)
+            return rc;
+    }
+    while (f->round < f->rounds) {
+        int r = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+        if (r == PROKIO_PENDING) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                atomic_store(f->gave_up, 1);
+                break;
+            }
+            f->pendings++;
+            return PROKIO_PENDING;
+        }
+        if (r < 0) {
+            f->err = r;
+            break;
+        }
+        for (size_t i = 0; i < sizeof f->chunk; i++)
+            f->chunk[i] = stream_byte(f->off + i);
+        ssize_t n = write(f->fd, f->chunk, sizeof f->chunk);
+        if (n > 0) {
+            f->off += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            prokio_io_clear_ready(f->io, PROKIO_WRITABLE);
+            atomic_store(f->written, f->off);
+            atomic_store(f->blocked, ++f->round);
+            continue;
+        }
+        f->err = n < 0 ? -errno : PROKIO_EIO;
+        break;
+    }
+    atomic_store(f->blocked, f->rounds + 1);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return f->err;
+}
+
+static void filler_drop(void *frame)
+{
+    struct filler *f = frame;
+    if (f->io)
+        prokio_io_free(f->io);
+}
+
+struct drainer {
+    int fd;
+    int rounds;
+    atomic_int *blocked;
+    _Atomic uint64_t *written;
+    atomic_int *gave_up;
+    uint64_t read_total;
+    int bad;
+};
+
+static void *drainer_main(void *arg)
+{
+    struct drainer *d = arg;
+    unsigned char buf[8192];
+    for (int r = 1; r <= d->rounds; r++) {
+        wait_or_give_up(d->blocked, r, d->gave_up);
+        if (atomic_load(d->gave_up))
+            break;
+        uint64_t until = atomic_load(d->written);
+        while (d->read_total < until) {
+            uint64_t left = until - d->read_total;
+            ssize_t n = read(d->fd, buf, left < sizeof buf ? left : sizeof buf);
+            if (n <= 0)
+                return NULL;
+            for (ssize_t i = 0; i < n; i++)
+                if (buf[i] != stream_byte(d->read_total + (uint64_t)i))
+                    d->bad++;
+            d->read_total += (uint64_t)n;
+        }
+    }
+    return NULL;
+}
+
+void test_io_writable(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 20 };
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        int sv[2];
+        pair(sv);
+        set_blocking(sv[1]);
+        atomic_int blocked = 0, gave_up = 0;
+        _Atomic uint64_t written = 0;
+        struct drainer dr = {sv[1], ROUNDS, &blocked, &written, &gave_up, 0, 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, drainer_main, &dr), 0);
+        struct filler *fl = calloc(1, sizeof *fl);
+        assert_non_null(fl);
+        fl->fd = sv[0];
+        fl->rounds = ROUNDS;
+        fl->blocked = &blocked;
+        fl->written = &written;
+        fl->gave_up = &gave_up;
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, filler_poll, fl, sizeof *fl, filler_drop, &h), 0);
+        free(fl);
+        int rc = prokio_task_join(h);
+        pthread_join(th, NULL);
+        struct filler *f = prokio_task_frame(h);
+        if (f->timed_out)
+            fail_msg("worker %u: no writable report in round %d", w, f->round);
+        assert_int_equal(rc, 0);
+        assert_int_equal(f->round, ROUNDS);
+        assert_int_equal(f->free_rc, 0);
+        /* Every round but the last waited once for the drainer. */
+        assert_true(f->pendings >= ROUNDS - 1);
+        assert_int_equal(dr.bad, 0);
+        assert_true(dr.read_total > 0);
+        prokio_task_release(h);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------- a reader and a writer at once */
+
+struct duplex_shared {
+    prokio_io_t *io;
+    int fd;
+    atomic_int pending; /* tasks parked on the io */
+};
+
+struct half {
+    struct duplex_shared *sh;
+    unsigned dir;
+    struct deadline dl;
+    int polls, mask, n, timed_out, counted;
+    char buf[4];
+};
+
+static int half_poll(void *frame, prokio_cx_t *cx)
+{
+    struct half *f = frame;
+    f->polls++;
+    int r = prokio_io_poll_ready(f->sh->io, f->dir, cx);
+    if (r == PROKIO_PENDING) {
+        if (!deadline_passed(&f->dl, cx)) {
+            if (!f->counted) {
+                f->counted = 1;
+                atomic_fetch_add(&f->sh->pending, 1);
+            }
+            return PROKIO_PENDING;
+        }
+        f->timed_out = 1;
+        return PROKIO_ETIMEDOUT;
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->mask = r;
+    if (r < 0)
+        return r;
+    if (f->dir == PROKIO_READABLE)
+        f->n = (int)read(f->sh->fd, f->buf, sizeof f->buf);
+    else
+        f->n = (int)write(f->sh->fd, "w", 1);
+    return 0;
+}
+
+struct duplex_owner {
+    struct duplex_shared *sh;
+    int co;
+    prokio_task_t *r, *w;
+    int rr, wr, filled, free_rc;
+};
+
+static int duplex_owner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct duplex_owner *f = frame;
+    PROKIO_BEGIN(&f->co);
+    if (prokio_io_new(cx, f->sh->fd, &f->sh->io) < 0)
+        return PROKIO_EIO;
+    /* Fill the socket so that the writer has to wait. */
+    static const char junk[4096];
+    while (write(f->sh->fd, junk, sizeof junk) > 0)
+        f->filled++;
+    prokio_io_clear_ready(f->sh->io, PROKIO_WRITABLE | PROKIO_READABLE);
+    struct half r = {.sh = f->sh, .dir = PROKIO_READABLE};
+    struct half w = {.sh = f->sh, .dir = PROKIO_WRITABLE};
+    if (prokio_spawn_local(cx, half_poll, &r, sizeof r, NULL, &f->r) < 0 ||
+        prokio_spawn_local(cx, half_poll, &w, sizeof w, NULL, &f->w) < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT_INTO(&f->co, f->rr, prokio_task_join_poll(f->r, cx));
+    PROKIO_AWAIT_INTO(&f->co, f->wr, prokio_task_join_poll(f->w, cx));
+    f->free_rc = prokio_io_free(f->sh->io);
+    f->sh->io = NULL;
+    PROKIO_END(&f->co, 0);
+}
+
+void test_io_reader_and_writer(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        for (int order = 0; order < 2; order++) {
+            int sv[2];
+            pair(sv);
+            struct duplex_shared sh = {.fd = sv[0]};
+            struct duplex_owner o = {.sh = &sh};
+            prokio_task_t *h = NULL;
+            assert_int_equal(prokio_spawn_on(rt, w, duplex_owner_poll, &o, sizeof o, NULL, &h), 0);
+            spin_until(&sh.pending, 2);
+            /* Wake them one direction at a time, in both orders. */
+            for (int step = 0; step < 2; step++) {
+                if ((step == 0) == (order == 0)) {
+                    assert_int_equal(write(sv[1], "r", 1), 1);
+                } else {
+                    char buf[65536];
+                    while (read(sv[1], buf, sizeof buf) > 0)
+                        ;
+                }
+            }
+            assert_int_equal(prokio_task_join(h), 0);
+            struct duplex_owner *f = prokio_task_frame(h);
+            struct half *rf = prokio_task_frame(f->r), *wf = prokio_task_frame(f->w);
+            if (rf->timed_out || wf->timed_out)
+                fail_msg("worker %u order %d: reader %s, writer %s", w, order,
+                         rf->timed_out ? "never woken" : "woken",
+                         wf->timed_out ? "never woken" : "woken");
+            assert_true(f->filled > 0);
+            assert_int_equal(f->rr, 0);
+            assert_int_equal(f->wr, 0);
+            assert_true(rf->mask & PROKIO_READABLE);
+            assert_int_equal(rf->n, 1);
+            assert_int_equal(rf->buf[0], 'r');
+            assert_true(wf->mask & PROKIO_WRITABLE);
+            assert_int_equal(wf->n, 1);
+            assert_int_equal(f->free_rc, 0);
+            prokio_task_release(f->r);
+            prokio_task_release(f->w);
+            prokio_task_release(h);
+            close(sv[0]);
+            close(sv[1]);
+        }
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------------ peer close */
+
+struct closer_wait {
+    int fd;
+    atomic_int *pending;
+    prokio_io_t *io;
+    struct deadline dl;
+    int phase, timed_out, got, eof, polls, send_errno, wmask, wpendings, free_rc;
+    char buf[16];
+};
+
+static int closer_wait_poll(void *frame, prokio_cx_t *cx)
+{
+    struct closer_wait *f = frame;
+    f->polls++;
+    if (f->io == NULL && prokio_io_new(cx, f->fd, &f->io) < 0)
+        return PROKIO_EIO;
+    while (f->phase == 0) {
+        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        if (r == PROKIO_PENDING) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                goto out;
+            }
+            atomic_store(f->pending, 1);
+            return PROKIO_PENDING;
+        }
+        if (r < 0)
+            return r;
+        ssize_t n = read(f->fd, f->buf + f->got, sizeof f->buf - (size_t)f->got);
+        if (n < 0 && errno == EAGAIN) {
+            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            continue;
+        }
+        if (n <= 0) {
+            f->eof = n == 0;
+            f->phase = 1;
+            break;
+        }
+        f->got += (int)n;
+    }
+    /* The peer is gone: writable (the write fails), not pending for ever. */
+    f->wmask = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+    if (f->wmask == PROKIO_PENDING) {
+        if (deadline_passed(&f->dl, cx)) {
+            f->timed_out = 2;
+            goto out;
+        }
+        f->wpendings++;
+        return PROKIO_PENDING;
+    }
+    if (f->wmask > 0 && send(f->fd, "x", 1, MSG_NOSIGNAL) < 0)
+        f->send_errno = errno;
+out:
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+void test_io_peer_close(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 8; k++) {
+        int sv[2];
+        pair(sv);
+        atomic_int pending = 0;
+        struct closer_wait c = {.fd = sv[0], .pending = &pending};
+        prokio_task_t *h = NULL;
+        assert_int_equal(
+            prokio_spawn_on(rt, (unsigned)k % 2, closer_wait_poll, &c, sizeof c, NULL, &h), 0);
+        spin_until(&pending, 1);
+        if (k >= 4)
+            assert_int_equal(write(sv[1], "bye", 3), 3);
+        close(sv[1]);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct closer_wait *f = prokio_task_frame(h);
+        if (f->timed_out)
+            fail_msg("peer close never reported as %s",
+                     f->timed_out == 1 ? "readable" : "writable");
+        assert_int_equal(f->eof, 1);
+        assert_int_equal(f->got, k >= 4 ? 3 : 0);
+        assert_true(f->wmask > 0);
+        assert_int_equal(f->send_errno, EPIPE);
+        assert_int_equal(f->free_rc, 0);
+        prokio_task_release(h);
+        close(sv[0]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------------------ EXDEV */
+
+struct io_maker {
+    int fd;
+    prokio_io_t *io;
+    int rc;
+};
+
+static int io_maker_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_maker *f = frame;
+    f->rc = prokio_io_new(cx, f->fd, &f->io);
+    return 0;
+}
+
+struct io_user {
+    prokio_io_t *io;
+    int poll_rc, free_rc, fd;
+};
+
+static int io_foreign_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_user *f = frame;
+    f->poll_rc = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    f->fd = prokio_io_fd(f->io);
+    f->free_rc = prokio_io_free(f->io);
+    return 0;
+}
+
+static int io_owner_free_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_user *f = frame;
+    f->poll_rc = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+    if (f->poll_rc == PROKIO_PENDING)
+        return PROKIO_PENDING; /* woken when writable */
+    f->free_rc = prokio_io_free(f->io);
+    return 0;
+}
+
+void test_io_exdev(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        int sv[2];
+        pair(sv);
+        struct io_maker m = {.fd = sv[0]};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, io_maker_poll, &m, sizeof m, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct io_maker *mf = prokio_task_frame(h);
+        assert_int_equal(mf->rc, 0);
+        prokio_io_t *io = mf->io;
+        prokio_task_release(h);
+        assert_non_null(io);
+        assert_int_equal(prokio_io_fd(io), sv[0]);
+        /* From the main thread while the runtime runs: refused. */
+        assert_int_equal(prokio_io_free(io), PROKIO_EXDEV);
+        /* From a task of the other worker: refused, nothing done. */
+        struct io_user u = {.io = io};
+        assert_int_equal(prokio_spawn_on(rt, 1 - w, io_foreign_poll, &u, sizeof u, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct io_user *uf = prokio_task_frame(h);
+        assert_int_equal(uf->poll_rc, PROKIO_EXDEV);
+        assert_int_equal(uf->free_rc, PROKIO_EXDEV);
+        assert_int_equal(uf->fd, sv[0]);
+        prokio_task_release(h);
+        /* The owner can still use it, then free it. */
+        assert_int_equal(prokio_spawn_on(rt, w, io_owner_free_poll, &u, sizeof u, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        uf = prokio_task_frame(h);
+        assert_true(uf->poll_rc > 0);
+        assert_int_equal(uf->free_rc, 0);
+        prokio_task_release(h);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ---------------------------------------------------------------- invalid */
+
+struct io_bad {
+    int fd;
+    int neg_rc, neg_out_null, new_rc;
+    int zero, high, mixed, free_rc;
+};
+
+static int io_bad_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_bad *f = frame;
+    prokio_io_t *io = (prokio_io_t *)f;
+    f->neg_rc = prokio_io_new(cx, -1, &io);
+    f->neg_out_null = io == NULL;
+    f->new_rc = prokio_io_new(cx, f->fd, &io);
+    if (f->new_rc < 0)
+        return 0;
+    f->zero = prokio_io_poll_ready(io, 0, cx);
+    f->high = prokio_io_poll_ready(io, 4, cx);
+    f->mixed = prokio_io_poll_ready(io, PROKIO_READABLE | 0x100, cx);
+    f->free_rc = prokio_io_free(io);
+    return 0;
+}
+
+void test_io_invalid(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(1);
+    int sv[2];
+    pair(sv);
+    struct io_bad b = {.fd = sv[0]};
+    assert_int_equal(prokio_block_on(rt, io_bad_poll, &b, sizeof b, NULL), 0);
+    assert_int_equal(b.neg_rc, PROKIO_EBADF);
+    assert_true(b.neg_out_null);
+    assert_int_equal(b.new_rc, 0);
+    assert_int_equal(b.zero, PROKIO_EINVAL);
+    assert_int_equal(b.high, PROKIO_EINVAL);
+    assert_int_equal(b.mixed, PROKIO_EINVAL);
+    assert_int_equal(b.free_rc, 0);
+    close(sv[0]);
+    close(sv[1]);
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------ free wakes waiter */
+
+struct free_shared {
+    prokio_io_t *io;
+    int freed;
+    int free_rc;
+};
+
+static int io_freer_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct free_shared *sh = *(struct free_shared **)frame;
+    sh->freed = 1;
+    sh->free_rc = prokio_io_free(sh->io);
+    sh->io = NULL;
+    return 0;
+}
+
+struct io_waiter {
+    struct free_shared *sh;
+    int polls, first, spawned;
+    prokio_task_t *freer;
+};
+
+static int io_waiter_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_waiter *f = frame;
+    f->polls++;
+    if (f->sh->freed)
+        return 0; /* must not touch the io again */
+    f->first = prokio_io_poll_ready(f->sh->io, PROKIO_READABLE, cx);
+    if (f->first != PROKIO_PENDING)
+        return PROKIO_EIO;
+    if (!f->spawned) {
+        f->spawned = 1;
+        if (prokio_spawn_local(cx, io_freer_poll, &f->sh, sizeof f->sh, NULL, &f->freer) < 0)
+            return PROKIO_EIO;
+    }
+    return PROKIO_PENDING;
+}
+
+struct io_free_parent {
+    struct free_shared *sh;
+    int fd;
+    int co;
+    prokio_task_t *waiter;
+};
+
+static int io_free_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct io_free_parent *f = frame;
+    PROKIO_BEGIN(&f->co);
+    if (prokio_io_new(cx, f->fd, &f->sh->io) < 0)
+        return PROKIO_EIO;
+    struct io_waiter w = {.sh = f->sh};
+    if (prokio_spawn_local(cx, io_waiter_poll, &w, sizeof w, NULL, &f->waiter) < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->waiter, cx));
+    PROKIO_END(&f->co, 0);
+}
+
+void test_io_free_wakes_waiter(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        int sv[2];
+        pair(sv);
+        struct free_shared sh = {0};
+        struct io_free_parent p = {.sh = &sh, .fd = sv[0]};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, io_free_parent_poll, &p, sizeof p, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct io_free_parent *f = prokio_task_frame(h);
+        struct io_waiter *wf = prokio_task_frame(f->waiter);
+        assert_int_equal(wf->first, PROKIO_PENDING);
+        assert_int_equal(wf->polls, 2);
+        assert_int_equal(sh.freed, 1);
+        assert_int_equal(sh.free_rc, 0);
+        assert_int_equal(prokio_task_join(wf->freer), 0);
+        prokio_task_release(wf->freer);
+        prokio_task_release(f->waiter);
+        prokio_task_release(h);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------- left registered at shutdown */
+
+struct leftover {
+    int fd;
+    _Atomic(prokio_io_t *) *out;
+    atomic_int *pending;
+    prokio_io_t *io;
+    int drops;
+};
+
+static int leftover_poll(void *frame, prokio_cx_t *cx)
+{
+    struct leftover *f = frame;
+    if (f->io == NULL) {
+        if (prokio_io_new(cx, f->fd, &f->io) < 0)
+            return PROKIO_EIO;
+        atomic_store(f->out, f->io);
+    }
+    int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    if (r == PROKIO_PENDING)
+        atomic_store(f->pending, 1);
+    return r == PROKIO_PENDING ? PROKIO_PENDING : PROKIO_EIO;
+}
+
+static void leftover_drop(void *frame)
+{
+    struct leftover *f = frame;
+    f->drops++; /* deliberately leaves the io registered */
+}
+
+void test_io_left_at_shutdown(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    int sv[2][2];
+    _Atomic(prokio_io_t *) io[2];
+    atomic_int pending[2];
+    prokio_task_t *h[2];
+    for (unsigned w = 0; w < 2; w++) {
+        pair(sv[w]);
+        atomic_init(&io[w], NULL);
+        atomic_init(&pending[w], 0);
+        struct leftover l = {.fd = sv[w][0], .out = &io[w], .pending = &pending[w]};
+        assert_int_equal(prokio_spawn_on(rt, w, leftover_poll, &l, sizeof l, leftover_drop, &h[w]),
+                         0);
+    }
+    for (unsigned w = 0; w < 2; w++)
+        spin_until(&pending[w], 1);
+    /* While the runtime runs, the main thread may not free them. */
+    assert_int_equal(prokio_io_free(atomic_load(&io[0])), PROKIO_EXDEV);
+    assert_int_equal(prokio_runtime_shutdown(rt), 0);
+    for (unsigned w = 0; w < 2; w++) {
+        assert_int_equal(prokio_task_result(h[w]), PROKIO_ECANCELED);
+        assert_int_equal(((struct leftover *)prokio_task_frame(h[w]))->drops, 1);
+        prokio_task_release(h[w]);
+    }
+    /* Handles are gone, registrations are not. */
+    assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
+    assert_int_equal(prokio_io_fd(atomic_load(&io[0])), sv[0][0]);
+    assert_int_equal(prokio_io_free(atomic_load(&io[0])), 0);
+    assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
+    assert_int_equal(prokio_io_free(atomic_load(&io[1])), 0);
+    for (unsigned w = 0; w < 2; w++) {
+        close(sv[w][0]);
+        close(sv[w][1]);
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------ descriptor reuse */
+
+/* A registration is freed and its descriptor closed; the next socketpair
+ * gets the same numbers. Reports meant for the old registration must not
+ * reach the new one, and the new one must get its own. */
+struct reuse {
+    int fd;
+    atomic_int *pending;
+    prokio_io_t *io;
+    struct deadline dl;
+    int timed_out, nread, eagain_after, free_rc;
+    unsigned char byte;
+};
+
+static int reuse_poll(void *frame, prokio_cx_t *cx)
+{
+    struct reuse *f = frame;
+    if (f->io == NULL && prokio_io_new(cx, f->fd, &f->io) < 0)
+        return PROKIO_EIO;
+    for (;;) {
+        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        if (r == PROKIO_PENDING) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                break;
+            }
+            atomic_store(f->pending, 1);
+            return PROKIO_PENDING;
+        }
+        if (r < 0)
+            return r;
+        ssize_t n = read(f->fd, &f->byte, 1);
+        if (n < 0 && errno == EAGAIN) {
+            /* Readable but nothing there: a report meant for the old
+             * registration of this descriptor number. Harmless if rare. */
+            f->eagain_after++;
+            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            continue;
+        }
+        f->nread = (int)n;
+        break;
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+void test_io_fd_reuse(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 300 };
+    prokio_runtime_t *rt = test_runtime(2);
+    int first_fd = -1, reused = 0, stale = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        int sv[2];
+        pair(sv);
+        if (first_fd < 0)
+            first_fd = sv[0];
+        reused += sv[0] == first_fd;
+        atomic_int pending = 0;
+        struct reuse r = {.fd = sv[0], .pending = &pending};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, reuse_poll, &r, sizeof r, NULL, &h),
+                         0);
+        spin_until(&pending, 1);
+        unsigned char b = (unsigned char)k;
+        assert_int_equal(write(sv[1], &b, 1), 1);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct reuse *f = prokio_task_frame(h);
+        if (f->timed_out)
+            fail_msg("round %d (fd %d): the new registration got no report", k, sv[0]);
+        assert_int_equal(f->nread, 1);
+        assert_int_equal(f->byte, b);
+        assert_int_equal(f->free_rc, 0);
+        stale += f->eagain_after;
+        prokio_task_release(h);
+        /* Readiness for the freed registration, then the number goes. */
+        if (k % 2)
+            assert_int_equal(write(sv[1], &b, 1), 1);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    if (stale)
+        print_message("# %d stale readiness reports after descriptor reuse\n", stale);
+    assert_true(reused > ROUNDS / 2);
+    test_runtime_free(rt);
+}
+
+/* ----------------------------------------------- one descriptor, two watches */
+
+struct twin {
+    int fd;
+    atomic_int *pending;
+    prokio_io_t *io;
+    struct deadline dl;
+    int new_rc, mask, timed_out, free_rc;
+};
+
+static int twin_poll(void *frame, prokio_cx_t *cx)
+{
+    struct twin *f = frame;
+    if (f->io == NULL) {
+        f->new_rc = prokio_io_new(cx, f->fd, &f->io);
+        if (f->new_rc < 0) {
+            atomic_fetch_add(f->pending, 1);
+            return 0;
+        }
+    }
+    int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    if (r == PROKIO_PENDING) {
+        if (!deadline_passed(&f->dl, cx)) {
+            if (f->mask == 0) {
+                f->mask = -1; /* parked: count it once */
+                atomic_fetch_add(f->pending, 1);
+            }
+            return PROKIO_PENDING;
+        }
+        f->timed_out = 1;
+    } else {
+        f->mask = r;
+    }
+    prokio_sleep_cancel(&f->dl.s);
+    f->free_rc = prokio_io_free(f->io);
+    f->io = NULL;
+    return 0;
+}
+
+static void twins(prokio_runtime_t *rt, unsigned w0, unsigned w1, bool may_refuse)
+{
+    int sv[2];
+    pair(sv);
+    atomic_int pending = 0;
+    struct twin t = {.fd = sv[0], .pending = &pending};
+    prokio_task_t *h[2];
+    assert_int_equal(prokio_spawn_on(rt, w0, twin_poll, &t, sizeof t, NULL, &h[0]), 0);
+    assert_int_equal(prokio_spawn_on(rt, w1, twin_poll, &t, sizeof t, NULL, &h[1]), 0);
+    spin_until(&pending, 2);
+    assert_int_equal(write(sv[1], "!", 1), 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(prokio_task_join(h[i]), 0);
+        struct twin *f = prokio_task_frame(h[i]);
+        if (f->new_rc < 0) {
+            /* A second watch of one descriptor on one worker may be refused,
+             * cleanly. */
+            if (!may_refuse)
+                fail_msg("workers %u/%u: registration %d refused: %s", w0, w1, i,
+                         prokio_err_name(f->new_rc));
+            continue;
+        }
+        if (f->timed_out)
+            fail_msg("workers %u/%u: watch %d of the descriptor never reported it readable", w0, w1,
+                     i);
+        assert_int_equal(f->mask, PROKIO_READABLE);
+        assert_int_equal(f->free_rc, 0);
+    }
+    for (int i = 0; i < 2; i++)
+        prokio_task_release(h[i]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+void test_io_same_fd_two_workers(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    /* A descriptor shared by workers (a listening socket, say): each
+     * worker's watch reports it. */
+    for (int k = 0; k < 20; k++)
+        twins(rt, 0, 1, false);
+    /* Twice on one worker: both report, or the second is refused. */
+    for (int k = 0; k < 4; k++)
+        twins(rt, (unsigned)k % 2, (unsigned)k % 2, true);
+    test_runtime_free(rt);
+}
+
+/* ---------------------------------------------------------------- many */
+
+enum { MANY_PAIRS = 256, MANY_ROUNDS = 3 };
+
+struct many_io {
+    int fd[MANY_PAIRS / 2];
+    prokio_io_t *io[MANY_PAIRS / 2];
+    int got[MANY_PAIRS / 2];
+    int n;
+    int round;
+    atomic_int *waiting; /* round + 1 once every descriptor waits */
+    struct deadline dl;
+    int timed_out, bad, free_rc, pendings;
+};
+
+static int many_io_poll(void *frame, prokio_cx_t *cx)
+{
+    struct many_io *f = frame;
+    if (f->round == 0 && f->io[0] == NULL) {
+        for (int i = 0; i < f->n; i++)
+            if (prokio_io_new(cx, f->fd[i], &f->io[i]) < 0)
+                return PROKIO_EIO;
+    }
+    while (f->round < MANY_ROUNDS) {
+        int done = 0;
+        for (int i = 0; i < f->n; i++) {
+            if (f->got[i] > f->round) {
+                done++;
+                continue;
+            }
+            for (;;) {
+                int r = prokio_io_poll_ready(f->io[i], PROKIO_READABLE, cx);
+                if (r == PROKIO_PENDING)
+                    break;
+                if (r < 0)
+                    return r;
+                unsigned char b;
+                ssize_t n = read(f->fd[i], &b, 1);
+                if (n < 0 && errno == EAGAIN) {
+                    prokio_io_clear_ready(f->io[i], PROKIO_READABLE);
+                    continue;
+                }
+                if (n != 1 || b != (unsigned char)(f->round * 31 + i))
+                    f->bad++;
+                f->got[i]++;
+                done++;
+                break;
+            }
+        }
+        if (done < f->n) {
+            if (deadline_passed(&f->dl, cx)) {
+                f->timed_out = 1;
+                break;
+            }
+            f->pendings++;
+            if (done == 0)
+                atomic_store(f->waiting, f->round + 1);
+            return PROKIO_PENDING;
+        }
+        f->round++;
+        prokio_sleep_cancel(&f->dl.s);
+        memset(&f->dl, 0, sizeof f->dl);
+    }
+    /* Free everything, in the middle of whatever the backend has pending. */
+    for (int i = 0; i < f->n; i++)
+        if (prokio_io_free(f->io[i]) < 0)
+            f->free_rc = PROKIO_EIO;
+    return 0;
+}
+
+void test_io_many(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    int sv[MANY_PAIRS][2];
+    for (int i = 0; i < MANY_PAIRS; i++)
+        pair(sv[i]);
+    atomic_int waiting[2];
+    prokio_task_t *h[2];
+    for (unsigned w = 0; w < 2; w++) {
+        atomic_init(&waiting[w], 0);
+        struct many_io *m = calloc(1, sizeof *m);
+        assert_non_null(m);
+        m->n = MANY_PAIRS / 2;
+        m->waiting = &waiting[w];
+        for (int i = 0; i < m->n; i++)
+            m->fd[i] = sv[(int)w * m->n + i][0];
+        assert_int_equal(prokio_spawn_on(rt, w, many_io_poll, m, sizeof *m, NULL, &h[w]), 0);
+        free(m);
+    }
+    for (int round = 0; round < MANY_ROUNDS; round++) {
+        for (unsigned w = 0; w < 2; w++)
+            spin_until(&waiting[w], round + 1);
+        /* Writes in a scrambled order. */
+        for (int j = 0; j < MANY_PAIRS; j++) {
+            int i = (j * 97 + round) % MANY_PAIRS;
+            int local = i % (MANY_PAIRS / 2);
+            unsigned char b = (unsigned char)(round * 31 + local);
+            assert_int_equal(write(sv[i][1], &b, 1), 1);
+        }
+    }
+    for (unsigned w = 0; w < 2; w++) {
+        assert_int_equal(prokio_task_join(h[w]), 0);
+        struct many_io *f = prokio_task_frame(h[w]);
+        if (f->timed_out)
+            fail_msg("worker %u: round %d never completed", w, f->round);
+        assert_int_equal(f->round, MANY_ROUNDS);
+        assert_int_equal(f->bad, 0);
+        assert_int_equal(f->free_rc, 0);
+        for (int i = 0; i < f->n; i++)
+            assert_int_equal(f->got[i], MANY_ROUNDS);
+        prokio_task_release(h[w]);
+    }
+    for (int i = 0; i < MANY_PAIRS; i++) {
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    test_runtime_free(rt);
+}

@@ -1,0 +1,388 @@
+/* tests/conformance/oneshot.c: the oneshot channel across workers and
+ * threads, in both orders, with either end dropped, with and without a
+ * value. */
+#include "conformance.h"
+
+struct payload {
+    uint64_t a;
+    char s[16];
+    double d;
+};
+
+/* Receives a payload; in its first poll, after finding nothing, it opens
+ * the sender's gate, so the receive always waits first. */
+struct receiver {
+    struct track tr;
+    prokio_oneshot_rx_t *rx;
+    prokio_oneshot_tx_t *go; /* bare signal to the sender, or NULL */
+    atomic_int *pending;     /* set when parked, or NULL */
+    int first, rc, pendings, go_rc;
+    struct payload v;
+};
+
+static int receiver_poll(void *frame, prokio_cx_t *cx)
+{
+    struct receiver *f = frame;
+    track_poll(&f->tr);
+    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    if (f->tr.polls == 1)
+        f->first = rc;
+    if (rc == PROKIO_PENDING) {
+        f->pendings++;
+        if (f->go) {
+            f->go_rc = prokio_oneshot_send(f->go, NULL);
+            f->go = NULL;
+        }
+        if (f->pending)
+            atomic_store(f->pending, 1);
+        return PROKIO_PENDING;
+    }
+    f->rc = rc;
+    prokio_oneshot_rx_drop(f->rx);
+    f->rx = NULL;
+    return 0;
+}
+
+static void receiver_drop(void *frame)
+{
+    struct receiver *f = frame;
+    if (f->rx)
+        prokio_oneshot_rx_drop(f->rx);
+    if (f->go)
+        prokio_oneshot_tx_drop(f->go);
+    track_dropped(&f->tr);
+}
+
+struct sender {
+    struct track tr;
+    prokio_oneshot_rx_t *go;
+    prokio_oneshot_tx_t *tx;
+    struct payload v;
+    int go_rc, send_rc;
+};
+
+static int sender_poll(void *frame, prokio_cx_t *cx)
+{
+    struct sender *f = frame;
+    track_poll(&f->tr);
+    int rc = prokio_oneshot_recv_poll(f->go, cx, NULL);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->go_rc = rc;
+    prokio_oneshot_rx_drop(f->go);
+    f->go = NULL;
+    f->send_rc = prokio_oneshot_send(f->tx, &f->v);
+    f->tx = NULL;
+    return 0;
+}
+
+static void sender_drop(void *frame)
+{
+    struct sender *f = frame;
+    if (f->go)
+        prokio_oneshot_rx_drop(f->go);
+    if (f->tx)
+        prokio_oneshot_tx_drop(f->tx);
+    track_dropped(&f->tr);
+}
+
+static struct payload payload_of(int k)
+{
+    struct payload p = {.a = UINT64_C(0x0123456789abcdef) ^ (uint64_t)k, .d = k * 0.5};
+    snprintf(p.s, sizeof p.s, "value %d", k);
+    return p;
+}
+
+void test_oneshot_cross_worker(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 100 };
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < ROUNDS; k++) {
+        prokio_oneshot_tx_t *tx, *go_tx;
+        prokio_oneshot_rx_t *rx, *go_rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        assert_int_equal(prokio_oneshot_new(0, &go_tx, &go_rx), 0);
+        struct receiver r = {.tr.d = &d, .rx = rx, .go = go_tx};
+        struct sender s = {.tr.d = &d, .go = go_rx, .tx = tx, .v = payload_of(k)};
+        unsigned rw = (unsigned)k % 2, sw = (unsigned)(k / 2) % 2;
+        prokio_task_t *hr = NULL, *hs = NULL;
+        assert_int_equal(prokio_spawn_on(rt, sw, sender_poll, &s, sizeof s, sender_drop, &hs), 0);
+        assert_int_equal(prokio_spawn_on(rt, rw, receiver_poll, &r, sizeof r, receiver_drop, &hr),
+                         0);
+        assert_int_equal(prokio_task_join(hr), 0);
+        assert_int_equal(prokio_task_join(hs), 0);
+        struct receiver *rf = prokio_task_frame(hr);
+        struct sender *sf = prokio_task_frame(hs);
+        assert_int_equal(rf->first, PROKIO_PENDING);
+        assert_int_equal(rf->pendings, 1);
+        assert_int_equal(rf->tr.polls, 2);
+        assert_int_equal(rf->go_rc, 0);
+        assert_int_equal(rf->rc, 0);
+        struct payload want = payload_of(k);
+        assert_memory_equal(&rf->v, &want, sizeof want);
+        assert_int_equal(sf->go_rc, 0);
+        assert_int_equal(sf->send_rc, 0);
+        prokio_task_release(hr);
+        prokio_task_release(hs);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 2 * ROUNDS);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+void test_oneshot_send_from_thread(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 200 };
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < ROUNDS; k++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        atomic_int pending = 0;
+        struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+        if (k % 2)
+            spin_until(&pending, 1); /* else: either order */
+        assert_false(prokio_oneshot_tx_is_closed(tx));
+        struct payload v = payload_of(k);
+        assert_int_equal(prokio_oneshot_send(tx, &v), 0);
+        memset(&v, 0, sizeof v); /* the channel kept a copy */
+        assert_int_equal(prokio_task_join(h), 0);
+        struct receiver *f = prokio_task_frame(h);
+        assert_int_equal(f->rc, 0);
+        struct payload want = payload_of(k);
+        assert_memory_equal(&f->v, &want, sizeof want);
+        if (k % 2) {
+            assert_int_equal(f->pendings, 1);
+            assert_int_equal(f->tr.polls, 2);
+        }
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), ROUNDS);
+}
+
+void test_oneshot_send_before_recv(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 10; k++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        struct payload v = payload_of(k);
+        assert_int_equal(prokio_oneshot_send(tx, &v), 0);
+        struct receiver r = {.tr.d = &d, .rx = rx};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct receiver *f = prokio_task_frame(h);
+        assert_int_equal(f->first, 0);
+        assert_int_equal(f->tr.polls, 1);
+        assert_memory_equal(&f->v, &v, sizeof v);
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 10);
+}
+
+void test_oneshot_tx_drop(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 20; k++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        atomic_int pending = 0;
+        struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
+        if (k % 2 == 0)
+            prokio_oneshot_tx_drop(tx); /* before the receiver looks */
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+        if (k % 2) {
+            spin_until(&pending, 1);
+            prokio_oneshot_tx_drop(tx);
+        }
+        assert_int_equal(prokio_task_join(h), 0);
+        struct receiver *f = prokio_task_frame(h);
+        assert_int_equal(f->rc, PROKIO_EPIPE);
+        assert_int_equal(f->tr.polls, k % 2 ? 2 : 1);
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 20);
+}
+
+void test_oneshot_rx_drop(void **state)
+{
+    (void)state;
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+    /* Receiver gone before the send: the send fails, the value stays ours. */
+    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    assert_false(prokio_oneshot_tx_is_closed(tx));
+    prokio_oneshot_rx_drop(rx);
+    assert_true(prokio_oneshot_tx_is_closed(tx));
+    struct payload v = payload_of(3), want = payload_of(3);
+    assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
+    assert_memory_equal(&v, &want, sizeof v);
+
+    /* Receiver gone after the send, value never received: discarded. */
+    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    assert_int_equal(prokio_oneshot_send(tx, &v), 0);
+    prokio_oneshot_rx_drop(rx);
+
+    /* Both dropped without a send, in both orders. */
+    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    prokio_oneshot_tx_drop(tx);
+    prokio_oneshot_rx_drop(rx);
+    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    prokio_oneshot_rx_drop(rx);
+    assert_true(prokio_oneshot_tx_is_closed(tx));
+    prokio_oneshot_tx_drop(tx);
+
+    /* A receiver task parked on the channel is aborted: its drop releases
+     * rx, and the sender sees the channel closed. */
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    atomic_int pending = 0;
+    struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
+    prokio_task_t *h = NULL;
+    assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+    spin_until(&pending, 1);
+    assert_false(prokio_oneshot_tx_is_closed(tx));
+    prokio_task_abort(h);
+    assert_int_equal(prokio_task_join(h), PROKIO_ECANCELED);
+    assert_true(prokio_oneshot_tx_is_closed(tx));
+    assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
+    prokio_task_release(h);
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 1);
+}
+
+struct signal_rx {
+    prokio_oneshot_rx_t *rx;
+    int rc, polls;
+};
+
+static int signal_rx_poll(void *frame, prokio_cx_t *cx)
+{
+    struct signal_rx *f = frame;
+    f->polls++;
+    int rc = prokio_oneshot_recv_poll(f->rx, cx, NULL);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->rc = rc;
+    prokio_oneshot_rx_drop(f->rx);
+    return 0;
+}
+
+void test_oneshot_size0(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 4; k++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(0, &tx, &rx), 0);
+        if (k == 0)
+            assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
+        struct signal_rx s = {.rx = rx};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(rt, signal_rx_poll, &s, sizeof s, NULL, &h), 0);
+        if (k == 1)
+            assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
+        if (k >= 2)
+            prokio_oneshot_tx_drop(tx);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct signal_rx *f = prokio_task_frame(h);
+        assert_int_equal(f->rc, k >= 2 ? PROKIO_EPIPE : 0);
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+}
+
+/* A relay chain: task i receives from channel i and sends value + 1 on
+ * channel i + 1; consecutive links live on different workers. */
+struct link {
+    prokio_oneshot_rx_t *rx;
+    prokio_oneshot_tx_t *tx;
+    uint64_t v;
+};
+
+static int link_poll(void *frame, prokio_cx_t *cx)
+{
+    struct link *f = frame;
+    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    prokio_oneshot_rx_drop(f->rx);
+    f->rx = NULL;
+    if (rc < 0)
+        return rc;
+    f->v++;
+    rc = prokio_oneshot_send(f->tx, &f->v);
+    f->tx = NULL;
+    return rc;
+}
+
+static void link_drop(void *frame)
+{
+    struct link *f = frame;
+    if (f->rx)
+        prokio_oneshot_rx_drop(f->rx);
+    if (f->tx)
+        prokio_oneshot_tx_drop(f->tx);
+}
+
+struct chain_end {
+    prokio_oneshot_rx_t *rx;
+    uint64_t v;
+    int rc;
+};
+
+static int chain_end_poll(void *frame, prokio_cx_t *cx)
+{
+    struct chain_end *f = frame;
+    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->rc = rc;
+    prokio_oneshot_rx_drop(f->rx);
+    return 0;
+}
+
+void test_oneshot_many(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    prokio_runtime_t *rt = test_runtime(3);
+    prokio_oneshot_tx_t *first_tx;
+    prokio_oneshot_rx_t *rx;
+    assert_int_equal(prokio_oneshot_new(sizeof(uint64_t), &first_tx, &rx), 0);
+    for (int i = 0; i < N; i++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *next_rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(uint64_t), &tx, &next_rx), 0);
+        struct link l = {.rx = rx, .tx = tx};
+        assert_int_equal(
+            prokio_spawn_on(rt, (unsigned)i % 3, link_poll, &l, sizeof l, link_drop, NULL), 0);
+        rx = next_rx;
+    }
+    uint64_t v = 1000;
+    assert_int_equal(prokio_oneshot_send(first_tx, &v), 0);
+    struct chain_end e = {.rx = rx};
+    assert_int_equal(prokio_block_on(rt, chain_end_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(e.rc, 0);
+    assert_int_equal(e.v, 1000 + N);
+    test_runtime_free(rt);
+}

@@ -1,0 +1,305 @@
+/* tests/conformance/runtime.c: creating, naming and freeing runtimes;
+ * options; the calls that must refuse to run on a worker thread. */
+#include "conformance.h"
+
+static void check_backend_name(prokio_runtime_t *rt)
+{
+    const char *name = prokio_runtime_backend_name(rt);
+    assert_non_null(name);
+    const char *want = conf_expected_backend();
+    if (want != NULL)
+        assert_string_equal(name, want);
+    else
+        assert_true(strcmp(name, "uring") == 0 || strcmp(name, "event") == 0 ||
+                    strcmp(name, "uv") == 0);
+}
+
+static unsigned cpus_allowed(void)
+{
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    return (unsigned)CPU_COUNT(&set);
+}
+
+struct echo {
+    int in;
+    int out;
+    unsigned worker;
+};
+
+static int echo_poll(void *frame, prokio_cx_t *cx)
+{
+    struct echo *f = frame;
+    f->out = f->in * 3;
+    f->worker = prokio_cx_worker(cx);
+    return 0;
+}
+
+void test_runtime_defaults(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = (prokio_runtime_t *)&rt; /* not NULL: must be overwritten */
+    assert_int_equal(prokio_runtime_new(&rt, NULL), 0);
+    assert_non_null(rt);
+    assert_int_equal(prokio_runtime_workers(rt), cpus_allowed());
+    check_backend_name(rt);
+    struct echo e = {.in = 14};
+    assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(e.out, 42);
+    assert_true(e.worker < prokio_runtime_workers(rt));
+    test_runtime_free(rt);
+
+    /* Options initialised with the macro and left alone are the defaults. */
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    assert_int_equal(o.size, sizeof o);
+    assert_int_equal(prokio_runtime_new(&rt, &o), 0);
+    assert_int_equal(prokio_runtime_workers(rt), cpus_allowed());
+    check_backend_name(rt);
+    test_runtime_free(rt);
+}
+
+void test_runtime_workers(void **state)
+{
+    (void)state;
+    static const unsigned counts[] = {1, 2, 3, 4, 7};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        unsigned n = counts[k];
+        prokio_runtime_t *rt = test_runtime(n);
+        assert_int_equal(prokio_runtime_workers(rt), n);
+        check_backend_name(rt);
+        pthread_t threads[CONF_MAX_WORKERS];
+        conf_worker_threads(rt, threads);
+        /* One thread per worker, none of them ours. */
+        for (unsigned i = 0; i < n; i++) {
+            assert_false(pthread_equal(threads[i], pthread_self()));
+            for (unsigned j = 0; j < i; j++)
+                assert_false(pthread_equal(threads[i], threads[j]));
+        }
+        test_runtime_free(rt);
+    }
+}
+
+void test_runtime_backend_report(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    prokio_backend_report_t r;
+    memset(&r, 0xa5, sizeof r);
+    r.size = sizeof r;
+    prokio_runtime_backend_report(rt, &r);
+    assert_int_equal(r.size, sizeof r);
+    assert_non_null(r.name);
+    assert_string_equal(r.name, prokio_runtime_backend_name(rt));
+    assert_int_equal(r.status, 0);
+    assert_non_null(r.path);
+    assert_non_null(r.version);
+    assert_int_equal(r.abi_version >> 16, 1);
+    /* The file is prokio-NAME.so. */
+    char want[80];
+    snprintf(want, sizeof want, "prokio-%s.so", r.name);
+    const char *base = strrchr(r.path, '/');
+    base = base ? base + 1 : r.path;
+    assert_string_equal(base, want);
+
+    /* A caller that knows only the first two members gets only those. */
+    struct {
+        prokio_backend_report_t r;
+        unsigned char canary[16];
+    } small;
+    memset(&small, 0x5a, sizeof small);
+    small.r.size = offsetof(prokio_backend_report_t, path);
+    prokio_runtime_backend_report(rt, &small.r);
+    assert_string_equal(small.r.name, r.name);
+    const unsigned char *p = (const unsigned char *)&small.r.path;
+    for (size_t i = 0; i < sizeof small - offsetof(prokio_backend_report_t, path); i++)
+        assert_int_equal(p[i], 0x5a);
+    test_runtime_free(rt);
+}
+
+void test_runtime_options_invalid(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = (prokio_runtime_t *)&rt;
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.size = 0;
+    assert_int_equal(prokio_runtime_new(&rt, &o), PROKIO_EINVAL);
+    assert_null(rt);
+    assert_true(strlen(prokio_last_error()) > 0);
+
+    assert_int_equal(prokio_runtime_new(NULL, NULL), PROKIO_EINVAL);
+
+    /* An explicit backend that cannot load is an error, never a fallback. */
+    rt = (prokio_runtime_t *)&rt;
+    o = (prokio_runtime_options_t)PROKIO_RUNTIME_OPTIONS_INIT;
+    o.workers = 1;
+    o.backend = "no-such-backend";
+    int rc = prokio_runtime_new(&rt, &o);
+    assert_true(rc < 0);
+    assert_null(rt);
+    assert_non_null(strstr(prokio_last_error(), "no-such-backend"));
+
+    rt = (prokio_runtime_t *)&rt;
+    o.backend = "/nonexistent/dir/prokio-nope.so";
+    rc = prokio_runtime_new(&rt, &o);
+    assert_true(rc < 0);
+    assert_null(rt);
+    assert_non_null(strstr(prokio_last_error(), "/nonexistent/dir/prokio-nope.so"));
+}
+
+void test_runtime_options_versions(void **state)
+{
+    (void)state;
+    /* A newer application: a bigger struct whose extra fields the library
+     * does not know. It reads the fields it knows. */
+    struct {
+        prokio_runtime_options_t o;
+        uint64_t future[4];
+    } big;
+    memset(&big, 0xff, sizeof big);
+    big.o = (prokio_runtime_options_t)PROKIO_RUNTIME_OPTIONS_INIT;
+    big.o.size = sizeof big;
+    big.o.workers = 3;
+    prokio_runtime_t *rt = NULL;
+    assert_int_equal(prokio_runtime_new(&rt, &big.o), 0);
+    assert_int_equal(prokio_runtime_workers(rt), 3);
+    check_backend_name(rt);
+    test_runtime_free(rt);
+
+    /* An older application that knew `workers` but not `backend`: the
+     * backend comes from the environment, as if backend were NULL; the
+     * garbage after `size` bytes is never read. */
+    prokio_runtime_options_t old;
+    memset(&old, 0xff, sizeof old);
+    old.size = offsetof(prokio_runtime_options_t, workers) + sizeof old.workers;
+    old.workers = 2;
+    assert_int_equal(prokio_runtime_new(&rt, &old), 0);
+    assert_int_equal(prokio_runtime_workers(rt), 2);
+    check_backend_name(rt);
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------------ EDEADLK */
+
+struct deadlk {
+    prokio_runtime_t *rt;
+    int co;
+    int block_on, runtime_new, shutdown, free, join;
+    prokio_runtime_t *created;
+    prokio_task_t *child;
+    int child_result;
+};
+
+static int nop_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)frame;
+    (void)cx;
+    return 0;
+}
+
+static int deadlk_poll(void *frame, prokio_cx_t *cx)
+{
+    struct deadlk *f = frame;
+    PROKIO_BEGIN(&f->co);
+    f->block_on = prokio_block_on(f->rt, nop_poll, NULL, 0, NULL);
+    f->created = (prokio_runtime_t *)f;
+    f->runtime_new = prokio_runtime_new(&f->created, NULL);
+    f->shutdown = prokio_runtime_shutdown(f->rt);
+    f->free = prokio_runtime_free(f->rt);
+    f->child_result = prokio_spawn_local(cx, nop_poll, NULL, 0, NULL, &f->child);
+    if (f->child_result < 0)
+        return f->child_result;
+    f->join = prokio_task_join(f->child);
+    PROKIO_AWAIT_INTO(&f->co, f->child_result, prokio_task_join_poll(f->child, cx));
+    prokio_task_release(f->child);
+    f->child = NULL;
+    PROKIO_END(&f->co, 0);
+}
+
+void test_runtime_edeadlk(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct deadlk f = {.rt = rt};
+    assert_int_equal(prokio_block_on(rt, deadlk_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(f.block_on, PROKIO_EDEADLK);
+    assert_int_equal(f.runtime_new, PROKIO_EDEADLK);
+    assert_null(f.created);
+    assert_int_equal(f.shutdown, PROKIO_EDEADLK);
+    assert_int_equal(f.free, PROKIO_EDEADLK);
+    assert_int_equal(f.join, PROKIO_EDEADLK);
+    assert_int_equal(f.child_result, 0);
+    /* The runtime was not shut down by any of that. */
+    struct echo e = {.in = 5};
+    assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(e.out, 15);
+    test_runtime_free(rt);
+}
+
+void test_runtime_many(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 50; i++) {
+        prokio_runtime_t *rt = test_runtime(1 + (unsigned)i % 3);
+        prokio_task_t *h = NULL;
+        struct echo e = {.in = i};
+        assert_int_equal(prokio_spawn(rt, echo_poll, &e, sizeof e, NULL, &h), 0);
+        assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(e.out, 3 * i);
+        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(((struct echo *)prokio_task_frame(h))->out, 3 * i);
+        prokio_task_release(h);
+        /* A detached task still queued when the runtime goes. */
+        assert_int_equal(prokio_spawn(rt, echo_poll, &e, sizeof e, NULL, NULL), 0);
+        test_runtime_free(rt);
+    }
+}
+
+/* ---------------------------------------------------------------- errors */
+
+struct err_thread {
+    char before[64];
+    int rc;
+    char after[256];
+};
+
+static void *err_thread_main(void *arg)
+{
+    struct err_thread *e = arg;
+    snprintf(e->before, sizeof e->before, "%s", prokio_last_error());
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.backend = "thread-local-no-such-backend";
+    prokio_runtime_t *rt = NULL;
+    e->rc = prokio_runtime_new(&rt, &o);
+    snprintf(e->after, sizeof e->after, "%s", prokio_last_error());
+    return NULL;
+}
+
+void test_errors(void **state)
+{
+    (void)state;
+    /* The table: names and messages for every code, and for strangers. */
+    assert_string_equal(prokio_err_name(PROKIO_EINVAL), "EINVAL");
+    assert_string_equal(prokio_err_name(PROKIO_ENOBACKEND), "ENOBACKEND");
+    assert_string_equal(prokio_err_name(12345), "UNKNOWN");
+    assert_string_equal(prokio_strerror(12345), "unknown error");
+    assert_true(strlen(prokio_strerror(PROKIO_ECANCELED)) > 0);
+    assert_int_equal(PROKIO_ENOENT, -ENOENT);
+    assert_true(PROKIO_PENDING < PROKIO_EABI);
+
+    /* Messages are per thread. */
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.size = 0;
+    prokio_runtime_t *rt = NULL;
+    assert_int_equal(prokio_runtime_new(&rt, &o), PROKIO_EINVAL);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", prokio_last_error());
+    assert_true(strlen(mine) > 0);
+    struct err_thread e = {{0}, 0, {0}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, err_thread_main, &e), 0);
+    pthread_join(th, NULL);
+    assert_string_equal(e.before, "");
+    assert_true(e.rc < 0);
+    assert_non_null(strstr(e.after, "thread-local-no-such-backend"));
+    assert_string_equal(prokio_last_error(), mine);
+}

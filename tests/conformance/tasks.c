@@ -1,0 +1,1194 @@
+/* tests/conformance/tasks.c: spawning, results, frames, JoinHandles (from
+ * tasks and from threads), block_on, detaching, coroutines and yield. */
+#include "conformance.h"
+
+/* ---------------------------------------------------------------- spawn */
+
+struct ret {
+    struct track tr;
+    int ret;
+    int out;
+};
+
+static int ret_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct ret *f = frame;
+    track_poll(&f->tr);
+    f->out = f->ret * 2 + 1;
+    return f->ret;
+}
+
+static const int codes[] = {
+    0, 1, 77, PROKIO_EIO, PROKIO_EPIPE, PROKIO_ETIMEDOUT, PROKIO_ENOBACKEND, PROKIO_EABI, -1};
+#define NCODES (sizeof codes / sizeof codes[0])
+
+static void check_result(int got, int want)
+{
+    if (want >= 0)
+        assert_true(got >= 0);
+    else
+        assert_int_equal(got, want);
+}
+
+void test_spawn_from_main(void **state)
+{
+    (void)state;
+    enum { N = 90 };
+    prokio_runtime_t *rt = test_runtime(3);
+    struct drops d = {0};
+    prokio_task_t *h[N];
+    for (int i = 0; i < N; i++) {
+        struct ret f = {.tr.d = &d, .ret = codes[i % NCODES]};
+        h[i] = NULL;
+        assert_int_equal(prokio_spawn(rt, ret_poll, &f, sizeof f, track_drop, &h[i]), 0);
+        assert_non_null(h[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        int want = codes[i % NCODES];
+        check_result(prokio_task_join(h[i]), want);
+        check_result(prokio_task_result(h[i]), want);
+        /* A second join of an ended task answers at once, the same. */
+        check_result(prokio_task_join(h[i]), want);
+        struct ret *f = prokio_task_frame(h[i]);
+        assert_int_equal(f->out, want * 2 + 1);
+        assert_int_equal(f->tr.polls, 1);
+        assert_int_equal(f->tr.drops, 1);
+        prokio_task_release(h[i]);
+    }
+    assert_int_equal(atomic_load(&d.n), N);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+    test_runtime_free(rt);
+}
+
+/* Frames: copied, 16-byte aligned, zero-filled when NULL, any size. */
+struct blob_head {
+    uint32_t size;
+    uint32_t seed;
+    uint32_t bad_bytes;
+    uint32_t aligned;
+    uint64_t sum_out;
+};
+
+static unsigned char pattern(uint32_t seed, size_t i)
+{
+    return (unsigned char)((seed + i) * 31u);
+}
+
+static int blob_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct blob_head *b = frame;
+    b->aligned = ((uintptr_t)frame % 16) == 0;
+    unsigned char *p = frame;
+    uint32_t bad = 0;
+    uint64_t sum = 0;
+    for (size_t i = sizeof *b; i < b->size; i++) {
+        if (p[i] != pattern(b->seed, i))
+            bad++;
+        sum += p[i];
+        p[i] = (unsigned char)~p[i];
+    }
+    b->bad_bytes = bad;
+    b->sum_out = sum;
+    return 0;
+}
+
+/* The size is not in a zero-filled frame: the spawner sets it before
+ * spawning (the spawn publishes it to the worker). */
+static size_t conf_zero_size;
+
+static int zero_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    unsigned char *p = frame;
+    int nonzero = 0;
+    for (size_t i = 0; i < conf_zero_size; i++)
+        nonzero += p[i] != 0;
+    memset(p, 0xee, conf_zero_size);
+    p[0] = (unsigned char)(nonzero != 0);
+    p[1] = ((uintptr_t)frame % 16) == 0;
+    return 0;
+}
+
+static int byte_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    unsigned char *p = frame;
+    p[0] = (unsigned char)(p[0] + 1);
+    return ((uintptr_t)frame % 16) == 0 ? 0 : PROKIO_EINVAL;
+}
+
+void test_spawn_frames(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {
+        sizeof(struct blob_head), 33, 100, 1000, 4072, 8192, 9000, 65536, 300000};
+    prokio_runtime_t *rt = test_runtime(2);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t size = sizes[k];
+        unsigned char *buf = malloc(size);
+        assert_non_null(buf);
+        struct blob_head *b = (struct blob_head *)buf;
+        memset(b, 0, sizeof *b);
+        b->size = (uint32_t)size;
+        b->seed = (uint32_t)k * 7 + 1;
+        uint64_t sum = 0;
+        for (size_t i = sizeof *b; i < size; i++)
+            sum += buf[i] = pattern(b->seed, i);
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, blob_poll, buf, size, NULL, &h), 0);
+        /* The frame is a copy: changing ours now changes nothing. */
+        memset(buf + sizeof *b, 0, size - sizeof *b);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct blob_head *out = prokio_task_frame(h);
+        assert_int_equal(out->bad_bytes, 0);
+        assert_int_equal(out->aligned, 1);
+        assert_int_equal(out->sum_out, sum);
+        const unsigned char *o = prokio_task_frame(h);
+        for (size_t i = sizeof *b; i < size; i++)
+            if (o[i] != (unsigned char)~pattern(b->seed, i))
+                fail_msg("frame of %zu bytes: byte %zu not written back", size, i);
+        prokio_task_release(h);
+        free(buf);
+
+        /* NULL: zero-filled. */
+        conf_zero_size = size;
+        assert_int_equal(prokio_spawn(rt, zero_poll, NULL, size, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        const unsigned char *z = prokio_task_frame(h);
+        assert_int_equal(z[0], 0);
+        assert_int_equal(z[1], 1);
+        prokio_task_release(h);
+    }
+    unsigned char one = 41;
+    prokio_task_t *h = NULL;
+    assert_int_equal(prokio_spawn(rt, byte_poll, &one, 1, NULL, &h), 0);
+    assert_int_equal(prokio_task_join(h), 0);
+    assert_int_equal(*(unsigned char *)prokio_task_frame(h), 42);
+    assert_int_equal(one, 41);
+    prokio_task_release(h);
+    /* No frame at all. */
+    assert_int_equal(prokio_spawn(rt, byte_poll, NULL, 0, NULL, NULL), 0);
+    test_runtime_free(rt);
+}
+
+/* A parent that spawns children (on any worker, and locally) and awaits
+ * each of them. */
+enum { KIDS = 16 };
+
+struct parent {
+    struct track tr;
+    struct drops *kid_drops;
+    int co;
+    int i;
+    int spawn_rc[KIDS];
+    prokio_task_t *kid[KIDS];
+    int result[KIDS];
+    int out[KIDS];
+};
+
+static int parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct parent *f = frame;
+    track_poll(&f->tr);
+    PROKIO_BEGIN(&f->co);
+    for (f->i = 0; f->i < KIDS; f->i++) {
+        struct ret kid = {.tr.d = f->kid_drops, .ret = codes[f->i % NCODES]};
+        if (f->i % 2)
+            f->spawn_rc[f->i] = prokio_spawn(prokio_cx_runtime(cx), ret_poll, &kid, sizeof kid,
+                                             track_drop, &f->kid[f->i]);
+        else
+            f->spawn_rc[f->i] =
+                prokio_spawn_local(cx, ret_poll, &kid, sizeof kid, track_drop, &f->kid[f->i]);
+    }
+    for (f->i = 0; f->i < KIDS; f->i++) {
+        if (f->kid[f->i] == NULL)
+            continue;
+        PROKIO_AWAIT_INTO(&f->co, f->result[f->i], prokio_task_join_poll(f->kid[f->i], cx));
+        f->out[f->i] = ((struct ret *)prokio_task_frame(f->kid[f->i]))->out;
+        prokio_task_release(f->kid[f->i]);
+        f->kid[f->i] = NULL;
+    }
+    PROKIO_END(&f->co, 0);
+}
+
+void test_spawn_from_task(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(3);
+    struct drops d = {0}, kd = {0};
+    prokio_task_t *h[3];
+    for (unsigned w = 0; w < 3; w++) {
+        struct parent p = {.tr.d = &d, .kid_drops = &kd};
+        assert_int_equal(prokio_spawn_on(rt, w, parent_poll, &p, sizeof p, track_drop, &h[w]), 0);
+    }
+    for (unsigned w = 0; w < 3; w++) {
+        assert_int_equal(prokio_task_join(h[w]), 0);
+        struct parent *p = prokio_task_frame(h[w]);
+        for (int i = 0; i < KIDS; i++) {
+            assert_int_equal(p->spawn_rc[i], 0);
+            check_result(p->result[i], codes[i % NCODES]);
+            assert_int_equal(p->out[i], codes[i % NCODES] * 2 + 1);
+        }
+        prokio_task_release(h[w]);
+    }
+    assert_int_equal(atomic_load(&d.n), 3);
+    assert_int_equal(atomic_load(&kd.n), 3 * KIDS);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+    assert_int_equal(atomic_load(&kd.wrong_thread), 0);
+    test_runtime_free(rt);
+}
+
+/* spawn_local: the child runs on the parent's worker and thread. */
+struct where {
+    unsigned worker;
+    pthread_t thread;
+};
+
+static int where_poll(void *frame, prokio_cx_t *cx)
+{
+    struct where *f = frame;
+    f->worker = prokio_cx_worker(cx);
+    f->thread = pthread_self();
+    return 0;
+}
+
+struct local_parent {
+    int co;
+    int i;
+    unsigned worker;
+    pthread_t thread;
+    prokio_task_t *kid[4];
+    int mismatches;
+    int joined;
+};
+
+static int local_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct local_parent *f = frame;
+    PROKIO_BEGIN(&f->co);
+    f->worker = prokio_cx_worker(cx);
+    f->thread = pthread_self();
+    for (f->i = 0; f->i < 4; f->i++)
+        if (prokio_spawn_local(cx, where_poll, NULL, sizeof(struct where), NULL, &f->kid[f->i]) < 0)
+            return PROKIO_EIO;
+    for (f->i = 0; f->i < 4; f->i++) {
+        PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->kid[f->i], cx));
+        struct where *w = prokio_task_frame(f->kid[f->i]);
+        if (w->worker != f->worker || !pthread_equal(w->thread, f->thread))
+            f->mismatches++;
+        f->joined++;
+        prokio_task_release(f->kid[f->i]);
+    }
+    PROKIO_END(&f->co, 0);
+}
+
+void test_spawn_local_same_worker(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(4);
+    pthread_t threads[CONF_MAX_WORKERS];
+    conf_worker_threads(rt, threads);
+    for (unsigned w = 0; w < 4; w++) {
+        struct local_parent p = {0};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, local_parent_poll, &p, sizeof p, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct local_parent *f = prokio_task_frame(h);
+        assert_int_equal(f->worker, w);
+        assert_true(pthread_equal(f->thread, threads[w]));
+        assert_int_equal(f->joined, 4);
+        assert_int_equal(f->mismatches, 0);
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+}
+
+/* spawn_on from main and from a task, to every worker. */
+struct on_parent {
+    int co;
+    unsigned i, n;
+    prokio_task_t *kid[CONF_MAX_WORKERS];
+    unsigned got[CONF_MAX_WORKERS];
+    pthread_t thread[CONF_MAX_WORKERS];
+    int out_of_range;
+};
+
+static int on_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct on_parent *f = frame;
+    prokio_runtime_t *rt = prokio_cx_runtime(cx);
+    PROKIO_BEGIN(&f->co);
+    f->n = prokio_runtime_workers(rt);
+    for (f->i = 0; f->i < f->n; f->i++)
+        if (prokio_spawn_on(rt, f->i, where_poll, NULL, sizeof(struct where), NULL, &f->kid[f->i]) <
+            0)
+            return PROKIO_EIO;
+    f->out_of_range = prokio_spawn_on(rt, f->n, where_poll, NULL, 0, NULL, NULL);
+    for (f->i = 0; f->i < f->n; f->i++) {
+        PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->kid[f->i], cx));
+        struct where *w = prokio_task_frame(f->kid[f->i]);
+        f->got[f->i] = w->worker;
+        f->thread[f->i] = w->thread;
+        prokio_task_release(f->kid[f->i]);
+    }
+    PROKIO_END(&f->co, 0);
+}
+
+void test_spawn_on_each_worker(void **state)
+{
+    (void)state;
+    enum { W = 3 };
+    prokio_runtime_t *rt = test_runtime(W);
+    pthread_t threads[CONF_MAX_WORKERS];
+    conf_worker_threads(rt, threads); /* spawn_on from main, checked inside */
+    for (unsigned from = 0; from < W; from++) {
+        struct on_parent p = {0};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, from, on_parent_poll, &p, sizeof p, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct on_parent *f = prokio_task_frame(h);
+        assert_int_equal(f->n, W);
+        assert_int_equal(f->out_of_range, PROKIO_EINVAL);
+        for (unsigned i = 0; i < W; i++) {
+            assert_int_equal(f->got[i], i);
+            assert_true(pthread_equal(f->thread[i], threads[i]));
+        }
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+}
+
+struct bad_spawner {
+    int null_local;
+};
+
+static int bad_spawner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct bad_spawner *f = frame;
+    f->null_local = prokio_spawn_local(cx, NULL, NULL, 0, track_drop, NULL);
+    return 0;
+}
+
+void test_spawn_invalid(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    struct track t = {.d = &d};
+    prokio_task_t *h = NULL;
+    assert_int_equal(prokio_spawn_on(rt, 2, conf_park_forever, &t, sizeof t, track_drop, &h),
+                     PROKIO_EINVAL);
+    assert_null(h);
+    assert_int_equal(
+        prokio_spawn_on(rt, UINT32_MAX, conf_park_forever, &t, sizeof t, track_drop, &h),
+        PROKIO_EINVAL);
+    assert_null(h);
+    assert_int_equal(prokio_spawn(rt, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
+    assert_null(h);
+    assert_int_equal(prokio_spawn_on(rt, 0, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
+    assert_null(h);
+    /* A frame no allocator can give: fails cleanly, drop not called. */
+    int rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX / 4, track_drop, &h);
+    assert_true(rc < 0);
+    assert_null(h);
+    rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX - 8, track_drop, &h);
+    assert_true(rc < 0);
+    assert_null(h);
+    struct bad_spawner b = {0};
+    assert_int_equal(prokio_block_on(rt, bad_spawner_poll, &b, sizeof b, NULL), 0);
+    assert_int_equal(b.null_local, PROKIO_EINVAL);
+    /* Nothing was queued: no drop ran, and nothing is left to free. */
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 0);
+}
+
+/* ------------------------------------------------------------- results */
+
+void test_result_pending_while_running(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    atomic_int started = 0;
+    struct gated g;
+    prokio_oneshot_tx_t *tx;
+    conf_gated_init(&g, &d, 5, &tx);
+    g.started = &started;
+    prokio_task_t *h = NULL;
+    assert_int_equal(prokio_spawn(rt, conf_gated_poll, &g, sizeof g, conf_gated_drop, &h), 0);
+    assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
+    spin_until(&started, 1);
+    assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
+    int v = 1234;
+    assert_int_equal(prokio_oneshot_send(tx, &v), 0);
+    assert_true(prokio_task_join(h) >= 0);
+    assert_true(prokio_task_result(h) >= 0);
+    struct gated *f = prokio_task_frame(h);
+    assert_int_equal(f->value, 1234);
+    assert_int_equal(f->recv_rc, 0);
+    assert_int_equal(f->tr.polls, 2);
+    assert_int_equal(f->tr.drops, 1);
+    prokio_task_release(h);
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+/* --------------------------------------------------------- join_poll */
+
+/* Awaits `target`; in its first poll, after registering, it opens the
+ * target's gate, so the join is always registered before the target ends. */
+struct joiner {
+    struct track tr;
+    prokio_task_t *target;
+    prokio_oneshot_tx_t *gate;
+    int first;
+    int sent;
+    int result;
+};
+
+static int joiner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct joiner *f = frame;
+    track_poll(&f->tr);
+    int r = prokio_task_join_poll(f->target, cx);
+    if (f->tr.polls == 1) {
+        f->first = r;
+        if (f->gate) {
+            int v = 7;
+            f->sent = prokio_oneshot_send(f->gate, &v);
+            f->gate = NULL;
+        }
+    }
+    if (r == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->result = r;
+    return 0;
+}
+
+static void joiner_drop(void *frame)
+{
+    struct joiner *f = frame;
+    if (f->gate)
+        prokio_oneshot_tx_drop(f->gate);
+    track_dropped(&f->tr);
+}
+
+void test_join_poll_before_finish(void **state)
+{
+    (void)state;
+    static const unsigned pairs[][2] = {{0, 1}, {1, 0}, {0, 0}, {1, 1}};
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int round = 0; round < 50; round++) {
+        for (size_t k = 0; k < 4; k++) {
+            unsigned joiner_w = pairs[k][0], target_w = pairs[k][1];
+            struct gated g;
+            prokio_oneshot_tx_t *tx;
+            conf_gated_init(&g, &d, PROKIO_ETIMEDOUT, &tx);
+            prokio_task_t *ht = NULL, *hj = NULL;
+            assert_int_equal(
+                prokio_spawn_on(rt, target_w, conf_gated_poll, &g, sizeof g, conf_gated_drop, &ht),
+                0);
+            struct joiner j = {.tr.d = &d, .target = ht, .gate = tx};
+            assert_int_equal(
+                prokio_spawn_on(rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop, &hj), 0);
+            assert_true(prokio_task_join(hj) >= 0);
+            struct joiner *jf = prokio_task_frame(hj);
+            assert_int_equal(jf->first, PROKIO_PENDING);
+            assert_int_equal(jf->sent, 0);
+            assert_int_equal(jf->result, PROKIO_ETIMEDOUT);
+            assert_int_equal(jf->tr.polls, 2);
+            assert_int_equal(prokio_task_result(ht), PROKIO_ETIMEDOUT);
+            struct gated *gf = prokio_task_frame(ht);
+            assert_int_equal(gf->value, 7);
+            /* Pending then woken, or first polled after the gate opened. */
+            assert_true(gf->tr.polls == 1 || gf->tr.polls == 2);
+            assert_int_equal(gf->tr.drops, 1);
+            assert_int_equal(jf->tr.drops, 1);
+            prokio_task_release(hj);
+            prokio_task_release(ht);
+        }
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 50 * 4 * 2);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+void test_join_poll_after_finish(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (unsigned w = 0; w < 2; w++) {
+        struct ret r = {.tr.d = &d, .ret = PROKIO_EPIPE};
+        prokio_task_t *ht = NULL, *hj = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, ret_poll, &r, sizeof r, track_drop, &ht), 0);
+        assert_int_equal(prokio_task_join(ht), PROKIO_EPIPE);
+        struct joiner j = {.tr.d = &d, .target = ht};
+        assert_int_equal(prokio_spawn_on(rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop, &hj),
+                         0);
+        assert_true(prokio_task_join(hj) >= 0);
+        struct joiner *jf = prokio_task_frame(hj);
+        assert_int_equal(jf->first, PROKIO_EPIPE);
+        assert_int_equal(jf->result, PROKIO_EPIPE);
+        assert_int_equal(jf->tr.polls, 1);
+        prokio_task_release(hj);
+        prokio_task_release(ht);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* ------------------------------------------------------ join from threads */
+
+struct thread_join {
+    prokio_task_t *h;
+    atomic_int started;
+    int result;
+};
+
+static void *thread_join_main(void *arg)
+{
+    struct thread_join *tj = arg;
+    atomic_store(&tj->started, 1);
+    tj->result = prokio_task_join(tj->h);
+    return NULL;
+}
+
+void test_join_from_threads(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 200, T = 4 };
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int round = 0; round < ROUNDS; round++) {
+        prokio_oneshot_tx_t *tx[T];
+        struct thread_join tj[T];
+        pthread_t th[T];
+        for (int i = 0; i < T; i++) {
+            struct gated g;
+            conf_gated_init(&g, &d, i % 2 ? PROKIO_ECONNRESET : 3, &tx[i]);
+            memset(&tj[i], 0, sizeof tj[i]);
+            assert_int_equal(
+                prokio_spawn(rt, conf_gated_poll, &g, sizeof g, conf_gated_drop, &tj[i].h), 0);
+        }
+        /* Odd rounds open the gates before the threads join, even rounds
+         * after: both orders must work. */
+        if (round % 2) {
+            for (int i = 0; i < T; i++)
+                assert_int_equal(prokio_oneshot_send(tx[i], &i), 0);
+        }
+        for (int i = 0; i < T; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, thread_join_main, &tj[i]), 0);
+        if (!(round % 2)) {
+            for (int i = 0; i < T; i++) {
+                spin_until(&tj[i].started, 1);
+                assert_int_equal(prokio_oneshot_send(tx[i], &i), 0);
+            }
+        }
+        for (int i = 0; i < T; i++) {
+            pthread_join(th[i], NULL);
+            if (i % 2)
+                assert_int_equal(tj[i].result, PROKIO_ECONNRESET);
+            else
+                assert_true(tj[i].result >= 0);
+            assert_int_equal(((struct gated *)prokio_task_frame(tj[i].h))->value, i);
+            prokio_task_release(tj[i].h);
+        }
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), ROUNDS * T);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+/* ------------------------------------------------------------ block_on */
+
+struct squares {
+    int co;
+    int n;
+    int acc[8];
+    prokio_sleep_t nap;
+    int ret;
+};
+
+static int squares_poll(void *frame, prokio_cx_t *cx)
+{
+    struct squares *f = frame;
+    PROKIO_BEGIN(&f->co);
+    for (f->n = 0; f->n < 8; f->n++) {
+        f->acc[f->n] = f->n * f->n;
+        if (f->n % 2) {
+            PROKIO_YIELD(&f->co, cx);
+        } else {
+            prokio_sleep_init(&f->nap, PROKIO_US(100));
+            PROKIO_AWAIT(&f->co, prokio_sleep_poll(&f->nap, cx));
+        }
+    }
+    PROKIO_END(&f->co, f->ret);
+}
+
+void test_block_on_frame(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 2; k++) {
+        struct squares s = {.ret = k ? PROKIO_EIO : 0};
+        int rc = prokio_block_on(rt, squares_poll, &s, sizeof s, NULL);
+        check_result(rc, s.ret);
+        assert_int_equal(s.n, 8);
+        assert_int_equal(s.co, 0);
+        for (int i = 0; i < 8; i++)
+            assert_int_equal(s.acc[i], i * i);
+    }
+    struct drops d = {0};
+    struct ret r = {.tr.d = &d, .ret = PROKIO_ENOTCONN};
+    assert_int_equal(prokio_block_on(rt, ret_poll, &r, sizeof r, track_drop), PROKIO_ENOTCONN);
+    assert_int_equal(r.out, PROKIO_ENOTCONN * 2 + 1);
+    assert_int_equal(r.tr.polls, 1);
+    assert_int_equal(r.tr.drops, 1);
+    assert_int_equal(atomic_load(&d.n), 1);
+    /* A frame-less task. */
+    assert_int_equal(prokio_block_on(rt, byte_poll, NULL, 0, NULL), 0);
+    test_runtime_free(rt);
+}
+
+/* ---------------------------------------------------------------- detach */
+
+/* Waits at a gate, then tells a watcher it got through. */
+struct relay {
+    struct track tr;
+    prokio_oneshot_rx_t *in;
+    prokio_oneshot_tx_t *out;
+    int value;
+};
+
+static int relay_poll(void *frame, prokio_cx_t *cx)
+{
+    struct relay *f = frame;
+    track_poll(&f->tr);
+    int rc = prokio_oneshot_recv_poll(f->in, cx, &f->value);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->value += 1000;
+    rc = prokio_oneshot_send(f->out, &f->value);
+    f->out = NULL;
+    return rc;
+}
+
+static void relay_drop(void *frame)
+{
+    struct relay *f = frame;
+    prokio_oneshot_rx_drop(f->in);
+    if (f->out)
+        prokio_oneshot_tx_drop(f->out);
+    track_dropped(&f->tr);
+}
+
+struct watcher {
+    prokio_oneshot_rx_t *rx;
+    int value;
+    int rc;
+};
+
+static int watcher_poll(void *frame, prokio_cx_t *cx)
+{
+    struct watcher *f = frame;
+    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->value);
+    if (rc == PROKIO_PENDING)
+        return PROKIO_PENDING;
+    f->rc = rc;
+    prokio_oneshot_rx_drop(f->rx);
+    f->rx = NULL;
+    return 0;
+}
+
+void test_detach(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 2; k++) {
+        prokio_oneshot_tx_t *gate_tx, *done_tx;
+        prokio_oneshot_rx_t *gate_rx, *done_rx;
+        assert_int_equal(prokio_oneshot_new(sizeof(int), &gate_tx, &gate_rx), 0);
+        assert_int_equal(prokio_oneshot_new(sizeof(int), &done_tx, &done_rx), 0);
+        struct relay r = {.tr.d = &d, .in = gate_rx, .out = done_tx};
+        if (k == 0) {
+            /* Detached at spawn. */
+            assert_int_equal(prokio_spawn(rt, relay_poll, &r, sizeof r, relay_drop, NULL), 0);
+        } else {
+            /* Detached while it waits: release the handle. */
+            prokio_task_t *h = NULL;
+            assert_int_equal(prokio_spawn(rt, relay_poll, &r, sizeof r, relay_drop, &h), 0);
+            prokio_task_release(h);
+        }
+        int v = 5 + k;
+        assert_int_equal(prokio_oneshot_send(gate_tx, &v), 0);
+        struct watcher w = {.rx = done_rx};
+        assert_int_equal(prokio_block_on(rt, watcher_poll, &w, sizeof w, NULL), 0);
+        assert_int_equal(w.rc, 0);
+        assert_int_equal(w.value, 1005 + k);
+    }
+    /* Both ended on their own, so nothing holds the runtime. */
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 2);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+/* ------------------------------------------------------------ coroutines */
+
+/* A reusable sub-future written with the macros: sleeps twice. */
+struct nap2 {
+    int co;
+    int naps;
+    prokio_sleep_t s;
+};
+
+static int nap2_poll(struct nap2 *n, prokio_cx_t *cx)
+{
+    PROKIO_BEGIN(&n->co);
+    prokio_sleep_init(&n->s, PROKIO_US(200));
+    PROKIO_AWAIT(&n->co, prokio_sleep_poll(&n->s, cx));
+    n->naps++;
+    prokio_sleep_init(&n->s, PROKIO_US(200));
+    PROKIO_AWAIT(&n->co, prokio_sleep_poll(&n->s, cx));
+    n->naps++;
+    PROKIO_END(&n->co, n->naps);
+}
+
+struct coro {
+    struct track tr;
+    int co;
+    int steps[16];
+    int nsteps;
+    int i;
+    struct nap2 nap;
+    int nap_rc;
+    prokio_task_t *kid;
+    int kid_rc;
+    prokio_oneshot_rx_t *rx;
+    int got;
+    int recv_rc;
+};
+
+static int failing_kid_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)frame;
+    (void)cx;
+    return PROKIO_ENOENT;
+}
+
+static int coro_poll(void *frame, prokio_cx_t *cx)
+{
+    struct coro *f = frame;
+    track_poll(&f->tr);
+    PROKIO_BEGIN(&f->co);
+    f->steps[f->nsteps++] = 1;
+    PROKIO_AWAIT_INTO(&f->co, f->nap_rc, nap2_poll(&f->nap, cx));
+    f->steps[f->nsteps++] = 2;
+    if (prokio_spawn_local(cx, failing_kid_poll, NULL, 0, NULL, &f->kid) < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT_INTO(&f->co, f->kid_rc, prokio_task_join_poll(f->kid, cx));
+    prokio_task_release(f->kid);
+    f->kid = NULL;
+    f->steps[f->nsteps++] = 3;
+    for (f->i = 0; f->i < 3; f->i++) {
+        PROKIO_YIELD(&f->co, cx);
+        f->steps[f->nsteps++] = 10 + f->i;
+    }
+    PROKIO_AWAIT_INTO(&f->co, f->recv_rc, prokio_oneshot_recv_poll(f->rx, cx, &f->got));
+    f->steps[f->nsteps++] = 4;
+    PROKIO_END(&f->co, f->got);
+}
+
+static void coro_drop(void *frame)
+{
+    struct coro *f = frame;
+    if (f->rx)
+        prokio_oneshot_rx_drop(f->rx);
+    track_dropped(&f->tr);
+}
+
+void test_coro_macros(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    struct coro c = {.tr.d = &d};
+    prokio_oneshot_tx_t *tx;
+    assert_int_equal(prokio_oneshot_new(sizeof(int), &tx, &c.rx), 0);
+    prokio_task_t *h = NULL;
+    assert_int_equal(prokio_spawn(rt, coro_poll, &c, sizeof c, coro_drop, &h), 0);
+    int v = 99;
+    assert_int_equal(prokio_oneshot_send(tx, &v), 0);
+    assert_true(prokio_task_join(h) >= 0);
+    struct coro *f = prokio_task_frame(h);
+    static const int want[] = {1, 2, 3, 10, 11, 12, 4};
+    assert_int_equal(f->nsteps, 7);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(f->steps[i], want[i]);
+    assert_int_equal(f->nap_rc, 2);
+    assert_int_equal(f->nap.co, 0);
+    assert_int_equal(f->kid_rc, PROKIO_ENOENT);
+    assert_int_equal(f->recv_rc, 0);
+    assert_int_equal(f->got, 99);
+    assert_int_equal(f->co, 0);
+    assert_int_equal(f->tr.drops, 1);
+    prokio_task_release(h);
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+/* ---------------------------------------------------------------- yield */
+
+struct ylog {
+    char buf[64];
+    int len;
+};
+
+struct yielder {
+    struct ylog *log;
+    char id;
+    int co;
+    int i;
+};
+
+/* Raw poll style. */
+static int yield_raw_poll(void *frame, prokio_cx_t *cx)
+{
+    struct yielder *f = frame;
+    if (f->i < 4) {
+        f->log->buf[f->log->len++] = f->id;
+        f->i++;
+        return prokio_yield(cx);
+    }
+    f->log->buf[f->log->len++] = (char)(f->id + 32);
+    return 0;
+}
+
+/* Coroutine style. */
+static int yield_coro_poll(void *frame, prokio_cx_t *cx)
+{
+    struct yielder *f = frame;
+    PROKIO_BEGIN(&f->co);
+    for (f->i = 0; f->i < 4; f->i++) {
+        f->log->buf[f->log->len++] = f->id;
+        PROKIO_YIELD(&f->co, cx);
+    }
+    f->log->buf[f->log->len++] = (char)(f->id + 32);
+    PROKIO_END(&f->co, 0);
+}
+
+struct yield_parent {
+    struct ylog *log;
+    int co;
+    prokio_task_t *a, *b;
+};
+
+static int yield_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct yield_parent *f = frame;
+    PROKIO_BEGIN(&f->co);
+    struct yielder a = {.log = f->log, .id = 'A'}, b = {.log = f->log, .id = 'B'};
+    if (prokio_spawn_local(cx, yield_raw_poll, &a, sizeof a, NULL, &f->a) < 0 ||
+        prokio_spawn_local(cx, yield_coro_poll, &b, sizeof b, NULL, &f->b) < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->a, cx));
+    PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->b, cx));
+    prokio_task_release(f->a);
+    prokio_task_release(f->b);
+    PROKIO_END(&f->co, 0);
+}
+
+void test_yield_order(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        struct ylog log = {{0}, 0};
+        struct yield_parent p = {.log = &log};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, w, yield_parent_poll, &p, sizeof p, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        prokio_task_release(h);
+        log.buf[log.len] = '\0';
+        assert_string_equal(log.buf, "ABABABABab");
+    }
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------- handles handed over */
+
+/* Task A starts awaiting a handle (or a receiver) and ends without
+ * finishing the await; task B, on another worker, takes over. B must be
+ * the one woken. */
+struct handover {
+    prokio_task_t *target;
+    prokio_oneshot_rx_t *rx;
+    prokio_oneshot_tx_t *gate; /* opens the target, or sends on rx */
+    int a_first;
+};
+
+struct taker {
+    struct handover *ho;
+    int is_b;
+    int use_rx;
+    int polls, first, result, timed_out, value;
+    prokio_sleep_t dl;
+};
+
+static int taker_poll(void *frame, prokio_cx_t *cx)
+{
+    struct taker *f = frame;
+    f->polls++;
+    int r = f->use_rx ? prokio_oneshot_recv_poll(f->ho->rx, cx, &f->value)
+                      : prokio_task_join_poll(f->ho->target, cx);
+    if (!f->is_b) {
+        f->ho->a_first = r;
+        return 0; /* walks away from the await */
+    }
+    if (f->polls == 1) {
+        f->first = r;
+        prokio_sleep_init(&f->dl, conf_prompt_ns());
+        int v = 21;
+        if (prokio_oneshot_send(f->ho->gate, &v) < 0)
+            return PROKIO_EIO;
+        f->ho->gate = NULL;
+    }
+    if (r == PROKIO_PENDING) {
+        if (prokio_sleep_poll(&f->dl, cx) == 0) {
+            f->timed_out = 1;
+            return PROKIO_ETIMEDOUT;
+        }
+        return PROKIO_PENDING;
+    }
+    prokio_sleep_cancel(&f->dl);
+    f->result = r;
+    return 0;
+}
+
+void test_handle_handover(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 8; k++) {
+        int use_rx = k % 2;
+        unsigned wa = (unsigned)(k / 2) % 2, wb = 1 - wa;
+        struct handover ho = {0};
+        struct gated g;
+        prokio_oneshot_tx_t *tx;
+        conf_gated_init(&g, &d, PROKIO_ENOTCONN, &tx);
+        prokio_task_t *ht = NULL;
+        if (use_rx) {
+            ho.rx = g.rx; /* no target task: the channel itself is handed over */
+            ho.gate = tx;
+            g.rx = NULL;
+        } else {
+            assert_int_equal(
+                prokio_spawn_on(rt, wb, conf_gated_poll, &g, sizeof g, conf_gated_drop, &ht), 0);
+            ho.target = ht;
+            ho.gate = tx;
+        }
+        struct taker a = {.ho = &ho, .use_rx = use_rx},
+                     b = {.ho = &ho, .is_b = 1, .use_rx = use_rx};
+        prokio_task_t *ha = NULL, *hb = NULL;
+        assert_int_equal(prokio_spawn_on(rt, wa, taker_poll, &a, sizeof a, NULL, &ha), 0);
+        assert_int_equal(prokio_task_join(ha), 0);
+        assert_int_equal(ho.a_first, PROKIO_PENDING);
+        /* A ended while registered; B takes over on the other worker. */
+        prokio_task_release(ha);
+        assert_int_equal(prokio_spawn_on(rt, wb, taker_poll, &b, sizeof b, NULL, &hb), 0);
+        assert_int_equal(prokio_task_join(hb), 0);
+        struct taker *bf = prokio_task_frame(hb);
+        if (bf->timed_out)
+            fail_msg("%s handed over: the new awaiter was never woken",
+                     use_rx ? "receiver" : "JoinHandle");
+        assert_int_equal(bf->first, PROKIO_PENDING);
+        assert_int_equal(bf->polls, 2);
+        if (use_rx) {
+            assert_int_equal(bf->result, 0);
+            assert_int_equal(bf->value, 21);
+            prokio_oneshot_rx_drop(ho.rx);
+        } else {
+            assert_int_equal(bf->result, PROKIO_ENOTCONN);
+            prokio_task_release(ht);
+        }
+        prokio_task_release(hb);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* ------------------------------------------------------------ many tasks */
+
+enum { MANY_LOCAL = 30000, MANY_REMOTE = 30000 };
+
+struct tiny {
+    atomic_long *polls;
+    int i;
+};
+
+static int tiny_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct tiny *f = frame;
+    atomic_fetch_add_explicit(f->polls, 1, memory_order_relaxed);
+    return f->i % 5 == 0 ? PROKIO_EAGAIN : 0;
+}
+
+static void tiny_drop(void *frame)
+{
+    struct tiny *f = frame;
+    f->i = -f->i - 1; /* marks the drop in the frame */
+}
+
+struct spawner {
+    atomic_long *polls;
+    prokio_task_t **h;
+    int co;
+    int i, bad, round;
+};
+
+static int spawner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct spawner *f = frame;
+    PROKIO_BEGIN(&f->co);
+    /* Twice: the second round runs on memory the first one freed. */
+    for (f->round = 0; f->round < 2; f->round++) {
+        for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
+            struct tiny t = {.polls = f->polls, .i = f->i};
+            if (prokio_spawn_local(cx, tiny_poll, &t, sizeof t, tiny_drop, &f->h[f->i]) < 0)
+                return PROKIO_ENOMEM;
+        }
+        for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
+            PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->h[f->i], cx));
+            if (prokio_task_result(f->h[f->i]) != (f->i % 5 == 0 ? PROKIO_EAGAIN : 0) ||
+                ((struct tiny *)prokio_task_frame(f->h[f->i]))->i != -f->i - 1)
+                f->bad++;
+            prokio_task_release(f->h[f->i]);
+        }
+    }
+    PROKIO_END(&f->co, 0);
+}
+
+void test_spawn_many(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    atomic_long polls = 0;
+    struct spawner s = {.polls = &polls, .h = calloc(MANY_LOCAL, sizeof(prokio_task_t *))};
+    assert_non_null(s.h);
+    prokio_task_t *hs = NULL;
+    assert_int_equal(prokio_spawn_on(rt, 0, spawner_poll, &s, sizeof s, NULL, &hs), 0);
+    /* Meanwhile, from outside, onto the same worker and the other one. */
+    prokio_task_t **h = calloc(MANY_REMOTE, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < MANY_REMOTE; i++) {
+        struct tiny t = {.polls = &polls, .i = i};
+        assert_int_equal(
+            prokio_spawn_on(rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop, &h[i]),
+            0);
+        if (i % 2 == 1) { /* release some early, keep others */
+            check_result(prokio_task_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
+            assert_int_equal(((struct tiny *)prokio_task_frame(h[i - 1]))->i, -(i - 1) - 1);
+            prokio_task_release(h[i - 1]);
+        }
+    }
+    for (int i = 1; i < MANY_REMOTE; i += 2) {
+        check_result(prokio_task_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
+        prokio_task_release(h[i]);
+    }
+    assert_int_equal(prokio_task_join(hs), 0);
+    assert_int_equal(((struct spawner *)prokio_task_frame(hs))->bad, 0);
+    prokio_task_release(hs);
+    assert_int_equal(atomic_load(&polls), 2 * MANY_LOCAL + MANY_REMOTE);
+    free(h);
+    free(s.h);
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------- drop functions re-enter */
+
+/* A drop function that uses the runtime: releases handles of other tasks
+ * (on its worker and the other), aborts a parked task, spawns a new one.
+ * At a normal end all of that works; at shutdown the spawn is refused. */
+struct reentrant {
+    struct track tr;
+    prokio_runtime_t *rt;
+    prokio_task_t *hold[2];  /* handles it owns */
+    prokio_task_t *victim;   /* parked task it aborts (main keeps a handle) */
+    atomic_int *spawned_ran; /* set by the task its drop spawns */
+    int spawn_rc;
+    int end;
+};
+
+static int flag_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    atomic_store(*(atomic_int **)frame, 1);
+    return 0;
+}
+
+static int reentrant_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct reentrant *f = frame;
+    track_poll(&f->tr);
+    return f->end ? 0 : PROKIO_PENDING;
+}
+
+static void reentrant_drop(void *frame)
+{
+    struct reentrant *f = frame;
+    for (int i = 0; i < 2; i++)
+        prokio_task_release(f->hold[i]);
+    prokio_task_abort(f->victim);
+    f->spawn_rc =
+        prokio_spawn(f->rt, flag_poll, &f->spawned_ran, sizeof f->spawned_ran, NULL, NULL);
+    track_dropped(&f->tr);
+}
+
+void test_drop_reenters(void **state)
+{
+    (void)state;
+    struct drops d = {0};
+    for (int at_shutdown = 0; at_shutdown < 2; at_shutdown++) {
+        prokio_runtime_t *rt = test_runtime(2);
+        atomic_int ran = 0;
+        struct reentrant r = {.tr.d = &d, .rt = rt, .spawned_ran = &ran, .end = !at_shutdown};
+        struct track t = {.d = &d};
+        for (unsigned w = 0; w < 2; w++)
+            assert_int_equal(
+                prokio_spawn_on(rt, w, conf_park_forever, &t, sizeof t, track_drop, &r.hold[w]), 0);
+        prokio_task_t *hv = NULL, *hr = NULL;
+        assert_int_equal(prokio_spawn_on(rt, 0, conf_park_forever, &t, sizeof t, track_drop, &hv),
+                         0);
+        r.victim = hv;
+        assert_int_equal(prokio_spawn_on(rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop, &hr),
+                         0);
+        if (!at_shutdown) {
+            assert_true(prokio_task_join(hr) >= 0);
+            assert_int_equal(prokio_task_join(hv), PROKIO_ECANCELED);
+            spin_until(&ran, 1);
+            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc, 0);
+        } else {
+            assert_int_equal(prokio_runtime_shutdown(rt), 0);
+            assert_int_equal(prokio_task_result(hr), PROKIO_ECANCELED);
+            assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
+            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc,
+                             PROKIO_ESHUTDOWN);
+            assert_int_equal(atomic_load(&ran), 0);
+        }
+        assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->tr.drops, 1);
+        prokio_task_release(hr);
+        prokio_task_release(hv);
+        test_runtime_free(rt);
+        /* Each round: the reentrant task, its victim and the two it held
+         * (detached by its drop, cancelled when the runtime goes). */
+        assert_int_equal(atomic_load(&d.n), 4 * (at_shutdown + 1));
+    }
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
