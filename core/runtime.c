@@ -253,8 +253,12 @@ static struct prokio__worker *pick_worker(prokio_runtime_t *rt)
     return prokio__worker_load(b) < prokio__worker_load(a) ? b : a;
 }
 
-static int check_poll(prokio_poll_fn poll, const char *who)
+/* Every spawn path starts here, so that *join_out is NULL after any
+ * failure, as the header promises. */
+static int check_spawn(prokio_poll_fn poll, prokio_task_t **join_out, const char *who)
 {
+    if (join_out)
+        *join_out = NULL;
     if (poll == NULL)
         return prokio__error(PROKIO_EINVAL, "%s: poll function is NULL", who);
     return 0;
@@ -263,7 +267,7 @@ static int check_poll(prokio_poll_fn poll, const char *who)
 int prokio_spawn(prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame, size_t frame_size,
                  prokio_drop_fn drop, prokio_task_t **join_out)
 {
-    int rc = check_poll(poll, "prokio_spawn");
+    int rc = check_spawn(poll, join_out, "prokio_spawn");
     if (rc < 0)
         return rc;
     return prokio__worker_spawn(pick_worker(rt), poll, frame, frame_size, drop, join_out);
@@ -272,7 +276,7 @@ int prokio_spawn(prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame, s
 int prokio_spawn_local(prokio_cx_t *cx, prokio_poll_fn poll, const void *frame, size_t frame_size,
                        prokio_drop_fn drop, prokio_task_t **join_out)
 {
-    int rc = check_poll(poll, "prokio_spawn_local");
+    int rc = check_spawn(poll, join_out, "prokio_spawn_local");
     if (rc < 0)
         return rc;
     return prokio__worker_spawn(cx->worker, poll, frame, frame_size, drop, join_out);
@@ -281,7 +285,7 @@ int prokio_spawn_local(prokio_cx_t *cx, prokio_poll_fn poll, const void *frame, 
 int prokio_spawn_on(prokio_runtime_t *rt, unsigned worker, prokio_poll_fn poll, const void *frame,
                     size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out)
 {
-    int rc = check_poll(poll, "prokio_spawn_on");
+    int rc = check_spawn(poll, join_out, "prokio_spawn_on");
     if (rc < 0)
         return rc;
     if (worker >= rt->nworkers)

@@ -29,9 +29,21 @@ static inline struct sleep_impl *impl(prokio_sleep_t *s)
     return (struct sleep_impl *)s->opaque;
 }
 
+/* A sleep re-initialised while armed must leave the heap first, or the
+ * heap would keep a pointer to memory that no longer says where it is.
+ * Garbage cannot pass for armed: the worker's heap must point right here. */
+static void leave_heap_if_armed(struct sleep_impl *s)
+{
+    struct prokio__worker *w = prokio__tls_worker;
+    if (w && s->state == SLEEP_ARMED && s->timer.index < w->timers.len &&
+        w->timers.v[s->timer.index] == &s->timer)
+        prokio__timer_disarm(w, &s->timer);
+}
+
 void prokio_sleep_init(prokio_sleep_t *sleep, uint64_t duration_ns)
 {
     struct sleep_impl *s = impl(sleep);
+    leave_heap_if_armed(s);
     memset(s, 0, sizeof *s);
     s->timer.index = PROKIO__TIMER_IDLE;
     s->duration_ns = duration_ns;
@@ -41,6 +53,7 @@ void prokio_sleep_init(prokio_sleep_t *sleep, uint64_t duration_ns)
 void prokio_sleep_init_until(prokio_sleep_t *sleep, uint64_t deadline_ns)
 {
     struct sleep_impl *s = impl(sleep);
+    leave_heap_if_armed(s);
     memset(s, 0, sizeof *s);
     s->timer.index = PROKIO__TIMER_IDLE;
     s->timer.deadline_ns = deadline_ns;

@@ -179,7 +179,8 @@ int prokio_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame, size
  *                      zero-filled frame. The copy is 16-byte aligned.
  *   drop               optional, see prokio_drop_fn.
  *   join_out           receives a JoinHandle, or NULL to detach at once.
- * A failed spawn does nothing: drop is not called and nothing is queued.
+ * A failed spawn does nothing but set *join_out to NULL: drop is not called
+ * and nothing is queued.
  * Ownership: *join_out is the caller's, to end with prokio_task_release.
  * Thread: any. */
 int prokio_spawn(prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame, size_t frame_size,
@@ -261,9 +262,12 @@ bool prokio_waker_will_wake(const prokio_waker_t *a, const prokio_waker_t *b);
  * the worker's clock. init_until sets an absolute deadline on the worker's
  * clock (prokio_cx_now_ns). poll returns PROKIO_PENDING, then 0 once
  * now >= deadline: never early. Deadlines that overflow saturate to "never".
+ * Initialise zeroed or initialised memory only (frames start zeroed or as
+ * you copied them); initialising a sleep that is armed disarms it first.
  * A task that ends (or is cancelled) with a sleep armed has it disarmed by
  * the runtime. To abandon a sleep while the task goes on, call
- * prokio_sleep_cancel before reusing its memory.
+ * prokio_sleep_cancel (or initialise it again) before reusing its memory
+ * for anything else.
  * Thread: the owning worker, i.e. the worker of the task that polls it. */
 #define PROKIO_SLEEP_SIZE 96
 typedef struct prokio_sleep {

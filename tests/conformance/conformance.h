@@ -182,6 +182,7 @@ static inline uint64_t conf_prompt_ns(void)
     X(sleep_immediate)                                                                             \
     X(sleep_huge)                                                                                  \
     X(sleep_cancel)                                                                                \
+    X(sleep_reinit_armed)                                                                          \
     X(sleep_armed_at_end)                                                                          \
     X(sleep_many)                                                                                  \
     /* io.c */                                                                                     \

@@ -377,25 +377,32 @@ void test_spawn_invalid(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     struct drops d = {0};
     struct track t = {.d = &d};
-    prokio_task_t *h = NULL;
+    /* A failed spawn sets *join_out to NULL whatever it held. */
+    prokio_task_t *const stale = (prokio_task_t *)(uintptr_t)0x10, *h = stale;
     assert_int_equal(prokio_spawn_on(rt, 2, conf_park_forever, &t, sizeof t, track_drop, &h),
                      PROKIO_EINVAL);
     assert_null(h);
+    h = stale;
     assert_int_equal(
         prokio_spawn_on(rt, UINT32_MAX, conf_park_forever, &t, sizeof t, track_drop, &h),
         PROKIO_EINVAL);
     assert_null(h);
+    h = stale;
     assert_int_equal(prokio_spawn(rt, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
     assert_null(h);
+    h = stale;
     assert_int_equal(prokio_spawn_on(rt, 0, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
     assert_null(h);
+    h = stale;
     /* A frame no allocator can give: fails cleanly, drop not called. */
     int rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX / 4, track_drop, &h);
     assert_true(rc < 0);
     assert_null(h);
+    h = stale;
     rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX - 8, track_drop, &h);
     assert_true(rc < 0);
     assert_null(h);
+    h = stale;
     struct bad_spawner b = {0};
     assert_int_equal(prokio_block_on(rt, bad_spawner_poll, &b, sizeof b, NULL), 0);
     assert_int_equal(b.null_local, PROKIO_EINVAL);

@@ -314,6 +314,51 @@ void test_sleep_cancel(void **state)
     test_runtime_free(rt);
 }
 
+/* ------------------------------------------------- initialised while armed */
+
+/* Initialising a sleep that is armed disarms it first: the worker's heap
+ * must not keep pointing at memory that was wiped (this corrupted the heap
+ * before). */
+struct reinit {
+    int co, i;
+    uint64_t start, end;
+    prokio_sleep_t s;
+};
+
+static int reinit_poll(void *frame, prokio_cx_t *cx)
+{
+    struct reinit *f = frame;
+    PROKIO_BEGIN(&f->co);
+    f->start = prokio_cx_now_ns(cx);
+    for (f->i = 0; f->i < 100; f->i++) {
+        prokio_sleep_init(&f->s, PROKIO_SEC(60) + (uint64_t)f->i);
+        if (prokio_sleep_poll(&f->s, cx) != PROKIO_PENDING)
+            return PROKIO_EIO;
+    }
+    prokio_sleep_init_until(&f->s, prokio_cx_now_ns(cx) + PROKIO_MS(5));
+    PROKIO_AWAIT(&f->co, prokio_sleep_poll(&f->s, cx));
+    f->end = prokio_cx_now_ns(cx);
+    PROKIO_END(&f->co, 0);
+}
+
+void test_sleep_reinit_armed(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned round = 0; round < 4; round++) {
+        struct reinit r = {0};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(rt, round % 2, reinit_poll, &r, sizeof r, NULL, &h), 0);
+        assert_int_equal(prokio_task_join(h), 0);
+        struct reinit *f = prokio_task_frame(h);
+        /* It waited for the last deadline only, not for a minute. */
+        assert_true(f->end >= f->start + PROKIO_MS(5));
+        assert_true(f->end < f->start + PROKIO_SEC(30));
+        prokio_task_release(h);
+    }
+    test_runtime_free(rt);
+}
+
 /* ------------------------------------------------- armed when the task ends */
 
 struct armer {
