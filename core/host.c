@@ -1,6 +1,5 @@
 /* core/host.c: the host table, what the core offers every backend. */
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "clock.h"
@@ -23,16 +22,13 @@ static void host_free(void *ptr)
  * PROKIO_DEBUG=backend: a library does not print on its own. */
 static void host_log(int level, const char *fmt, ...)
 {
-    if (!prokio__log_enabled(PROKIO_LOG_BACKEND))
-        return;
-    char msg[768];
+    static const char *const prefixes[] = {
+        "backend error: ", "backend warning: ", "backend debug: "};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    prokio__logv(PROKIO_LOG_BACKEND, level >= 0 && level <= 2 ? prefixes[level] : "backend: ", fmt,
+                 ap);
     va_end(ap);
-    static const char *const levels[] = {"error", "warning", "debug"};
-    prokio__log(PROKIO_LOG_BACKEND, "backend %s: %s",
-                level >= 0 && level <= 2 ? levels[level] : "log", msg);
 }
 
 static void host_watch_ready(prokio_backend_host_loop_t *host_loop, prokio_backend_watch_t *watch,

@@ -33,15 +33,21 @@ bool prokio__log_enabled(unsigned area)
     return (enabled_areas & area) != 0;
 }
 
-void prokio__log(unsigned area, const char *fmt, ...)
+void prokio__logv(unsigned area, const char *prefix, const char *fmt, va_list ap)
 {
     if (!prokio__log_enabled(area))
         return;
     /* One fprintf per line so that lines from several threads do not mix. */
     char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "prokio[%s]: %s%s\n", area == PROKIO_LOG_BACKEND ? "backend" : "debug", prefix,
+            line);
+}
+
+void prokio__log(unsigned area, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    prokio__logv(area, "", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "prokio[%s]: %s\n", area == PROKIO_LOG_BACKEND ? "backend" : "debug", line);
 }

@@ -6,6 +6,7 @@
 #ifndef PROKIO_LOG_H
 #define PROKIO_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 enum prokio__log_area {
@@ -18,5 +19,9 @@ bool prokio__log_enabled(unsigned area);
 /* Prints "prokio[area]: message" to stderr when the area is enabled.
  * Thread: any. */
 void prokio__log(unsigned area, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The same, with `prefix` before the message and the arguments in ap. */
+void prokio__logv(unsigned area, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif
