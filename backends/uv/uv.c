@@ -162,7 +162,14 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
             if (timeout_ms > MAX_TIMEOUT_MS)
                 timeout_ms = MAX_TIMEOUT_MS;
             uv_update_time(&l->uv);
-            uv_timer_start(&l->timer, on_timer, timeout_ms, 0);
+            /* Repeating, because uv_run runs expired timers before it
+             * computes its poll timeout: a one-shot timer that expired
+             * while this thread was descheduled (between here and uv_run)
+             * would fire and leave epoll_wait with no timeout at all, and
+             * the worker asleep for good. Found under valgrind, whose
+             * scheduling makes that gap long. Repeating, it re-arms for a
+             * millisecond and bounds the poll; it is stopped below. */
+            uv_timer_start(&l->timer, on_timer, timeout_ms, 1);
         }
         /* Blocks unless a close callback is pending; libuv retries EINTR. */
         uv_run(&l->uv, UV_RUN_ONCE);
