@@ -55,17 +55,6 @@ static bool for_each_dir(bool (*fn)(const char *dir, void *arg), void *arg)
     return false;
 }
 
-static bool valid_name(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return n > 0 && n <= max;
-}
-
 struct find {
     const char *name;
     char path[PATH_MAX];
@@ -134,48 +123,14 @@ static void add_name(const char *path, const char *name, void *arg)
 
 /* ------------------------------------------------------------- loading */
 
+/* The rules of prokio/backend.h, shared with prokio-backend-check, so that
+ * the loader refuses exactly what the checker refuses. */
 static int check_vtable(const char *path, const prokio_backend_vtable_t *vt)
 {
-    if (vt == NULL)
-        return prokio__error(PROKIO_EBACKEND, "backend %s: its entry returned no vtable", path);
-    unsigned major = PROKIO_BACKEND_ABI_MAJOR_OF(vt->abi_version);
-    unsigned minor = PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version);
-    if (major != PROKIO_BACKEND_ABI_MAJOR)
-        return prokio__error(PROKIO_EABI,
-                             "backend %s implements backend ABI %u.%u, but this libprokio speaks "
-                             "%u.%u: the major versions must match (rebuild the backend against "
-                             "this prokio/backend.h)",
-                             path, major, minor, PROKIO_BACKEND_ABI_MAJOR,
-                             PROKIO_BACKEND_ABI_MINOR);
-    if (minor > PROKIO_BACKEND_ABI_MINOR)
-        return prokio__error(PROKIO_EABI,
-                             "backend %s implements backend ABI %u.%u, newer than this libprokio "
-                             "(ABI %u.%u): upgrade libprokio, or use a build of the backend for "
-                             "ABI %u.%u",
-                             path, major, minor, PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
-                             PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR);
-    if (vt->size < PROKIO_BACKEND_VTABLE_SIZE_1_0)
-        return prokio__error(PROKIO_EBACKEND,
-                             "backend %s: its vtable is %u bytes, smaller than the %zu bytes "
-                             "ABI 1.0 requires",
-                             path, vt->size, (size_t)PROKIO_BACKEND_VTABLE_SIZE_1_0);
-    if (vt->name == NULL || !valid_name(vt->name, 32))
-        return prokio__error(PROKIO_EBACKEND,
-                             "backend %s: its name must be 1-32 characters of [a-z0-9_-]", path);
-    bool nonblocking = (vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST) != 0;
-    const char *missing = !vt->loop_init                ? "loop_init"
-                          : !vt->loop_fini              ? "loop_fini"
-                          : !vt->now_ns                 ? "now_ns"
-                          : !vt->wake                   ? "wake"
-                          : !vt->watch_init             ? "watch_init"
-                          : !vt->watch_update           ? "watch_update"
-                          : !vt->watch_close            ? "watch_close"
-                          : (!nonblocking && !vt->wait) ? "wait"
-                          : (nonblocking && !vt->arm)   ? "arm"
-                                                        : NULL;
-    if (missing)
-        return prokio__error(PROKIO_EBACKEND, "backend %s (%s): the vtable member %s is NULL",
-                             vt->name, path, missing);
+    char why[512];
+    int rc = prokio_backend_vtable_check(vt, PROKIO_BACKEND_ABI_VERSION, why, sizeof why);
+    if (rc < 0)
+        return prokio__error(rc, "backend %s: %s", path, why);
     return 0;
 }
 
@@ -251,7 +206,7 @@ int prokio__backend_open(const char *request, struct prokio__backend **out)
             return prokio__error(PROKIO_ENOENT, "backend file %s does not exist", request);
         return load_path(request, out);
     }
-    if (!valid_name(request, 32))
+    if (!prokio_backend_name_valid(request))
         return prokio__error(PROKIO_EINVAL,
                              "invalid backend name '%s': give a name such as uring, event or uv, "
                              "or a path containing '/'",

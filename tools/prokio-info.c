@@ -19,18 +19,9 @@ static void print_caps(uint64_t caps)
         uint64_t bit;
         const char *name;
     } names[] = {
-        {PROKIO_BACKEND_CAP_EDGE, "edge"},
-        {PROKIO_BACKEND_CAP_NONBLOCKING_HOST, "nonblocking-host"},
-        {PROKIO_BACKEND_CAP_OP_READ, "read"},
-        {PROKIO_BACKEND_CAP_OP_WRITE, "write"},
-        {PROKIO_BACKEND_CAP_OP_RECV, "recv"},
-        {PROKIO_BACKEND_CAP_OP_SEND, "send"},
-        {PROKIO_BACKEND_CAP_OP_ACCEPT, "accept"},
-        {PROKIO_BACKEND_CAP_OP_CONNECT, "connect"},
-        {PROKIO_BACKEND_CAP_OP_CLOSE, "close"},
-        {PROKIO_BACKEND_CAP_OP_FSYNC, "fsync"},
-        {PROKIO_BACKEND_CAP_OP_OPEN, "open"},
-        {PROKIO_BACKEND_CAP_BATCH, "batch"},
+#define CAP_NAME(bit, name) {bit, name},
+        PROKIO_BACKEND_CAP_MAP(CAP_NAME)
+#undef CAP_NAME
     };
     printf("0x%llx", (unsigned long long)caps);
     const char *sep = " (";

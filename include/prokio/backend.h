@@ -54,8 +54,10 @@
 #ifndef PROKIO_BACKEND_H
 #define PROKIO_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <prokio/error.h>
 
@@ -136,6 +138,36 @@ extern "C" {
 #define PROKIO_BACKEND_CAP_OP_OPEN          (UINT64_C(1) << 16)
 #define PROKIO_BACKEND_CAP_BATCH            (UINT64_C(1) << 17)
 
+/* XX(BIT, "name"): every capability bit with the name tools print
+ * (prokio-info, prokio-backend-check). One table, so that a new bit is
+ * added here and nowhere else. */
+#define PROKIO_BACKEND_CAP_MAP(XX)                                                                 \
+    XX(PROKIO_BACKEND_CAP_EDGE, "edge")                                                            \
+    XX(PROKIO_BACKEND_CAP_NONBLOCKING_HOST, "nonblocking-host")                                    \
+    XX(PROKIO_BACKEND_CAP_OP_READ, "read")                                                         \
+    XX(PROKIO_BACKEND_CAP_OP_WRITE, "write")                                                       \
+    XX(PROKIO_BACKEND_CAP_OP_RECV, "recv")                                                         \
+    XX(PROKIO_BACKEND_CAP_OP_SEND, "send")                                                         \
+    XX(PROKIO_BACKEND_CAP_OP_ACCEPT, "accept")                                                     \
+    XX(PROKIO_BACKEND_CAP_OP_CONNECT, "connect")                                                   \
+    XX(PROKIO_BACKEND_CAP_OP_CLOSE, "close")                                                       \
+    XX(PROKIO_BACKEND_CAP_OP_FSYNC, "fsync")                                                       \
+    XX(PROKIO_BACKEND_CAP_OP_OPEN, "open")                                                         \
+    XX(PROKIO_BACKEND_CAP_BATCH, "batch")
+
+/* Every bit of the table above, and the ones a 1.0 vtable leaves clear. */
+#define PROKIO_BACKEND__CAP_OR(bit, name) | (bit)
+#define PROKIO_BACKEND_CAPS_KNOWN         (0 PROKIO_BACKEND_CAP_MAP(PROKIO_BACKEND__CAP_OR))
+#define PROKIO_BACKEND_CAPS_RESERVED_1_0                                                           \
+    (PROKIO_BACKEND_CAPS_KNOWN & ~(PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_NONBLOCKING_HOST))
+
+/* Limits every core enforces when it loads a backend, and the checker with
+ * it (prokio_backend_vtable_check below): a name of 1 to
+ * PROKIO_BACKEND_NAME_MAX characters of [a-z0-9_-], and per-loop and
+ * per-watch state of 1 byte to PROKIO_BACKEND_STATE_MAX bytes each. */
+#define PROKIO_BACKEND_NAME_MAX  32
+#define PROKIO_BACKEND_STATE_MAX ((size_t)1 << 20)
+
 /* Log levels for host->log. */
 #define PROKIO_BACKEND_LOG_ERROR 0
 #define PROKIO_BACKEND_LOG_WARN  1
@@ -187,9 +219,12 @@ typedef struct prokio_backend_host {
     uint64_t (*monotonic_ns)(void);
 
     /* Report readiness of a watch: events is a mask of PROKIO_BACKEND_*.
-     * The core only records the events and queues the tasks concerned; it
-     * never runs a task from inside this call, so the backend may call it
-     * from any point of its event dispatch.
+     * The core only records the events and queues the tasks concerned: it
+     * never runs a task and never calls back into the backend (no
+     * watch_update, no wake) from inside this call, so the backend may call
+     * it from any point of its event dispatch, holding its own locks. The
+     * interest changes a report leads to reach watch_update after wait (or
+     * the backend's callback, on a non-blocking host) has returned.
      * Thread: the loop thread, from inside wait() (blocking hosts) or from
      * the backend's own event callbacks (non-blocking hosts). */
     void (*watch_ready)(prokio_backend_host_loop_t *host_loop, prokio_backend_watch_t *watch,
@@ -250,10 +285,14 @@ typedef struct prokio_backend_vtable {
      * internally over your library's spurious returns), but deliver the
      * events your mechanism has already returned, without blocking for
      * more, once you return. A wake that overlaps a wait may end that wait,
-     * the next one, or both. Return the number of host->watch_ready calls
-     * made (>= 0; a wake is not counted). EINTR is not an error: retry. Return a negative code
-     * only when the loop is unusable; the core logs it and retries after a
-     * pause.
+     * the next one, or both. EINTR is not an error: retry.
+     * Return the number of host->watch_ready calls made (>= 0; a wake is not
+     * counted). The core reads only the sign; the count is for
+     * prokio-backend-check, which verifies it. Return a negative code only
+     * when the loop is unusable: the core retries a few times with a growing
+     * pause (about a quarter of a second in all), then stops the worker for
+     * good: its tasks end with that code, spawns onto it fail, and the
+     * failure is printed on stderr whatever PROKIO_DEBUG says.
      * NULL for NONBLOCKING_HOST backends. Thread: the loop thread. */
     int (*wait)(prokio_backend_loop_t *loop, uint64_t deadline_ns);
 
@@ -346,18 +385,130 @@ static inline int prokio_backend_check_core(const prokio_backend_host_t *host, u
 {
     if (host == NULL)
         return PROKIO_EABI;
-    if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) == PROKIO_BACKEND_ABI_MAJOR &&
-        host->size >= PROKIO_BACKEND_HOST_SIZE_1_0)
+    bool same_major = PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) == PROKIO_BACKEND_ABI_MAJOR;
+    if (same_major && host->size >= PROKIO_BACKEND_HOST_SIZE_1_0)
         return 0;
-    if (host->size >= offsetof(prokio_backend_host_t, log) + sizeof host->log && host->log)
+    if (host->size < offsetof(prokio_backend_host_t, log) + sizeof host->log || !host->log)
+        return PROKIO_EABI;
+    if (!same_major)
         host->log(PROKIO_BACKEND_LOG_ERROR,
-                  "the %s backend speaks backend ABI %u.%u; the core speaks %u.%u with a "
-                  "%u-byte host table (at least %u expected)",
+                  "the %s backend speaks backend ABI %u.x; the core speaks %u.%u: the major "
+                  "versions must match (rebuild the backend against the core's prokio/backend.h)",
                   backend_name, (unsigned)PROKIO_BACKEND_ABI_MAJOR,
-                  (unsigned)PROKIO_BACKEND_ABI_MINOR, PROKIO_BACKEND_ABI_MAJOR_OF(core_abi),
-                  PROKIO_BACKEND_ABI_MINOR_OF(core_abi), host->size,
-                  (unsigned)PROKIO_BACKEND_HOST_SIZE_1_0);
+                  (unsigned)PROKIO_BACKEND_ABI_MAJOR_OF(core_abi),
+                  (unsigned)PROKIO_BACKEND_ABI_MINOR_OF(core_abi));
+    else
+        host->log(PROKIO_BACKEND_LOG_ERROR,
+                  "the %s backend needs a host table of at least %u bytes (ABI %u.0); the core "
+                  "claims ABI %u.%u but offers %u bytes",
+                  backend_name, (unsigned)PROKIO_BACKEND_HOST_SIZE_1_0,
+                  (unsigned)PROKIO_BACKEND_ABI_MAJOR,
+                  (unsigned)PROKIO_BACKEND_ABI_MAJOR_OF(core_abi),
+                  (unsigned)PROKIO_BACKEND_ABI_MINOR_OF(core_abi), (unsigned)host->size);
     return PROKIO_EABI;
+}
+
+/* True when name is 1 to PROKIO_BACKEND_NAME_MAX characters of [a-z0-9_-]. */
+static inline bool prokio_backend_name_valid(const char *name)
+{
+    size_t n = 0;
+    if (name == NULL)
+        return false;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+        if (n >= PROKIO_BACKEND_NAME_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+/* Everything a core checks in a vtable returned for core_abi before it uses
+ * it: the rules above, in one place, so that the core's loader and
+ * prokio-backend-check refuse exactly the same vtables. Returns 0, or
+ * PROKIO_EABI (versions) or PROKIO_EBACKEND (anything else) with a sentence
+ * naming the member and what was expected in why (why_cap bytes, may be 0).
+ * Thread: any. */
+static inline int prokio_backend_vtable_check(const prokio_backend_vtable_t *vt, uint32_t core_abi,
+                                              char *why, size_t why_cap)
+{
+#define PROKIO_BACKEND__REFUSE(code, ...)                                                          \
+    do {                                                                                           \
+        if (why_cap)                                                                               \
+            snprintf(why, why_cap, __VA_ARGS__);                                                   \
+        return (code);                                                                             \
+    } while (0)
+    if (vt == NULL)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND, "the entry returned 0 but no vtable");
+    unsigned major = PROKIO_BACKEND_ABI_MAJOR_OF(vt->abi_version);
+    unsigned minor = PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version);
+    unsigned core_major = PROKIO_BACKEND_ABI_MAJOR_OF(core_abi);
+    unsigned core_minor = PROKIO_BACKEND_ABI_MINOR_OF(core_abi);
+    bool nonblocking = (vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST) != 0;
+    if (major != core_major)
+        PROKIO_BACKEND__REFUSE(PROKIO_EABI,
+                               "vtable->abi_version says backend ABI %u.%u; the core speaks %u.%u: "
+                               "the major "
+                               "versions must match (rebuild the backend against this "
+                               "prokio/backend.h)",
+                               major, minor, core_major, core_minor);
+    if (minor > core_minor)
+        PROKIO_BACKEND__REFUSE(PROKIO_EABI,
+                               "vtable->abi_version says backend ABI %u.%u, newer than the core's "
+                               "%u.%u: "
+                               "upgrade libprokio, or build the backend for ABI %u.%u",
+                               major, minor, core_major, core_minor, core_major, core_minor);
+    if (vt->size < PROKIO_BACKEND_VTABLE_SIZE_1_0)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->size is %u bytes, smaller than the %u bytes of ABI 1.0",
+                               (unsigned)vt->size, (unsigned)PROKIO_BACKEND_VTABLE_SIZE_1_0);
+    if (!prokio_backend_name_valid(vt->name))
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->name must be 1 to %d characters of [a-z0-9_-]",
+                               PROKIO_BACKEND_NAME_MAX);
+    if (vt->version == NULL)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND, "vtable->version is NULL: give a string");
+    if (vt->caps & ~(uint64_t)PROKIO_BACKEND_CAPS_KNOWN)
+        PROKIO_BACKEND__REFUSE(
+            PROKIO_EBACKEND, "vtable->caps has unknown bits 0x%llx",
+            (unsigned long long)(vt->caps & ~(uint64_t)PROKIO_BACKEND_CAPS_KNOWN));
+    if (minor == 0 && (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0))
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->caps sets 0x%llx, reserved in ABI 1.0 (OP_* and BATCH)",
+                               (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0));
+    if (vt->loop_size == 0 || vt->loop_size > PROKIO_BACKEND_STATE_MAX)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->loop_size is %zu: give 1 to %zu bytes (the core "
+                               "allocates exactly that much for each loop)",
+                               vt->loop_size, (size_t)PROKIO_BACKEND_STATE_MAX);
+    if (vt->watch_size == 0 || vt->watch_size > PROKIO_BACKEND_STATE_MAX)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->watch_size is %zu: give 1 to %zu bytes (the core "
+                               "allocates exactly that much for each watch)",
+                               vt->watch_size, (size_t)PROKIO_BACKEND_STATE_MAX);
+    const char *missing = !vt->loop_init                ? "loop_init"
+                          : !vt->loop_fini              ? "loop_fini"
+                          : !vt->now_ns                 ? "now_ns"
+                          : !vt->wake                   ? "wake"
+                          : !vt->watch_init             ? "watch_init"
+                          : !vt->watch_update           ? "watch_update"
+                          : !vt->watch_close            ? "watch_close"
+                          : (!nonblocking && !vt->wait) ? "wait"
+                          : (nonblocking && !vt->arm)   ? "arm"
+                                                        : NULL;
+    if (missing)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND, "vtable->%s is NULL%s", missing,
+                               nonblocking ? " (CAP_NONBLOCKING_HOST backends need arm)" : "");
+    if (nonblocking && vt->wait)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->wait is set on a CAP_NONBLOCKING_HOST backend: leave "
+                               "it NULL (the host drives the loop)");
+    if (!nonblocking && vt->arm)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->arm is set without CAP_NONBLOCKING_HOST: leave it NULL");
+    return 0;
+#undef PROKIO_BACKEND__REFUSE
 }
 
 /* Hosts that cannot block (the browser, node's JS thread)
@@ -410,16 +561,24 @@ static inline int prokio_backend_check_core(const prokio_backend_host_t *host, u
  * offsets are those of the LP64 and ILP32 data models alike, expressed in
  * pointer-sized units where pointers are involved. */
 #define PROKIO__BACKEND_P sizeof(void *)
-_Static_assert(offsetof(prokio_backend_loop_config_t, flags) == 12, "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_host_t, alloc) == 8, "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_host_t, drive) == 8 + 5 * PROKIO__BACKEND_P,
-               "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_vtable_t, name) == 8, "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_vtable_t, caps) == 8 + 2 * PROKIO__BACKEND_P,
-               "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_vtable_t, loop_init) == 16 + 4 * PROKIO__BACKEND_P,
-               "ABI 1.0 layout");
-_Static_assert(offsetof(prokio_backend_vtable_t, watch_close) == 16 + 12 * PROKIO__BACKEND_P,
-               "ABI 1.0 layout");
+#ifdef __cplusplus
+#define PROKIO__BACKEND_STATIC_ASSERT static_assert
+#else
+#define PROKIO__BACKEND_STATIC_ASSERT _Static_assert
+#endif
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_loop_config_t, flags) == 12,
+                              "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_host_t, alloc) == 8, "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_host_t, drive) == 8 + 5 * PROKIO__BACKEND_P,
+                              "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, name) == 8, "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, caps) == 8 + 2 * PROKIO__BACKEND_P,
+                              "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, loop_init) ==
+                                  16 + 4 * PROKIO__BACKEND_P,
+                              "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, watch_close) ==
+                                  16 + 12 * PROKIO__BACKEND_P,
+                              "ABI 1.0 layout");
 
 #endif /* PROKIO_BACKEND_H */

@@ -75,8 +75,13 @@ __attribute__((unused)) static const prokio_backend_vtable_t fake_vtable = {
     .name = "fake",
 #endif
     .version = "0 (test fake)",
+#ifdef FAKE_ZERO_SIZES
+    .loop_size = 0, /* it would then write past the core's allocation */
+    .watch_size = 0,
+#else
     .loop_size = 16,
     .watch_size = 16,
+#endif
     .loop_init = fake_loop_init,
     .loop_fini = fake_loop_fini,
     .now_ns = fake_now_ns,
