@@ -1,13 +1,10 @@
-/* core/clock.h: the default clock, offered to backends as
- * host->monotonic_ns. Deadlines are always read from the backend's now_ns,
- * which may be virtual (a simulation backend). */
-#ifndef PROKIO_CLOCK_H
-#define PROKIO_CLOCK_H
+/* core/clock.h: deadline arithmetic. The clock itself is the backend's
+ * now_ns (which may be virtual: a simulation backend); the default one
+ * offered to backends is prokio__monotonic_ns (platform.h). */
+#ifndef PROKIO_CORE_CLOCK_H
+#define PROKIO_CORE_CLOCK_H
 
 #include <stdint.h>
-
-/* CLOCK_MONOTONIC in nanoseconds. Thread: any. */
-uint64_t prokio__monotonic_ns(void);
 
 /* a + b, saturating at UINT64_MAX ("never") instead of wrapping to the
  * past: a huge timeout must not fire at once. */

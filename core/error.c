@@ -2,14 +2,14 @@
  * prokio/error.h, and the per-thread message behind the last failure. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "error_internal.h"
 #include "internal.h"
 
-/* Big enough for a backend path, two versions and a dlerror() message. */
-#define LAST_ERROR_CAP 1024
-
-static __thread char last_error[LAST_ERROR_CAP];
+/* Plain __thread (not the initial-exec model of platform.h): a buffer this
+ * size has no place in the static TLS surplus of a dlopen'd library. */
+static __thread char last_error[PROKIO__ERROR_CAP];
 
 const char *prokio_strerror(int err)
 {
@@ -44,7 +44,9 @@ int prokio__error(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof last_error) /* cut: say so */
+        memcpy(last_error + sizeof last_error - 4, "...", 4);
     return code;
 }

@@ -2,10 +2,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "clock.h"
-#include "io.h"
+#include "fd.h"
 #include "loader.h"
 #include "log.h"
+#include "platform.h"
 #include "worker.h"
 
 static void *host_alloc(size_t size)
@@ -34,7 +34,12 @@ static void host_log(int level, const char *fmt, ...)
 static void host_watch_ready(prokio_backend_host_loop_t *host_loop, prokio_backend_watch_t *watch,
                              unsigned events)
 {
-    prokio__io_ready((struct prokio__worker *)host_loop, watch, events);
+    struct prokio__worker *w = (struct prokio__worker *)host_loop;
+    /* While set, nothing the report leads to calls back into the backend
+     * (backend.h promises it): see ready_local in worker.c. */
+    w->dispatching = true;
+    prokio__fd_ready(w, watch, events);
+    w->dispatching = false;
 }
 
 static int host_drive(prokio_backend_host_loop_t *host_loop)

@@ -3,8 +3,8 @@
  * Naming: public functions are prokio_<noun>_<verb>; internal non-static
  * ones are prokio__<noun>_<verb> and are kept out of the library's exports
  * by core/prokio.map. */
-#ifndef PROKIO_INTERNAL_H
-#define PROKIO_INTERNAL_H
+#ifndef PROKIO_CORE_INTERNAL_H
+#define PROKIO_CORE_INTERNAL_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include <prokio.h>
+
+#include "platform.h"
+#include <prokio/backend_info.h>
 
 #define PROKIO_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define PROKIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -22,13 +25,9 @@
  * the owner's hot fields. */
 #define PROKIO_CACHELINE 64
 
-/* Thread-local storage with the cheap model: libprokio is linked at program
- * start (not dlopen'd), where initial-exec TLS is available. */
-#define PROKIO_TLS __thread __attribute__((tls_model("initial-exec")))
-
 struct prokio__worker;
 
 /* The worker whose thread is the calling thread, or NULL. */
 extern PROKIO_TLS struct prokio__worker *prokio__tls_worker;
 
-#endif /* PROKIO_INTERNAL_H */
+#endif /* PROKIO_CORE_INTERNAL_H */

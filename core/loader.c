@@ -1,9 +1,11 @@
-/* core/loader.c: backend search, dlopen and version negotiation.
+/* core/loader.c: loading a backend: dlopen, version negotiation, the
+ * vtable's checks, and the registry that loads each file once per process.
+ * Where backends are looked for is search.c; introspection is probe.c.
  *
  * Every failure names what was asked for, the file, and why, because the
  * person reading the message is deciding what to install or rebuild. */
-#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,10 +17,7 @@
 #include "internal.h"
 #include "loader.h"
 #include "log.h"
-
-#ifndef PROKIO_BUILTIN_BACKEND_DIR
-#define PROKIO_BUILTIN_BACKEND_DIR "/usr/local/lib/prokio/backends"
-#endif
+#include "search.h"
 
 /* io_uring first where the kernel allows it: its native operations are
  * where it wins; then libevent's epoll (edge-triggered), then libuv. */
@@ -27,115 +26,27 @@ const char *const prokio__backend_auto_order[] = {"uring", "event", "uv", NULL};
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct prokio__backend *registry;
 
-/* ------------------------------------------------------------ search path */
-
-size_t prokio_backend_dirs(char *buf, size_t cap)
-{
-    const char *extra = secure_getenv("PROKIO_BACKEND_PATH");
-    const char *dir = secure_getenv("PROKIO_BACKEND_DIR");
-    if (dir == NULL || *dir == '\0')
-        dir = PROKIO_BUILTIN_BACKEND_DIR;
-    int n;
-    if (extra && *extra)
-        n = snprintf(buf, cap, "%s:%s", extra, dir);
-    else
-        n = snprintf(buf, cap, "%s", dir);
-    return n < 0 ? 0 : (size_t)n;
-}
-
-/* Calls fn(dir, arg) for each search directory until it returns true. */
-static bool for_each_dir(bool (*fn)(const char *dir, void *arg), void *arg)
-{
-    char dirs[4096];
-    prokio_backend_dirs(dirs, sizeof dirs);
-    char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
-        if (fn(d, arg))
-            return true;
-    return false;
-}
-
-struct find {
-    const char *name;
-    char path[PATH_MAX];
-};
-
-static bool find_in_dir(const char *dir, void *arg)
-{
-    struct find *f = arg;
-    struct stat st;
-    snprintf(f->path, sizeof f->path, "%s/prokio-%s.so", dir, f->name);
-    return stat(f->path, &st) == 0;
-}
-
-/* Backend files of a directory: names of the form prokio-NAME.so. */
-typedef void (*file_fn)(const char *path, const char *name, void *arg);
-
-struct scan {
-    file_fn fn;
-    void *arg;
-};
-
-static bool scan_dir(const char *dir, void *arg)
-{
-    struct scan *sc = arg;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return false;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len <= 10 || strncmp(e->d_name, "prokio-", 7) != 0 ||
-            strcmp(e->d_name + len - 3, ".so") != 0)
-            continue;
-        char name[64], path[PATH_MAX];
-        size_t nlen = len - 10;
-        if (nlen >= sizeof name)
-            continue;
-        memcpy(name, e->d_name + 7, nlen);
-        name[nlen] = '\0';
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        sc->fn(path, name, sc->arg);
-    }
-    closedir(d);
-    return false;
-}
-
-struct names {
-    char buf[512];
-    size_t len;
-};
-
-static void add_name(const char *path, const char *name, void *arg)
-{
-    (void)path;
-    struct names *n = arg;
-    char needle[80];
-    snprintf(needle, sizeof needle, " %s,", name);
-    char padded[sizeof n->buf + 2];
-    snprintf(padded, sizeof padded, " %s,", n->buf);
-    if (strstr(padded, needle))
-        return; /* shadowed by an earlier directory */
-    int w = snprintf(n->buf + n->len, sizeof n->buf - n->len, "%s%s", n->len ? ", " : "", name);
-    if (w > 0 && n->len + (size_t)w < sizeof n->buf)
-        n->len += (size_t)w;
-}
-
-/* ------------------------------------------------------------- loading */
-
 /* The rules of prokio/backend.h, shared with prokio-backend-check, so that
- * the loader refuses exactly what the checker refuses. */
-static int check_vtable(const char *path, const prokio_backend_vtable_t *vt)
+ * the loader refuses exactly what the checker refuses. A file found by name
+ * must also carry that name: prokio-info lists backends by vtable->name,
+ * and PROKIO_BACKEND=NAME must find what it lists. */
+static int check_vtable(const char *path, const char *file_name, const prokio_backend_vtable_t *vt)
 {
     char why[512];
     int rc = prokio_backend_vtable_check(vt, PROKIO_BACKEND_ABI_VERSION, why, sizeof why);
     if (rc < 0)
         return prokio__error(rc, "backend %s: %s", path, why);
+    if (file_name && strcmp(file_name, vt->name) != 0)
+        return prokio__error(PROKIO_EBACKEND,
+                             "backend %s calls itself '%s' (vtable->name): name the file "
+                             "prokio-%s.so, or the backend '%s'",
+                             path, vt->name, vt->name, file_name);
     return 0;
 }
 
-static int load_path(const char *path, struct prokio__backend **out)
+int prokio__backend_load(const char *path, const char *file_name, struct prokio__backend **out)
 {
+    *out = NULL;
     dlerror();
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
@@ -146,11 +57,14 @@ static int load_path(const char *path, struct prokio__backend **out)
     pthread_mutex_lock(&registry_lock);
     for (struct prokio__backend *b = registry; b; b = b->next) {
         if (b->dl == dl) {
-            b->refs++;
+            int rc = check_vtable(path, file_name, b->vt);
+            if (rc == 0)
+                b->refs++;
             pthread_mutex_unlock(&registry_lock);
             dlclose(dl); /* keep one dlopen reference per registry entry */
-            *out = b;
-            return 0;
+            if (rc == 0)
+                *out = b;
+            return rc;
         }
     }
     int rc;
@@ -169,7 +83,7 @@ static int load_path(const char *path, struct prokio__backend **out)
                            prokio_err_name(rc));
         goto fail;
     }
-    if ((rc = check_vtable(path, vt)) < 0)
+    if ((rc = check_vtable(path, file_name, vt)) < 0)
         goto fail;
     struct prokio__backend *b = calloc(1, sizeof *b);
     char *copy = strdup(path);
@@ -197,32 +111,53 @@ fail:
     return rc;
 }
 
+/* A backend named by path: it must be a regular file, said plainly when it
+ * is not (dlopen of a FIFO blocks for ever in open()). */
+static int open_path(const char *path, struct prokio__backend **out)
+{
+    size_t len = strlen(path);
+    if (len >= PATH_MAX)
+        return prokio__error(PROKIO_ENAMETOOLONG,
+                             "backend path of %zu bytes is longer than PATH_MAX (%d): %.64s...",
+                             len, PATH_MAX, path);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int err = -errno;
+        if (err == PROKIO_ENOENT)
+            return prokio__error(err, "backend file %s does not exist", path);
+        return prokio__error(err, "backend file %s: %s (%s)", path, prokio_strerror(err),
+                             prokio_err_name(err));
+    }
+    if (!S_ISREG(st.st_mode))
+        return prokio__error(PROKIO_EBACKEND,
+                             "backend file %s is not a regular file (a %s): give the path of "
+                             "the shared object",
+                             path,
+                             S_ISFIFO(st.st_mode)   ? "FIFO"
+                             : S_ISDIR(st.st_mode)  ? "directory"
+                             : S_ISCHR(st.st_mode)  ? "character device"
+                             : S_ISBLK(st.st_mode)  ? "block device"
+                             : S_ISSOCK(st.st_mode) ? "socket"
+                                                    : "special file");
+    return prokio__backend_load(path, NULL, out);
+}
+
 int prokio__backend_open(const char *request, struct prokio__backend **out)
 {
     *out = NULL;
-    if (strchr(request, '/')) {
-        struct stat st;
-        if (stat(request, &st) != 0)
-            return prokio__error(PROKIO_ENOENT, "backend file %s does not exist", request);
-        return load_path(request, out);
-    }
+    if (strchr(request, '/'))
+        return open_path(request, out);
     if (!prokio_backend_name_valid(request))
         return prokio__error(PROKIO_EINVAL,
-                             "invalid backend name '%s': give a name such as uring, event or uv, "
-                             "or a path containing '/'",
-                             request);
-    struct find f = {.name = request};
-    if (!for_each_dir(find_in_dir, &f)) {
-        char dirs[1024];
-        struct names avail = {.len = 0};
-        struct scan sc = {add_name, &avail};
-        prokio_backend_dirs(dirs, sizeof dirs);
-        for_each_dir(scan_dir, &sc);
-        return prokio__error(PROKIO_ENOENT,
-                             "unknown backend '%s': no prokio-%s.so in %s (available: %s)", request,
-                             request, dirs, avail.len ? avail.buf : "none");
-    }
-    return load_path(f.path, out);
+                             "invalid backend name '%.64s%s': give a name such as uring, event "
+                             "or uv (1 to %d characters of [a-z0-9_-]), or a path containing "
+                             "'/'",
+                             request, strlen(request) > 64 ? "..." : "", PROKIO_BACKEND_NAME_MAX);
+    char path[PATH_MAX];
+    int rc = prokio__search_find(request, path);
+    if (rc < 0)
+        return rc;
+    return prokio__backend_load(path, request, out);
 }
 
 void prokio__backend_close(struct prokio__backend *b)
@@ -247,75 +182,4 @@ void prokio__backend_close(struct prokio__backend *b)
 const char *prokio__backend_path(const struct prokio__backend *b)
 {
     return b->path;
-}
-
-/* --------------------------------------------------------- introspection */
-
-static void fill_report(prokio_backend_report_t *r, const struct prokio__backend *b)
-{
-    size_t size = r->size;
-    prokio_backend_report_t full = {
-        .size = size,
-        .name = b->vt->name,
-        .path = b->path,
-        .version = b->vt->version ? b->vt->version : "",
-        .abi_version = b->vt->abi_version,
-        .caps = b->vt->caps,
-    };
-    memcpy(r, &full, size < sizeof full ? size : sizeof full);
-}
-
-/* Starts and finishes one loop of b on the calling thread. */
-static int probe_start(const struct prokio__backend *b, uint64_t *caps)
-{
-    static unsigned char no_host_loop; /* callbacks are never made here */
-    size_t size = (b->vt->loop_size + 15) & ~(size_t)15;
-    void *loop = aligned_alloc(16, size ? size : 16);
-    if (loop == NULL)
-        return prokio__error(PROKIO_ENOMEM, "probing %s: no memory", b->vt->name);
-    memset(loop, 0, size ? size : 16);
-    prokio_backend_loop_config_t config = {.size = sizeof config, .worker_count = 1};
-    *caps = b->vt->caps;
-    int rc = b->vt->loop_init(loop, (prokio_backend_host_loop_t *)&no_host_loop, &config, caps);
-    if (rc < 0)
-        prokio__error(rc, "backend %s (%s) failed to start: %s (%s)", b->vt->name, b->path,
-                      prokio_strerror(rc), prokio_err_name(rc));
-    else
-        b->vt->loop_fini(loop);
-    free(loop);
-    return rc;
-}
-
-struct probe_all {
-    prokio_backend_report_fn fn;
-    void *arg;
-    int count;
-};
-
-static void probe_one(const char *path, const char *name, void *arg)
-{
-    struct probe_all *pa = arg;
-    prokio_backend_report_t r = {.size = sizeof r, .name = name, .path = path, .version = ""};
-    struct prokio__backend *b = NULL;
-    pa->count++;
-    r.status = load_path(path, &b);
-    if (r.status == 0) {
-        uint64_t caps;
-        fill_report(&r, b);
-        r.status = probe_start(b, &caps);
-        if (r.status == 0)
-            r.caps = caps & b->vt->caps;
-    }
-    r.error = r.status < 0 ? prokio_last_error() : NULL;
-    pa->fn(&r, pa->arg);
-    if (b)
-        prokio__backend_close(b);
-}
-
-int prokio_backend_probe_all(prokio_backend_report_fn report, void *arg)
-{
-    struct probe_all pa = {report, arg, 0};
-    struct scan sc = {probe_one, &pa};
-    for_each_dir(scan_dir, &sc);
-    return pa.count;
 }

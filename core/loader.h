@@ -3,8 +3,8 @@
  * A backend is loaded once per process however many runtimes use it (a
  * registry keyed by the dlopen handle, reference counted) and unloaded
  * when the last runtime using it is freed. */
-#ifndef PROKIO_LOADER_H
-#define PROKIO_LOADER_H
+#ifndef PROKIO_CORE_LOADER_H
+#define PROKIO_CORE_LOADER_H
 
 #include <prokio/backend.h>
 
@@ -27,6 +27,11 @@ int prokio__backend_open(const char *request, struct prokio__backend **out);
 
 /* The names tried, in order, when nothing asks for a backend. */
 extern const char *const prokio__backend_auto_order[];
+
+/* Loads the shared object at `path`. file_name, when not NULL, is the NAME
+ * the file was found by (prokio-NAME.so): the backend must call itself so.
+ * Thread: any. */
+int prokio__backend_load(const char *path, const char *file_name, struct prokio__backend **out);
 
 void prokio__backend_close(struct prokio__backend *b);
 

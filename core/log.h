@@ -3,8 +3,8 @@
  * PROKIO_DEBUG is a comma-separated list of areas: "backend" (selection,
  * loading, what the backend logs), "all". The library never prints
  * anything otherwise. */
-#ifndef PROKIO_LOG_H
-#define PROKIO_LOG_H
+#ifndef PROKIO_CORE_LOG_H
+#define PROKIO_CORE_LOG_H
 
 #include <stdarg.h>
 #include <stdbool.h>

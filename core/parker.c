@@ -1,16 +1,58 @@
-/* core/parker.c */
+/* core/parker.c: see parker.h. */
 #include <stdlib.h>
 
+#include "internal.h"
 #include "parker.h"
 
-struct prokio__parker *prokio__parker_new(void)
+static pthread_key_t thread_parker_key;
+static pthread_once_t thread_parker_once = PTHREAD_ONCE_INIT;
+static int thread_parker_key_rc;
+static __thread struct prokio__parker *thread_parker;
+
+static void thread_exit(void *p)
+{
+    prokio__parker_unref(p);
+}
+
+static void make_key(void)
+{
+    thread_parker_key_rc = pthread_key_create(&thread_parker_key, thread_exit);
+}
+
+static struct prokio__parker *parker_new(void)
 {
     struct prokio__parker *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
     atomic_init(&p->refs, 1);
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    if (pthread_mutex_init(&p->lock, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&p->cond, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        goto fail;
+    }
+    return p;
+fail:
+    free(p);
+    return NULL;
+}
+
+struct prokio__parker *prokio__parker_current(void)
+{
+    if (PROKIO_LIKELY(thread_parker != NULL))
+        return thread_parker;
+    pthread_once(&thread_parker_once, make_key);
+    if (thread_parker_key_rc != 0)
+        return NULL;
+    struct prokio__parker *p = parker_new();
+    if (p == NULL)
+        return NULL;
+    /* The key's destructor gives the thread's reference up at its exit. */
+    if (pthread_setspecific(thread_parker_key, p) != 0) {
+        prokio__parker_unref(p);
+        return NULL;
+    }
+    thread_parker = p;
     return p;
 }
 

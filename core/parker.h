@@ -1,12 +1,16 @@
-/* core/parker.h: blocks a thread that is not a worker (prokio_block_on,
- * prokio_task_join) until a waker wakes it.
+/* core/parker.h: blocks a thread that is not a worker
+ * (prokio_runtime_block_on, prokio_task_blocking_join) until a waker wakes
+ * it.
  *
- * Reference counted, because a waker that points at it may outlive the
- * wait that created it: the thread returns as soon as it sees the task
- * complete, possibly before the waker's owner is done with it (libuv#2226
- * is this bug with a stack object). */
-#ifndef PROKIO_PARKER_H
-#define PROKIO_PARKER_H
+ * One per thread, made at the thread's first blocking call and kept until
+ * the thread exits, so a blocking join allocates nothing (and cannot fail
+ * half-way). Reference counted, because a waker that points at it may
+ * outlive the wait that stored it, and even the thread (libuv#2226 is this
+ * bug with a stack object). A wake left over from an earlier wait only makes
+ * a later park return early; every caller parks in a loop around its own
+ * condition. */
+#ifndef PROKIO_CORE_PARKER_H
+#define PROKIO_CORE_PARKER_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,8 +22,10 @@ struct prokio__parker {
     pthread_cond_t cond;
 };
 
-/* One reference, the caller's. NULL when out of memory. */
-struct prokio__parker *prokio__parker_new(void);
+/* The calling thread's parker (borrowed: the thread holds a reference until
+ * it exits), or NULL when out of memory. Thread: any. */
+struct prokio__parker *prokio__parker_current(void);
+
 void prokio__parker_ref(struct prokio__parker *p);
 void prokio__parker_unref(struct prokio__parker *p);
 

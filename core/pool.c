@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "poison.h"
 #include "pool.h"
-#include "worker.h"
 
 /* The owner keeps at most this many bytes per class on its own free list
  * before handing half to the shared side. */
@@ -29,14 +29,32 @@ static size_t class_size(unsigned c)
     return ((size_t)1 << k) + (size_t)(sub + 1) * ((size_t)1 << (k - 2));
 }
 
+/* Word 1 of a free object links the free list. The object is poisoned in
+ * sanitizer builds (poison.h): the pool opens just that word to use it. */
 static inline void *link_of(void *obj)
 {
-    return ((void **)obj)[1];
+    void **link = &((void **)obj)[1];
+    prokio__poison_word_open(link);
+    void *next = *link;
+    prokio__poison_word_close(link);
+    return next;
 }
 
 static inline void set_link(void *obj, void *next)
 {
-    ((void **)obj)[1] = next;
+    void **link = &((void **)obj)[1];
+    prokio__poison_word_open(link);
+    *link = next;
+    prokio__poison_word_close(link);
+}
+
+/* True when obj is in use. A free object has word 0 zero, and in sanitizer
+ * builds is poisoned, so it is recognised without being read. */
+static inline bool is_live(void *obj)
+{
+    if (PROKIO__POISONING && prokio__poison_obj_is_free(obj))
+        return false;
+    return atomic_load_explicit((_Atomic uint64_t *)obj, memory_order_acquire) != 0;
 }
 
 int prokio__pool_init(struct prokio__pool *pool, struct prokio__worker *worker)
@@ -44,7 +62,10 @@ int prokio__pool_init(struct prokio__pool *pool, struct prokio__worker *worker)
     memset(pool, 0, sizeof *pool);
     pool->worker = worker;
     int rc = pthread_mutex_init(&pool->lock, NULL);
-    return rc ? -rc : 0;
+    if (rc != 0)
+        return -rc;
+    prokio__poison_pool_new(pool);
+    return 0;
 }
 
 void prokio__pool_fini(struct prokio__pool *pool)
@@ -59,6 +80,7 @@ void prokio__pool_fini(struct prokio__pool *pool)
         free(b);
     }
     pool->chunks = pool->batches = NULL;
+    prokio__poison_pool_gone(pool);
     pthread_mutex_destroy(&pool->lock);
 }
 
@@ -107,15 +129,16 @@ static void *take(struct prokio__free_list *fl)
     if (obj) {
         fl->head = link_of(obj);
         fl->len--;
-        return obj;
-    }
-    struct prokio__chunk *c = fl->carve;
-    if (c && PROKIO__CHUNK_HEADER + c->used + c->obj_size <= PROKIO__CHUNK_SIZE) {
+    } else {
+        struct prokio__chunk *c = fl->carve;
+        if (!c || PROKIO__CHUNK_HEADER + c->used + c->obj_size > PROKIO__CHUNK_SIZE)
+            return NULL;
         obj = (char *)c + PROKIO__CHUNK_HEADER + c->used;
         c->used += c->obj_size;
-        return obj;
     }
-    return NULL;
+    struct prokio__chunk *chunk = prokio__chunk_of(obj);
+    prokio__poison_obj_alloc(chunk->pool, obj, chunk->obj_size);
+    return obj;
 }
 
 static void *alloc_large(struct prokio__pool *pool, size_t size, bool locked)
@@ -137,7 +160,9 @@ static void *alloc_large(struct prokio__pool *pool, size_t size, bool locked)
     link_chunk(pool, c);
     if (!locked)
         pthread_mutex_unlock(&pool->lock);
-    return (char *)c + PROKIO__CHUNK_HEADER;
+    void *obj = (char *)c + PROKIO__CHUNK_HEADER;
+    prokio__poison_obj_alloc(pool, obj, size);
+    return obj;
 }
 
 void *prokio__pool_alloc_local(struct prokio__pool *pool, size_t size)
@@ -213,33 +238,44 @@ void prokio__pool_free(void *obj)
 {
     struct prokio__chunk *chunk = prokio__chunk_of(obj);
     struct prokio__pool *pool = chunk->pool;
-    /* The scan's "not live" mark. Atomic: the owner may be scanning while
-     * another thread frees (word 0 is the task's atomic state word). */
-    atomic_store_explicit((_Atomic uint64_t *)obj, 0, memory_order_release);
+    /* Word 0 is the scans' "not live" mark. Another thread than the owner
+     * clears it under the lock only: prokio_runtime_free scans under the
+     * lock, and once it sees no live object it frees the pool, so the free
+     * must be over, lock released, by the time the mark is visible. */
     if (chunk->large) {
         pthread_mutex_lock(&pool->lock);
-        if (chunk->prev)
-            chunk->prev->next = chunk->next;
-        else
-            pool->chunks = chunk->next;
-        if (chunk->next)
-            chunk->next->prev = chunk->prev;
+        atomic_store_explicit((_Atomic uint64_t *)obj, 0, memory_order_release);
+        bool keep = pool->draining; /* the shutdown walk may be in this chunk */
+        if (!keep) {
+            if (chunk->prev)
+                chunk->prev->next = chunk->next;
+            else
+                pool->chunks = chunk->next;
+            if (chunk->next)
+                chunk->next->prev = chunk->prev;
+        }
+        prokio__poison_obj_free(pool, obj, chunk->obj_size);
         pthread_mutex_unlock(&pool->lock);
-        free(chunk);
+        if (!keep)
+            free(chunk);
         return;
     }
     unsigned c = chunk->class_index;
     if (prokio__tls_worker == pool->worker) {
         struct prokio__free_list *fl = &pool->local[c];
+        atomic_store_explicit((_Atomic uint64_t *)obj, 0, memory_order_release);
         set_link(obj, fl->head);
+        prokio__poison_obj_free(pool, obj, chunk->obj_size);
         fl->head = obj;
         if (PROKIO_UNLIKELY(++fl->len > LOCAL_KEEP_BYTES / chunk->obj_size))
             hand_back(pool, c);
         return;
     }
     pthread_mutex_lock(&pool->lock);
+    atomic_store_explicit((_Atomic uint64_t *)obj, 0, memory_order_release);
     struct prokio__free_list *sh = &pool->shared[c];
     set_link(obj, sh->head);
+    prokio__poison_obj_free(pool, obj, chunk->obj_size);
     sh->head = obj;
     sh->len++;
     atomic_fetch_or_explicit(&pool->shared_hint, 1u << c, memory_order_relaxed);
@@ -254,7 +290,7 @@ size_t prokio__pool_scan(struct prokio__pool *pool, void (*visit)(void *obj, voi
         char *base = (char *)c + PROKIO__CHUNK_HEADER;
         for (uint32_t off = 0; off < c->used; off += c->obj_size) {
             void *obj = base + off;
-            if (atomic_load_explicit((_Atomic uint64_t *)obj, memory_order_acquire) != 0) {
+            if (is_live(obj)) {
                 visit(obj, arg);
                 n++;
             }
@@ -262,4 +298,35 @@ size_t prokio__pool_scan(struct prokio__pool *pool, void (*visit)(void *obj, voi
     }
     pthread_mutex_unlock(&pool->lock);
     return n;
+}
+
+void prokio__pool_drain(struct prokio__pool *pool, bool (*select)(void *obj),
+                        void (*visit)(void *obj, void *arg), void *arg)
+{
+    /* One bit per object of a chunk: the smallest class gives the most. */
+    enum { MAX_OBJS = (PROKIO__CHUNK_SIZE - PROKIO__CHUNK_HEADER) / PROKIO__POOL_MIN_OBJ };
+    uint64_t chosen[(MAX_OBJS + 63) / 64];
+
+    pthread_mutex_lock(&pool->lock);
+    pool->draining = true;
+    struct prokio__chunk *c = pool->chunks;
+    pthread_mutex_unlock(&pool->lock);
+    /* Chunks are only ever added at the head (a spawn from another thread
+     * that fails), and none leaves the list while draining: the walk from
+     * the head seen above is stable without holding the lock. */
+    while (c) {
+        memset(chosen, 0, sizeof chosen);
+        pthread_mutex_lock(&pool->lock);
+        char *base = (char *)c + PROKIO__CHUNK_HEADER;
+        uint32_t size = c->obj_size, n = c->used / size;
+        for (uint32_t i = 0; i < n; i++)
+            if (is_live(base + (size_t)i * size) && select(base + (size_t)i * size))
+                chosen[i / 64] |= UINT64_C(1) << (i % 64);
+        struct prokio__chunk *next = c->next;
+        pthread_mutex_unlock(&pool->lock);
+        for (uint32_t i = 0; i < n; i++)
+            if (chosen[i / 64] & (UINT64_C(1) << (i % 64)))
+                visit(base + (size_t)i * size, arg);
+        c = next;
+    }
 }

@@ -13,15 +13,17 @@
  * Contract with the objects: word 0 of a live object is non-zero and is
  * set to zero by prokio__pool_free (tasks keep their state word there, whose
  * reference count is never zero while the task is alive); word 1 is used as
- * the free-list link. The shutdown scan relies on both.
+ * the free-list link. The shutdown scan relies on both. In sanitizer and
+ * valgrind builds a free object is poisoned (poison.h), so a task used
+ * after its last release is reported like any use after free.
  *
  * Threads: the owner (the worker's thread) allocates and frees without
  * locks. Other threads allocate under the pool's lock (a spawn from outside
  * holds it across its push, see worker.c) and free under it. The owner
  * hands surplus free objects back to the shared side so that memory spawned
  * from outside and freed by the owner is reused, not grown for ever. */
-#ifndef PROKIO_POOL_H
-#define PROKIO_POOL_H
+#ifndef PROKIO_CORE_POOL_H
+#define PROKIO_CORE_POOL_H
 
 #include <pthread.h>
 #include <stddef.h>
@@ -68,6 +70,7 @@ struct prokio__pool {
     struct prokio__chunk *batches;
     struct prokio__chunk *batch_next; /* next unused chunk of the current batch */
     unsigned batch_left;
+    bool draining; /* prokio__pool_drain began: large chunks stay linked until fini */
 };
 
 int prokio__pool_init(struct prokio__pool *pool, struct prokio__worker *worker);
@@ -90,6 +93,17 @@ void prokio__pool_free(void *obj);
  * the pool's lock: visit must not allocate or free in this pool. Returns the
  * number visited. Thread: the owner, or any once the owner has stopped. */
 size_t prokio__pool_scan(struct prokio__pool *pool, void (*visit)(void *obj, void *arg), void *arg);
+
+/* Visits every live object that select() picks, in a time linear in the
+ * pool's size and without allocating: the lock is held while one chunk's
+ * objects are chosen, and released while visit() runs, so visit may free
+ * objects of this pool (a drop function releasing handles). The caller
+ * guarantees that a chosen object stays allocated until it is visited
+ * (only visit itself frees it). From then on, freed large objects keep
+ * their chunks until prokio__pool_fini. Thread: the owner, or any once the
+ * owner has stopped. */
+void prokio__pool_drain(struct prokio__pool *pool, bool (*select)(void *obj),
+                        void (*visit)(void *obj, void *arg), void *arg);
 
 static inline struct prokio__chunk *prokio__chunk_of(const void *obj)
 {

@@ -3,8 +3,8 @@
  *
  * A task is in at most one queue at a time: only the caller that set its
  * NOTIFIED bit (or the spawner) may push it. */
-#ifndef PROKIO_QUEUE_H
-#define PROKIO_QUEUE_H
+#ifndef PROKIO_CORE_QUEUE_H
+#define PROKIO_CORE_QUEUE_H
 
 #include "task.h"
 

@@ -1,13 +1,15 @@
-/* core/runtime.c: creating, shutting down and freeing a runtime; choosing
- * a worker for a spawn; block_on. */
-#include <sched.h>
+/* core/runtime.c: creating and freeing a runtime, the references that keep
+ * it, choosing a worker for a spawn, block_on. Shutting down is in
+ * shutdown.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "debug.h"
 #include "error_internal.h"
 #include "log.h"
+#include "parker.h"
+#include "platform.h"
 #include "runtime.h"
 #include "task.h"
 #include "worker.h"
@@ -15,25 +17,8 @@
 /* More workers than this is a mistake in the options, not a machine. */
 #define MAX_WORKERS 4096
 
-static unsigned cpus_available(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return (unsigned)n;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
-static void stop_workers(prokio_runtime_t *rt, unsigned started)
-{
-    for (unsigned i = 0; i < started; i++)
-        prokio__worker_request_stop(rt->workers[i]);
-    for (unsigned i = 0; i < started; i++)
-        prokio__worker_join(rt->workers[i]);
-}
+#define REF_CREATOR UINT64_C(1)
+#define REF_CLONE   UINT64_C(2)
 
 static void free_workers(prokio_runtime_t *rt)
 {
@@ -71,9 +56,55 @@ static int start_workers(prokio_runtime_t *rt, struct prokio__backend *b, unsign
             break;
     }
     if (rc < 0) {
-        stop_workers(rt, started);
+        prokio__runtime_stop_workers(rt, started);
         free_workers(rt);
     }
+    return rc;
+}
+
+/* Appends "; name: why" to the list of backends automatic selection passed
+ * over, growing it as needed: the message must not lose a backend. */
+static void note_skipped(char **tried, size_t *len, const char *name, const char *why)
+{
+    size_t add = strlen(name) + strlen(why) + 4;
+    char *grown = realloc(*tried, *len + add + 1);
+    if (grown == NULL)
+        return; /* the message is shorter; the selection is unaffected */
+    *tried = grown;
+    *len += (size_t)snprintf(grown + *len, add + 1, "%s%s: %s", *len ? "; " : "", name, why);
+}
+
+static int select_backend(prokio_runtime_t *rt, const char *request, unsigned nworkers)
+{
+    struct prokio__backend *b = NULL;
+    int rc;
+    if (request != NULL) {
+        /* Asked for by name or path: its failure is the caller's answer. */
+        if ((rc = prokio__backend_open(request, &b)) == 0 &&
+            (rc = start_workers(rt, b, nworkers)) < 0)
+            prokio__backend_close(b);
+        return rc;
+    }
+    /* Automatic: the first that loads and starts, saying why others were
+     * passed over. */
+    char *tried = NULL;
+    size_t len = 0;
+    rc = PROKIO_ENOBACKEND;
+    for (const char *const *name = prokio__backend_auto_order; *name; name++) {
+        if ((rc = prokio__backend_open(*name, &b)) == 0 &&
+            (rc = start_workers(rt, b, nworkers)) == 0)
+            break;
+        if (b)
+            prokio__backend_close(b);
+        b = NULL;
+        prokio__log(PROKIO_LOG_BACKEND, "automatic selection: skipping %s: %s", *name,
+                    prokio_last_error());
+        note_skipped(&tried, &len, *name, prokio_last_error());
+    }
+    if (rc < 0)
+        rc = prokio__error(PROKIO_ENOBACKEND, "no usable backend: %s",
+                           tried ? tried : "(no memory for the reasons)");
+    free(tried);
     return rc;
 }
 
@@ -98,11 +129,11 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
     if (o.workers > MAX_WORKERS)
         return prokio__error(PROKIO_EINVAL, "prokio_runtime_new: %u workers (at most %u)",
                              o.workers, MAX_WORKERS);
-    unsigned nworkers = o.workers ? o.workers : cpus_available();
+    unsigned nworkers = o.workers ? o.workers : prokio__cpu_count();
 
     const char *request = o.backend;
     if (request == NULL || *request == '\0') {
-        request = secure_getenv("PROKIO_BACKEND");
+        request = prokio__getenv("PROKIO_BACKEND");
         if (request != NULL && *request == '\0')
             request = NULL;
     }
@@ -110,64 +141,67 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
     prokio_runtime_t *rt = calloc(1, sizeof *rt);
     if (rt == NULL)
         return prokio__error(PROKIO_ENOMEM, "prokio_runtime_new: no memory");
-    pthread_mutex_init(&rt->lock, NULL);
-
-    int rc;
-    struct prokio__backend *b = NULL;
-    if (request != NULL) {
-        /* Asked for by name or path: its failure is the caller's answer. */
-        if ((rc = prokio__backend_open(request, &b)) == 0 &&
-            (rc = start_workers(rt, b, nworkers)) < 0)
-            prokio__backend_close(b);
-    } else {
-        /* Automatic: the first that loads and starts, saying why others
-         * were passed over. */
-        char tried[1024] = "";
-        size_t len = 0;
-        rc = PROKIO_ENOBACKEND;
-        for (const char *const *name = prokio__backend_auto_order; *name; name++) {
-            if ((rc = prokio__backend_open(*name, &b)) == 0 &&
-                (rc = start_workers(rt, b, nworkers)) == 0)
-                break;
-            if (b)
-                prokio__backend_close(b);
-            b = NULL;
-            prokio__log(PROKIO_LOG_BACKEND, "automatic selection: skipping %s: %s", *name,
-                        prokio_last_error());
-            int w = snprintf(tried + len, sizeof tried - len, "%s%s: %s", len ? "; " : "", *name,
-                             prokio_last_error());
-            if (w > 0 && len + (size_t)w < sizeof tried)
-                len += (size_t)w;
-        }
-        if (rc < 0)
-            rc = prokio__error(PROKIO_ENOBACKEND, "no usable backend: %s", tried);
+    int rc = pthread_mutex_init(&rt->lock, NULL);
+    if (rc != 0) {
+        free(rt);
+        return prokio__error(-rc, "prokio_runtime_new: pthread_mutex_init: %s",
+                             prokio_strerror(-rc));
     }
-    if (rc < 0) {
+    atomic_init(&rt->refs, REF_CREATOR);
+    if ((rc = select_backend(rt, request, nworkers)) < 0) {
         pthread_mutex_destroy(&rt->lock);
         free(rt);
         return rc;
     }
     prokio__log(PROKIO_LOG_BACKEND, "runtime started on %s (%s) with %u worker%s", rt->vt->name,
-                b->path, rt->nworkers, rt->nworkers == 1 ? "" : "s");
+                rt->backend->path, rt->nworkers, rt->nworkers == 1 ? "" : "s");
     *out = rt;
     return 0;
 }
 
-int prokio_runtime_shutdown(prokio_runtime_t *rt)
+/* ------------------------------------------------------------ references */
+
+static void destroy(prokio_runtime_t *rt)
 {
-    struct prokio__worker *self = prokio__tls_worker;
-    if (self != NULL && !(rt->nonblocking && self->rt == rt))
-        return prokio__error(PROKIO_EDEADLK,
-                             "prokio_runtime_shutdown: called from a worker thread; shut down "
-                             "from the thread that created the runtime");
-    pthread_mutex_lock(&rt->lock);
-    if (!rt->shut_down) {
-        atomic_store_explicit(&rt->closing, 1, memory_order_seq_cst);
-        stop_workers(rt, rt->nworkers);
-        rt->shut_down = true;
-    }
-    pthread_mutex_unlock(&rt->lock);
-    return 0;
+    free_workers(rt);
+    prokio__backend_close(rt->backend);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}
+
+/* Gives up `ref` (the creator's bit or one clone) and destroys the runtime
+ * when nothing keeps it any more. Only ever reaches zero after the
+ * creator's prokio_runtime_free, i.e. after the workers were joined. */
+static void unref(prokio_runtime_t *rt, uint64_t ref)
+{
+    uint64_t prev = atomic_fetch_sub_explicit(&rt->refs, ref, memory_order_acq_rel);
+    if (prev == ref)
+        destroy(rt);
+}
+
+prokio_runtime_t *prokio_runtime_clone(prokio_runtime_t *rt)
+{
+    if (rt != NULL)
+        atomic_fetch_add_explicit(&rt->refs, REF_CLONE, memory_order_relaxed);
+    return rt;
+}
+
+void prokio_runtime_release(prokio_runtime_t *rt)
+{
+    if (rt == NULL)
+        return;
+    uint64_t r = atomic_load_explicit(&rt->refs, memory_order_relaxed);
+    /* A release with no clone to give up would free the runtime under its
+     * creator: the header says it is ignored. */
+    do {
+        PROKIO__ASSERT(r >= REF_CLONE, "prokio_runtime_release without a clone (refs %llu)",
+                       (unsigned long long)r);
+        if (r < REF_CLONE)
+            return;
+    } while (!atomic_compare_exchange_weak_explicit(&rt->refs, &r, r - REF_CLONE,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (r == REF_CLONE)
+        destroy(rt);
 }
 
 static void count_live(void *obj, void *arg)
@@ -178,6 +212,8 @@ static void count_live(void *obj, void *arg)
 
 int prokio_runtime_free(prokio_runtime_t *rt)
 {
+    if (rt == NULL)
+        return prokio__error(PROKIO_EINVAL, "prokio_runtime_free: rt is NULL");
     int rc = prokio_runtime_shutdown(rt);
     if (rc < 0)
         return rc;
@@ -185,34 +221,37 @@ int prokio_runtime_free(prokio_runtime_t *rt)
     size_t tasks = 0;
     for (unsigned i = 0; i < rt->nworkers; i++)
         prokio__pool_scan(&rt->workers[i]->pool, count_live, &tasks);
-    int64_t ios = atomic_load_explicit(&rt->io_count, memory_order_acquire);
-    if (tasks || ios) {
-        pthread_mutex_unlock(&rt->lock);
+    int64_t fds = atomic_load_explicit(&rt->fd_count, memory_order_acquire);
+    pthread_mutex_unlock(&rt->lock);
+    if (tasks || fds)
         return prokio__error(PROKIO_EBUSY,
                              "prokio_runtime_free: %zu task%s still referenced (JoinHandles or "
-                             "wakers not released) and %lld io registration%s not freed",
-                             tasks, tasks == 1 ? "" : "s", (long long)ios, ios == 1 ? "" : "s");
-    }
-    pthread_mutex_unlock(&rt->lock);
-    free_workers(rt);
-    prokio__backend_close(rt->backend);
-    pthread_mutex_destroy(&rt->lock);
-    free(rt);
+                             "wakers not released) and %lld registered descriptor%s not freed",
+                             tasks, tasks == 1 ? "" : "s", (long long)fds, fds == 1 ? "" : "s");
+    unref(rt, REF_CREATOR);
     return 0;
+}
+
+prokio_runtime_t *prokio_runtime_current(void)
+{
+    struct prokio__worker *w = prokio__tls_worker;
+    return w ? w->rt : NULL;
 }
 
 const char *prokio_runtime_backend_name(const prokio_runtime_t *rt)
 {
-    return rt->vt->name;
+    return rt ? rt->vt->name : NULL;
 }
 
 unsigned prokio_runtime_workers(const prokio_runtime_t *rt)
 {
-    return rt->nworkers;
+    return rt ? rt->nworkers : 0;
 }
 
 void prokio_runtime_backend_report(const prokio_runtime_t *rt, prokio_backend_report_t *report)
 {
+    if (rt == NULL || report == NULL)
+        return;
     size_t size = report->size;
     prokio_backend_report_t full = {
         .size = size,
@@ -242,7 +281,9 @@ static uint32_t next_random(void)
     return (uint32_t)((x * UINT64_C(0x2545F4914F6CDD1D)) >> 32);
 }
 
-/* Power of two choices: two workers at random, the less loaded wins. */
+/* Power of two choices: two workers at random, the less loaded wins. A
+ * worker stopped by its backend's failure is passed over while any other
+ * can take the task. */
 static struct prokio__worker *pick_worker(prokio_runtime_t *rt)
 {
     if (rt->nworkers == 1)
@@ -250,62 +291,87 @@ static struct prokio__worker *pick_worker(prokio_runtime_t *rt)
     uint32_t r = next_random();
     struct prokio__worker *a = rt->workers[r % rt->nworkers];
     struct prokio__worker *b = rt->workers[(r >> 16) % rt->nworkers];
+    if (PROKIO_UNLIKELY(!prokio__worker_usable(a) || !prokio__worker_usable(b))) {
+        if (prokio__worker_usable(a))
+            return a;
+        if (prokio__worker_usable(b))
+            return b;
+        for (unsigned i = 0; i < rt->nworkers; i++)
+            if (prokio__worker_usable(rt->workers[i]))
+                return rt->workers[i];
+        return a; /* every worker failed: the spawn says why */
+    }
     return prokio__worker_load(b) < prokio__worker_load(a) ? b : a;
 }
 
 /* Every spawn path starts here, so that *join_out is NULL after any
  * failure, as the header promises. */
-static int check_spawn(prokio_poll_fn poll, prokio_task_t **join_out, const char *who)
+static int check_spawn(prokio_task_t **join_out, const void *rt_or_cx, prokio_poll_fn poll,
+                       const void *frame, size_t frame_size, const char *who)
 {
     if (join_out)
         *join_out = NULL;
+    if (rt_or_cx == NULL)
+        return prokio__error(PROKIO_EINVAL, "%s: the %s is NULL", who,
+                             strcmp(who, "prokio_spawn_local") ? "runtime" : "cx");
     if (poll == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: poll function is NULL", who);
+        return prokio__error(PROKIO_EINVAL, "%s: the poll function is NULL", who);
+    (void)frame, (void)frame_size;
     return 0;
 }
 
-int prokio_spawn(prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame, size_t frame_size,
-                 prokio_drop_fn drop, prokio_task_t **join_out)
+int prokio_spawn(prokio_task_t **join_out, prokio_runtime_t *rt, prokio_poll_fn poll,
+                 const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    int rc = check_spawn(poll, join_out, "prokio_spawn");
+    int rc = check_spawn(join_out, rt, poll, frame, frame_size, "prokio_spawn");
     if (rc < 0)
         return rc;
-    return prokio__worker_spawn(pick_worker(rt), poll, frame, frame_size, drop, join_out);
+    return prokio__worker_spawn(join_out, pick_worker(rt), poll, frame, frame_size, drop);
 }
 
-int prokio_spawn_local(prokio_cx_t *cx, prokio_poll_fn poll, const void *frame, size_t frame_size,
-                       prokio_drop_fn drop, prokio_task_t **join_out)
+int prokio_spawn_local(prokio_task_t **join_out, prokio_poll_fn poll, const void *frame,
+                       size_t frame_size, prokio_drop_fn drop, prokio_cx_t *cx)
 {
-    int rc = check_spawn(poll, join_out, "prokio_spawn_local");
+    int rc = check_spawn(join_out, cx, poll, frame, frame_size, "prokio_spawn_local");
     if (rc < 0)
         return rc;
-    return prokio__worker_spawn(cx->worker, poll, frame, frame_size, drop, join_out);
+    return prokio__worker_spawn(join_out, cx->worker, poll, frame, frame_size, drop);
 }
 
-int prokio_spawn_on(prokio_runtime_t *rt, unsigned worker, prokio_poll_fn poll, const void *frame,
-                    size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out)
+int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned worker,
+                    prokio_poll_fn poll, const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    int rc = check_spawn(poll, join_out, "prokio_spawn_on");
+    int rc = check_spawn(join_out, rt, poll, frame, frame_size, "prokio_spawn_on");
     if (rc < 0)
         return rc;
     if (worker >= rt->nworkers)
         return prokio__error(PROKIO_EINVAL, "prokio_spawn_on: worker %u of %u", worker,
                              rt->nworkers);
-    return prokio__worker_spawn(rt->workers[worker], poll, frame, frame_size, drop, join_out);
+    return prokio__worker_spawn(join_out, rt->workers[worker], poll, frame, frame_size, drop);
 }
 
-int prokio_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame, size_t frame_size,
-                    prokio_drop_fn drop)
+int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame,
+                            size_t frame_size, prokio_drop_fn drop)
 {
+    if (rt == NULL || poll == NULL)
+        return prokio__error(PROKIO_EINVAL, "prokio_runtime_block_on: %s is NULL",
+                             rt ? "poll" : "rt");
     if (prokio__tls_worker != NULL)
         return prokio__error(PROKIO_EDEADLK,
-                             "prokio_block_on: called from a worker thread, which it would "
-                             "block; await the task instead");
+                             "prokio_runtime_block_on: called from a worker thread, which it "
+                             "would block; await the task instead");
+    /* Everything the wait needs is in hand before the task exists: once it
+     * runs, this thread must wait for its end (the frame is copied back). */
+    if (prokio__parker_current() == NULL)
+        return prokio__error(PROKIO_ENOMEM,
+                             "prokio_runtime_block_on: no memory for this thread's parker; "
+                             "nothing was spawned");
     prokio_task_t *h;
-    int rc = prokio_spawn(rt, poll, frame, frame_size, drop, &h);
+    int rc = prokio_spawn(&h, rt, poll, frame, frame_size, drop);
     if (rc < 0)
         return rc;
-    rc = prokio_task_join(h);
+    rc = prokio_task_blocking_join(h);
+    PROKIO__ASSERT(prokio_task_result(h) != PROKIO_PENDING, "block_on returned before its task");
     if (frame != NULL && frame_size != 0)
         memcpy(frame, prokio_task_frame(h), frame_size);
     prokio_task_release(h);

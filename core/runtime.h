@@ -1,6 +1,6 @@
 /* core/runtime.h: the runtime object: workers and the backend they share. */
-#ifndef PROKIO_RUNTIME_H
-#define PROKIO_RUNTIME_H
+#ifndef PROKIO_CORE_RUNTIME_H
+#define PROKIO_CORE_RUNTIME_H
 
 #include <pthread.h>
 
@@ -13,10 +13,18 @@ struct prokio_runtime {
     bool nonblocking; /* the backend's host drives the one worker */
     unsigned nworkers;
     struct prokio__worker **workers;
-    _Atomic int closing;      /* shutdown has begun: spawns fail */
-    _Atomic int64_t io_count; /* prokio_io_t not yet freed */
-    pthread_mutex_t lock;     /* serialises shutdown and free */
-    bool shut_down;
+    _Atomic int64_t fd_count; /* prokio_fd_t not yet freed */
+    /* Who keeps the memory (runtime.c): bit 0 the creator (until its
+     * prokio_runtime_free), the rest counts clones in steps of 2. */
+    _Atomic uint64_t refs;
+    /* Shutdown state (the sequence is in shutdown.c). */
+    _Atomic int closing;  /* shutdown has begun: spawns fail */
+    pthread_mutex_t lock; /* serialises shutdown and free */
+    bool shut_down;       /* the workers are joined */
 };
+
+/* Stops and joins workers 0 .. started-1 (shutdown.c). Thread: not a
+ * worker of rt. */
+void prokio__runtime_stop_workers(prokio_runtime_t *rt, unsigned started);
 
 #endif

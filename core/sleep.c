@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "error_internal.h"
 #include "task.h"
 #include "timer.h"
 #include "worker.h"
@@ -26,7 +27,7 @@ _Static_assert(_Alignof(struct sleep_impl) <= _Alignof(prokio_sleep_t), "prokio_
 
 static inline struct sleep_impl *impl(prokio_sleep_t *s)
 {
-    return (struct sleep_impl *)s->opaque;
+    return (struct sleep_impl *)s->u.opaque;
 }
 
 /* A sleep re-initialised while armed must leave the heap first, or the
@@ -42,6 +43,8 @@ static void leave_heap_if_armed(struct sleep_impl *s)
 
 void prokio_sleep_init(prokio_sleep_t *sleep, uint64_t duration_ns)
 {
+    if (sleep == NULL)
+        return;
     struct sleep_impl *s = impl(sleep);
     leave_heap_if_armed(s);
     memset(s, 0, sizeof *s);
@@ -52,6 +55,8 @@ void prokio_sleep_init(prokio_sleep_t *sleep, uint64_t duration_ns)
 
 void prokio_sleep_init_until(prokio_sleep_t *sleep, uint64_t deadline_ns)
 {
+    if (sleep == NULL)
+        return;
     struct sleep_impl *s = impl(sleep);
     leave_heap_if_armed(s);
     memset(s, 0, sizeof *s);
@@ -62,12 +67,15 @@ void prokio_sleep_init_until(prokio_sleep_t *sleep, uint64_t deadline_ns)
 
 int prokio_sleep_poll(prokio_sleep_t *sleep, prokio_cx_t *cx)
 {
+    if (PROKIO_UNLIKELY(sleep == NULL || cx == NULL))
+        return prokio__error(PROKIO_EINVAL, "prokio_sleep_poll: %s is NULL",
+                             sleep ? "cx" : "sleep");
     struct sleep_impl *s = impl(sleep);
     struct prokio__worker *w = cx->worker;
     switch (s->state) {
     case SLEEP_RELATIVE:
     case SLEEP_ABSOLUTE: {
-        uint64_t now = w->vt->now_ns(w->loop);
+        uint64_t now = prokio__worker_now_ns(w);
         uint64_t deadline = s->state == SLEEP_RELATIVE ? prokio__add_sat(now, s->duration_ns)
                                                        : s->timer.deadline_ns;
         if (deadline <= now) {
@@ -76,7 +84,8 @@ int prokio_sleep_poll(prokio_sleep_t *sleep, prokio_cx_t *cx)
         }
         int rc = prokio__timer_arm(w, &s->timer, cx->task, deadline);
         if (rc < 0)
-            return rc;
+            return prokio__error(rc, "prokio_sleep_poll: no memory to grow worker %u's timers",
+                                 w->index);
         s->state = SLEEP_ARMED;
         return PROKIO_PENDING;
     }
@@ -89,8 +98,11 @@ int prokio_sleep_poll(prokio_sleep_t *sleep, prokio_cx_t *cx)
             /* Handed to another task of the same worker (a sub-future
              * moved between tasks): follow it, so its end disarms us. */
             if (prokio__task_worker(s->timer.task) != w)
-                return PROKIO_EXDEV;
-            prokio__armed_remove(&s->timer.task->armed, &s->timer.armed);
+                return prokio__error(PROKIO_EXDEV,
+                                     "prokio_sleep_poll: the sleep is armed on worker %u, and "
+                                     "this task runs on worker %u",
+                                     prokio__task_worker(s->timer.task)->index, w->index);
+            prokio__armed_remove(&s->timer.armed);
             s->timer.task = cx->task;
             prokio__armed_push(&cx->task->armed, &s->timer.armed);
         }
@@ -98,14 +110,20 @@ int prokio_sleep_poll(prokio_sleep_t *sleep, prokio_cx_t *cx)
     case SLEEP_DONE:
         return 0;
     case SLEEP_CANCELLED:
-        return PROKIO_ECANCELED;
+        return prokio__error(PROKIO_ECANCELED,
+                             "prokio_sleep_poll: the sleep was cancelled (initialise it again "
+                             "to reuse it)");
     default:
-        return PROKIO_EINVAL;
+        return prokio__error(PROKIO_EINVAL,
+                             "prokio_sleep_poll: the sleep was never initialised (call "
+                             "prokio_sleep_init or prokio_sleep_init_until first)");
     }
 }
 
 void prokio_sleep_cancel(prokio_sleep_t *sleep)
 {
+    if (sleep == NULL)
+        return;
     struct sleep_impl *s = impl(sleep);
     if (s->state == SLEEP_ARMED)
         prokio__timer_disarm(prokio__task_worker(s->timer.task), &s->timer);

@@ -1,40 +1,39 @@
 /* core/task.c: task lifetime, polling and JoinHandles (layout and state
  * bits in task.h).
  *
- * The JoinHandle and the worker talk through join_waker. The handle writes
- * it only while JOIN_WAKER is clear and the task is not COMPLETE; the
- * worker reads it only when its completing transition saw JOIN_WAKER set.
- * After COMPLETE the slot is read-only, and it is dropped at deallocation.
- */
+ * The JoinHandle and the worker meet in the task's waker slot
+ * (waker_slot.h): the joiner registers and then re-checks COMPLETE; the
+ * worker sets COMPLETE and then wakes the slot. The result is written
+ * before COMPLETE is published and read only after it is seen. */
 #include <string.h>
 
+#include "debug.h"
+#include "error_internal.h"
 #include "parker.h"
 #include "task.h"
 #include "waker.h"
 #include "worker.h"
 
-static inline int result_of(uint64_t s)
-{
-    uint64_t code = (s & TASK_CODE_MASK) >> TASK_CODE_SHIFT;
-    return code ? -(int)code : 0;
-}
-
 static void dealloc(struct prokio_task *t)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & TASK_JOIN_WAKER)
-        prokio__waker_drop(t->join_waker);
+    PROKIO__ASSERT(t->armed == NULL, "task %p freed with leaf futures armed", (void *)t);
+    prokio__waker_slot_clear(&t->join);
     prokio__pool_free(t);
 }
 
 void prokio__task_ref(struct prokio_task *t)
 {
-    atomic_fetch_add_explicit(&t->state, TASK_REF_ONE, memory_order_relaxed);
+    uint64_t prev = atomic_fetch_add_explicit(&t->state, TASK_REF_ONE, memory_order_relaxed);
+    PROKIO__ASSERT(TASK_REFS(prev) > 0, "task %p: a waker or handle used after its last release",
+                   (void *)t);
+    (void)prev;
 }
 
 void prokio__task_unref(struct prokio_task *t)
 {
     uint64_t prev = atomic_fetch_sub_explicit(&t->state, TASK_REF_ONE, memory_order_acq_rel);
+    PROKIO__ASSERT(TASK_REFS(prev) > 0, "task %p: reference count underflow (released twice?)",
+                   (void *)t);
     if (TASK_REFS(prev) == 1)
         dealloc(t);
 }
@@ -51,9 +50,9 @@ struct prokio_task *prokio__task_new(struct prokio__worker *w, bool local, proki
     if (t == NULL)
         return NULL;
     t->next = NULL;
-    t->poll = poll;
+    t->u.poll = poll;
     t->drop = drop;
-    t->join_waker = 0;
+    atomic_init(&t->join.waker, 0);
     t->armed = NULL;
     if (frame)
         memcpy(prokio__task_frame(t), frame, frame_size);
@@ -74,23 +73,23 @@ void prokio__task_discard(struct prokio_task *t)
 
 /* Ends a task: disarms what it armed, runs its drop, publishes the result
  * and wakes the joiner. `running` says whether RUNNING is set (a poll or an
- * abort in progress) or not (shutdown). */
+ * abort in progress) or not (shutdown, a failed worker). */
 static void finish(struct prokio_task *t, int result, bool running)
 {
     prokio__armed_disarm_all(&t->armed);
     if (t->drop)
         t->drop(prokio__task_frame(t));
+    t->u.result = result; /* poll is never called again */
 
-    uint64_t code = 0;
-    if (result < 0)
-        code = result < -0xffff ? (uint64_t)-PROKIO_ERANGE : (uint64_t)-result;
-    uint64_t delta = TASK_COMPLETE + (code << TASK_CODE_SHIFT) - (running ? TASK_RUNNING : 0);
-
-    /* Without a JoinHandle nobody can set JOIN_WAKER any more, so the
-     * worker's reference can go in the same instruction. With one, the
-     * reference must outlive the read of join_waker: the handle may be
-     * released (and the task freed) the moment COMPLETE is visible. */
+    uint64_t delta = TASK_COMPLETE - (running ? TASK_RUNNING : 0);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    PROKIO__ASSERT(!(s & TASK_COMPLETE) && !!(s & TASK_RUNNING) == running,
+                   "task %p ends from state %#llx (running: %d)", (void *)t, (unsigned long long)s,
+                   running);
+    /* Without a JoinHandle nobody can wait for the task any more, so the
+     * worker's reference can go in the same instruction. With one, the
+     * reference must outlive the wake: the handle may be released (and the
+     * task freed) the moment COMPLETE is visible. */
     if (!(s & TASK_JOIN_INTEREST)) {
         uint64_t prev =
             atomic_fetch_add_explicit(&t->state, delta - TASK_REF_ONE, memory_order_acq_rel);
@@ -98,9 +97,10 @@ static void finish(struct prokio_task *t, int result, bool running)
             dealloc(t);
         return;
     }
-    uint64_t prev = atomic_fetch_add_explicit(&t->state, delta, memory_order_acq_rel);
-    if ((prev & (TASK_JOIN_INTEREST | TASK_JOIN_WAKER)) == (TASK_JOIN_INTEREST | TASK_JOIN_WAKER))
-        prokio__waker_wake_by_ref(t->join_waker);
+    /* Sequentially consistent: the completer's half of the slot handshake. */
+    uint64_t prev = atomic_fetch_add_explicit(&t->state, delta, memory_order_seq_cst);
+    if (prev & TASK_JOIN_INTEREST)
+        prokio__waker_slot_wake(&t->join);
     prokio__task_unref(t);
 }
 
@@ -116,6 +116,10 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
      * changes those two here, so an add does the swap without a CAS loop. */
     uint64_t prev =
         atomic_fetch_add_explicit(&t->state, TASK_RUNNING - TASK_NOTIFIED, memory_order_acquire);
+    PROKIO__ASSERT((prev & (TASK_NOTIFIED | TASK_RUNNING | TASK_COMPLETE)) == TASK_NOTIFIED &&
+                       TASK_REFS(prev) > 0,
+                   "task %p run from state %#llx: queued twice, or freed while queued", (void *)t,
+                   (unsigned long long)prev);
     if (PROKIO_UNLIKELY(prev & TASK_CANCELLED)) {
         live_add(w, -1);
         finish(t, PROKIO_ECANCELED, true);
@@ -123,7 +127,7 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
     }
     w->cx.task = t;
     w->cx.yielded = false;
-    int r = t->poll(prokio__task_frame(t), &w->cx);
+    int r = t->u.poll(prokio__task_frame(t), &w->cx);
     w->cx.task = NULL;
     if (r != PROKIO_PENDING) {
         live_add(w, -1);
@@ -146,14 +150,16 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
         prokio__ready_push(&w->ready, t);
 }
 
-void prokio__task_cancel_at_shutdown(struct prokio_task *t)
+void prokio__task_end(struct prokio_task *t, int result)
 {
-    finish(t, PROKIO_ECANCELED, false);
+    finish(t, result, false);
 }
 
 void prokio__task_wake_by_ref(struct prokio_task *t)
 {
     uint64_t prev = atomic_fetch_or_explicit(&t->state, TASK_NOTIFIED, memory_order_acq_rel);
+    PROKIO__ASSERT(TASK_REFS(prev) > 0, "task %p woken after its last reference was released",
+                   (void *)t);
     if (prev & (TASK_NOTIFIED | TASK_RUNNING | TASK_COMPLETE))
         return; /* already queued, will be requeued after its poll, or ended */
     prokio__worker_schedule(prokio__task_worker(t), t);
@@ -161,82 +167,81 @@ void prokio__task_wake_by_ref(struct prokio_task *t)
 
 /* ------------------------------------------------------------ JoinHandle */
 
-/* Stores `waker` (borrowed; cloned when kept) as the one to wake when t
- * completes. Returns PROKIO_PENDING or t's result. */
-static int join_register(struct prokio_task *t, uintptr_t waker)
+static inline bool complete(const struct prokio_task *t, memory_order order)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & TASK_COMPLETE)
-        return result_of(s);
-    if (s & TASK_JOIN_WAKER) {
-        if (t->join_waker == waker)
-            return PROKIO_PENDING;
-        /* Take the slot back before replacing it; the worker only reads it
-         * under JOIN_WAKER. */
-        do {
-            if (s & TASK_COMPLETE)
-                return result_of(s);
-        } while (!atomic_compare_exchange_weak_explicit(
-            &t->state, &s, s & ~TASK_JOIN_WAKER, memory_order_acq_rel, memory_order_acquire));
-        prokio__waker_drop(t->join_waker);
-        s &= ~TASK_JOIN_WAKER;
+    return (atomic_load_explicit(&((struct prokio_task *)t)->state, order) & TASK_COMPLETE) != 0;
+}
+
+/* Makes `waker` the one woken when t completes. Returns PROKIO_PENDING, t's
+ * result if it completed meanwhile, or PROKIO_EBUSY. */
+static int join_register(struct prokio_task *t, uintptr_t waker, const char *who)
+{
+    if (prokio__waker_slot_register(&t->join, waker) < 0)
+        return prokio__error(PROKIO_EBUSY,
+                             "%s: a thread is already blocked joining this task (one blocked "
+                             "joiner per handle)",
+                             who);
+    /* The waiter's half of the handshake: the worker may have completed
+     * the task before it could see our waker. */
+    if (complete(t, memory_order_seq_cst)) {
+        prokio__waker_slot_unregister(&t->join, waker);
+        return t->u.result;
     }
-    t->join_waker = prokio__waker_clone(waker);
-    do {
-        if (s & TASK_COMPLETE) {
-            prokio__waker_drop(t->join_waker);
-            t->join_waker = 0;
-            return result_of(s);
-        }
-    } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, s | TASK_JOIN_WAKER,
-                                                    memory_order_acq_rel, memory_order_acquire));
     return PROKIO_PENDING;
 }
 
 int prokio_task_join_poll(prokio_task_t *t, prokio_cx_t *cx)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (PROKIO_LIKELY(s & TASK_COMPLETE))
-        return result_of(s);
-    return join_register(t, (uintptr_t)cx->task);
+    if (PROKIO_UNLIKELY(t == NULL || cx == NULL))
+        return prokio__error(PROKIO_EINVAL, "prokio_task_join_poll: %s is NULL", t ? "cx" : "task");
+    if (PROKIO_LIKELY(complete(t, memory_order_acquire)))
+        return t->u.result;
+    return join_register(t, (uintptr_t)cx->task, "prokio_task_join_poll");
 }
 
-int prokio_task_join(prokio_task_t *t)
+int prokio_task_blocking_join(prokio_task_t *t)
 {
+    if (t == NULL)
+        return prokio__error(PROKIO_EINVAL, "prokio_task_blocking_join: task is NULL");
     if (prokio__tls_worker != NULL)
-        return PROKIO_EDEADLK;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & TASK_COMPLETE)
-        return result_of(s);
-    struct prokio__parker *p = prokio__parker_new();
+        return prokio__error(PROKIO_EDEADLK,
+                             "prokio_task_blocking_join: called from a worker thread, whose "
+                             "tasks it would block; await the task with prokio_task_join_poll");
+    if (complete(t, memory_order_acquire))
+        return t->u.result;
+    struct prokio__parker *p = prokio__parker_current();
     if (p == NULL)
-        return PROKIO_ENOMEM;
-    int r = join_register(t, (uintptr_t)p | PROKIO__WAKER_PARKER);
-    while (r == PROKIO_PENDING) {
+        return prokio__error(PROKIO_ENOMEM,
+                             "prokio_task_blocking_join: no memory for this thread's parker");
+    uintptr_t me = (uintptr_t)p | PROKIO__WAKER_PARKER;
+    int r = join_register(t, me, "prokio_task_blocking_join");
+    if (r != PROKIO_PENDING)
+        return r;
+    while (!complete(t, memory_order_acquire))
         prokio__parker_park(p);
-        s = atomic_load_explicit(&t->state, memory_order_acquire);
-        if (s & TASK_COMPLETE)
-            r = result_of(s);
-    }
-    prokio__parker_unref(p);
-    return r;
+    prokio__waker_slot_unregister(&t->join, me);
+    return t->u.result;
 }
 
 int prokio_task_result(const prokio_task_t *t)
 {
-    uint64_t s = atomic_load_explicit(&((prokio_task_t *)t)->state, memory_order_acquire);
-    return (s & TASK_COMPLETE) ? result_of(s) : PROKIO_PENDING;
+    if (t == NULL)
+        return prokio__error(PROKIO_EINVAL, "prokio_task_result: task is NULL");
+    return complete(t, memory_order_acquire) ? t->u.result : PROKIO_PENDING;
 }
 
 void *prokio_task_frame(prokio_task_t *t)
 {
-    return prokio__task_frame(t);
+    return t ? prokio__task_frame(t) : NULL;
 }
 
 void prokio_task_abort(prokio_task_t *t)
 {
+    if (t == NULL)
+        return;
     uint64_t prev =
         atomic_fetch_or_explicit(&t->state, TASK_CANCELLED | TASK_NOTIFIED, memory_order_acq_rel);
+    PROKIO__ASSERT(TASK_REFS(prev) > 0, "task %p aborted after its handle was released", (void *)t);
     if (prev & (TASK_NOTIFIED | TASK_RUNNING | TASK_COMPLETE))
         return; /* the worker sees CANCELLED when it next looks */
     prokio__worker_schedule(prokio__task_worker(t), t);
@@ -244,20 +249,16 @@ void prokio_task_abort(prokio_task_t *t)
 
 void prokio_task_release(prokio_task_t *t)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire), n;
-    /* join_waker is stable while JOIN_WAKER is set; read it before the
-     * reference goes, since the task may be freed right after. */
-    uintptr_t waker = t->join_waker;
-    bool drop_waker;
-    do {
-        n = (s & ~TASK_JOIN_INTEREST) - TASK_REF_ONE;
-        drop_waker = !(s & TASK_COMPLETE) && (s & TASK_JOIN_WAKER);
-        if (drop_waker)
-            n &= ~TASK_JOIN_WAKER;
-    } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, n, memory_order_acq_rel,
-                                                    memory_order_acquire));
-    if (drop_waker)
-        prokio__waker_drop(waker);
-    if (TASK_REFS(s) == 1)
+    if (t == NULL)
+        return;
+    /* A waiter registered through this handle has no way to learn the
+     * result any more: let it go first. */
+    prokio__waker_slot_clear(&t->join);
+    uint64_t prev = atomic_fetch_sub_explicit(&t->state, TASK_JOIN_INTEREST + TASK_REF_ONE,
+                                              memory_order_acq_rel);
+    PROKIO__ASSERT((prev & TASK_JOIN_INTEREST) && TASK_REFS(prev) > 0,
+                   "task %p: JoinHandle released twice (state %#llx)", (void *)t,
+                   (unsigned long long)prev);
+    if (TASK_REFS(prev) == 1)
         dealloc(t);
 }

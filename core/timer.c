@@ -122,7 +122,7 @@ void prokio__timer_disarm(struct prokio__worker *w, struct prokio__timer *t)
     if (t->index == PROKIO__TIMER_IDLE)
         return;
     prokio__timer_remove(&w->timers, t);
-    prokio__armed_remove(&t->task->armed, &t->armed);
+    prokio__armed_remove(&t->armed);
 }
 
 void prokio__timer_fire_due(struct prokio__worker *w, uint64_t now_ns)
@@ -130,7 +130,7 @@ void prokio__timer_fire_due(struct prokio__worker *w, uint64_t now_ns)
     struct prokio__timer *t;
     while ((t = prokio__timer_pop_due(&w->timers, now_ns)) != NULL) {
         t->fired = 1;
-        prokio__armed_remove(&t->task->armed, &t->armed);
+        prokio__armed_remove(&t->armed);
         prokio__task_wake_by_ref(t->task);
     }
 }

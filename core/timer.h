@@ -7,8 +7,8 @@
  * O(log n); a 4-ary heap keeps the tree shallow (10 levels for a million
  * timers) and the children of a node on one cache line. Thread: the owning
  * worker only. */
-#ifndef PROKIO_TIMER_H
-#define PROKIO_TIMER_H
+#ifndef PROKIO_CORE_TIMER_H
+#define PROKIO_CORE_TIMER_H
 
 #include <stdint.h>
 

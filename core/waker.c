@@ -2,7 +2,6 @@
 #include "parker.h"
 #include "task.h"
 #include "waker.h"
-#include "worker.h"
 
 static inline bool is_parker(uintptr_t w)
 {
@@ -31,7 +30,7 @@ void prokio__waker_wake_by_ref(uintptr_t w)
         prokio__task_wake_by_ref((struct prokio_task *)w);
 }
 
-void prokio__waker_drop(uintptr_t w)
+void prokio__waker_release(uintptr_t w)
 {
     if (is_parker(w))
         prokio__parker_unref(as_parker(w));
@@ -39,57 +38,34 @@ void prokio__waker_drop(uintptr_t w)
         prokio__task_unref((struct prokio_task *)w);
 }
 
-prokio_waker_t *prokio_cx_waker(prokio_cx_t *cx)
-{
-    return (prokio_waker_t *)cx->task;
-}
-
 prokio_waker_t *prokio_waker_clone(prokio_waker_t *waker)
 {
-    return (prokio_waker_t *)prokio__waker_clone((uintptr_t)waker);
+    return waker ? (prokio_waker_t *)prokio__waker_clone((uintptr_t)waker) : NULL;
 }
 
 void prokio_waker_wake(prokio_waker_t *waker)
 {
+    if (waker == NULL)
+        return;
     /* Wake first, then let the reference go: the reference keeps the task's
      * memory alive for the wake. */
     prokio__waker_wake_by_ref((uintptr_t)waker);
-    prokio__waker_drop((uintptr_t)waker);
+    prokio__waker_release((uintptr_t)waker);
 }
 
 void prokio_waker_wake_by_ref(prokio_waker_t *waker)
 {
-    prokio__waker_wake_by_ref((uintptr_t)waker);
+    if (waker)
+        prokio__waker_wake_by_ref((uintptr_t)waker);
 }
 
-void prokio_waker_drop(prokio_waker_t *waker)
+void prokio_waker_release(prokio_waker_t *waker)
 {
-    prokio__waker_drop((uintptr_t)waker);
+    if (waker)
+        prokio__waker_release((uintptr_t)waker);
 }
 
 bool prokio_waker_will_wake(const prokio_waker_t *a, const prokio_waker_t *b)
 {
     return a == b;
-}
-
-int prokio_yield(prokio_cx_t *cx)
-{
-    cx->yielded = true;
-    return PROKIO_PENDING;
-}
-
-prokio_runtime_t *prokio_cx_runtime(prokio_cx_t *cx)
-{
-    return cx->worker->rt;
-}
-
-unsigned prokio_cx_worker(prokio_cx_t *cx)
-{
-    return cx->worker->index;
-}
-
-uint64_t prokio_cx_now_ns(prokio_cx_t *cx)
-{
-    struct prokio__worker *w = cx->worker;
-    return w->vt->now_ns(w->loop);
 }

@@ -4,8 +4,8 @@
  * a parker (tag 1) for a thread blocked outside the runtime. The public
  * prokio_waker_t * is the same value, never dereferenced by applications.
  * Cloning a task waker takes a task reference; nothing allocates. */
-#ifndef PROKIO_WAKER_H
-#define PROKIO_WAKER_H
+#ifndef PROKIO_CORE_WAKER_H
+#define PROKIO_CORE_WAKER_H
 
 #include <stdint.h>
 
@@ -13,6 +13,6 @@
 
 uintptr_t prokio__waker_clone(uintptr_t waker);
 void prokio__waker_wake_by_ref(uintptr_t waker);
-void prokio__waker_drop(uintptr_t waker);
+void prokio__waker_release(uintptr_t waker);
 
 #endif

@@ -10,17 +10,17 @@
  * calls the backend's wake only if it saw 1. So each park costs at most one
  * wake system call however many threads wake tasks meanwhile, and no push
  * is ever left unnoticed (a lost wakeup is not a data race: TSan would not
- * see it, which is why tests count wakes exactly). */
-#include <signal.h>
+ * see it, which is why tests count wakes exactly).
+ *
+ * How a worker ends is in shutdown.c. */
 #include <stdio.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "error_internal.h"
-#include "io.h"
+#include "fd.h"
 #include "log.h"
+#include "platform.h"
 #include "runtime.h"
 #include "task.h"
 #include "worker.h"
@@ -33,6 +33,11 @@
  * block (notes/wasm.md: without a budget the JS event loop starves). */
 #define DRIVE_BUDGET 4096
 
+/* A backend whose wait fails is retried this many times in a row, after
+ * pauses of 1, 2, 4 ... ms (about a quarter of a second in all), before the
+ * worker gives up (backend.h, wait). */
+#define WAIT_RETRIES 8
+
 PROKIO_TLS struct prokio__worker *prokio__tls_worker;
 
 /* ------------------------------------------------------------- scheduling */
@@ -41,7 +46,7 @@ PROKIO_TLS struct prokio__worker *prokio__tls_worker;
  * always when a host drives it (it never parks; the backend coalesces).
  * `waking` tells a stopping worker that someone may still be inside
  * vt->wake, so the loop memory must outlive this call. */
-static void notify(struct prokio__worker *w)
+void prokio__worker_notify(struct prokio__worker *w)
 {
     atomic_fetch_add_explicit(&w->waking, 1, memory_order_seq_cst);
     if (w->nonblocking || (atomic_load_explicit(&w->parked, memory_order_seq_cst) &&
@@ -50,51 +55,57 @@ static void notify(struct prokio__worker *w)
     atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
 }
 
-/* Pushes onto w's remote queue and wakes w if needed. Returns false when w
- * is shut down (its queue is closed). */
-static bool push_remote(struct prokio__worker *w, struct prokio_task *t)
+/* A task became ready on its own worker's thread. A host that cannot block
+ * is told to drive soon, unless it is driving already, or is inside
+ * host->watch_ready, which the core never answers with a call back into
+ * the backend (the backend drives after it). */
+static inline void ready_local(struct prokio__worker *w, struct prokio_task *t)
 {
-    if (!prokio__remote_push(&w->remote, t))
-        return false;
-    notify(w);
-    return true;
+    prokio__ready_push(&w->ready, t);
+    if (PROKIO_UNLIKELY(w->nonblocking && !w->driving && !w->dispatching))
+        w->vt->wake(w->loop);
 }
 
 void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t)
 {
     if (prokio__tls_worker == w) {
         if (PROKIO_UNLIKELY(w->shutting_down))
-            return; /* the shutdown scan ends every task anyway */
-        prokio__ready_push(&w->ready, t);
-        if (PROKIO_UNLIKELY(w->nonblocking && !w->driving))
-            w->vt->wake(w->loop);
+            return; /* the shutdown walk ends every task anyway */
+        ready_local(w, t);
         return;
     }
-    (void)push_remote(w, t);
+    if (prokio__remote_push(&w->remote, t))
+        prokio__worker_notify(w);
 }
 
-int prokio__worker_spawn(struct prokio__worker *w, prokio_poll_fn poll, const void *frame,
-                         size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out)
+static int spawn_refused(struct prokio__worker *w)
 {
-    if (join_out)
-        *join_out = NULL;
+    int failed = atomic_load_explicit(&w->failed, memory_order_acquire);
+    if (failed)
+        return prokio__error(PROKIO_EIO,
+                             "spawn: worker %u stopped for good after its backend %s failed (%s)",
+                             w->index, w->vt->name, prokio_err_name(failed));
+    return prokio__error(PROKIO_ESHUTDOWN, "spawn: the runtime is shutting down");
+}
+
+int prokio__worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
+                         const void *frame, size_t frame_size, prokio_drop_fn drop)
+{
     if (PROKIO_UNLIKELY(atomic_load_explicit(&w->rt->closing, memory_order_acquire)))
-        return prokio__error(PROKIO_ESHUTDOWN, "spawn: the runtime is shutting down");
+        return spawn_refused(w);
     struct prokio_task *t;
     if (prokio__tls_worker == w) {
         if (PROKIO_UNLIKELY(w->shutting_down))
-            return prokio__error(PROKIO_ESHUTDOWN, "spawn: the runtime is shutting down");
+            return spawn_refused(w);
         t = prokio__task_new(w, true, poll, frame, frame_size, drop, join_out != NULL);
         if (PROKIO_UNLIKELY(t == NULL))
             return prokio__error(PROKIO_ENOMEM, "spawn: no memory for a %zu-byte frame",
                                  frame_size);
         __atomic_store_n(&w->live_local, w->live_local + 1, __ATOMIC_RELAXED);
-        prokio__ready_push(&w->ready, t);
-        if (PROKIO_UNLIKELY(w->nonblocking && !w->driving))
-            w->vt->wake(w->loop);
+        ready_local(w, t);
     } else {
         /* The pool lock is held from allocation to push, so the shutdown
-         * scan (which takes it) sees either a queued task or none. */
+         * walk (which takes it) sees either a queued task or none. */
         pthread_mutex_lock(&w->pool.lock);
         t = prokio__task_new(w, false, poll, frame, frame_size, drop, join_out != NULL);
         if (t == NULL) {
@@ -106,11 +117,11 @@ int prokio__worker_spawn(struct prokio__worker *w, prokio_poll_fn poll, const vo
             atomic_store_explicit(&t->state, 0, memory_order_relaxed); /* not live */
             pthread_mutex_unlock(&w->pool.lock);
             prokio__task_discard(t);
-            return prokio__error(PROKIO_ESHUTDOWN, "spawn: the runtime is shutting down");
+            return spawn_refused(w);
         }
         atomic_fetch_add_explicit(&w->spawned_remote, 1, memory_order_relaxed);
         pthread_mutex_unlock(&w->pool.lock);
-        notify(w);
+        prokio__worker_notify(w);
     }
     if (join_out)
         *join_out = t;
@@ -132,7 +143,7 @@ static void fire_timers(struct prokio__worker *w)
 {
     if (w->timers.len == 0)
         return;
-    uint64_t now = w->vt->now_ns(w->loop);
+    uint64_t now = prokio__worker_now_ns(w);
     if (prokio__timer_next_deadline(&w->timers) <= now)
         prokio__timer_fire_due(w, now);
 }
@@ -149,48 +160,70 @@ static unsigned run_ready(struct prokio__worker *w, unsigned budget)
     return n;
 }
 
-static void backend_failed(struct prokio__worker *w, int rc)
+/* Waits in the backend. Returns false when the backend failed for good: the
+ * worker has then stopped (its tasks ended with the backend's code). */
+static bool wait_backend(struct prokio__worker *w, uint64_t deadline_ns, unsigned *failures)
 {
-    /* A loop that cannot wait is a runtime condition, not a reason to
-     * abort: say so and retry after a pause rather than spin. */
-    prokio__log(PROKIO_LOG_BACKEND, "worker %u: backend %s wait failed: %s; retrying", w->index,
-                w->vt->name, prokio_strerror(rc));
-    struct timespec pause = {0, 1000000};
-    nanosleep(&pause, NULL);
+    int rc = w->vt->wait(w->loop, deadline_ns);
+    if (w->fds_to_narrow)
+        prokio__fd_narrow_interest(w);
+    if (PROKIO_LIKELY(rc >= 0)) {
+        *failures = 0;
+        return true;
+    }
+    /* The backend says its loop is unusable (backend.h). A passing
+     * condition is given a few tries; a broken loop would otherwise make
+     * this worker spin, or sleep for ever, with its tasks stranded. */
+    if (++*failures <= WAIT_RETRIES) {
+        prokio__log(PROKIO_LOG_BACKEND, "worker %u: backend %s wait failed: %s; retry %u of %u",
+                    w->index, w->vt->name, prokio_err_name(rc), *failures, WAIT_RETRIES);
+        prokio__sleep_ns(UINT64_C(1000000) << (*failures - 1));
+        return true;
+    }
+    fprintf(stderr,
+            "prokio: worker %u: the %s backend's wait failed %u times in a row (%s: %s); the "
+            "worker has stopped, and its tasks end with %s\n",
+            w->index, w->vt->name, *failures, prokio_err_name(rc), prokio_strerror(rc),
+            prokio_err_name(rc));
+    atomic_store_explicit(&w->failed, rc, memory_order_release);
+    prokio__worker_shut_down(w, rc);
+    return false;
 }
 
-static void park(struct prokio__worker *w)
+static bool park(struct prokio__worker *w, unsigned *failures)
 {
     uint64_t deadline = prokio__timer_next_deadline(&w->timers);
     atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&w->remote, memory_order_seq_cst) != NULL ||
         atomic_load_explicit(&w->stop, memory_order_seq_cst)) {
         atomic_store_explicit(&w->parked, 0, memory_order_seq_cst);
-        return;
+        return true;
     }
-    int rc = w->vt->wait(w->loop, deadline);
+    bool ok = wait_backend(w, deadline, failures);
     /* Sequentially consistent, for the shutdown check of `waking`. */
     atomic_store_explicit(&w->parked, 0, memory_order_seq_cst);
-    if (PROKIO_UNLIKELY(rc < 0))
-        backend_failed(w, rc);
+    return ok;
 }
 
-static void run_loop(struct prokio__worker *w)
+/* Returns false when the worker stopped because its backend failed. */
+static bool run_loop(struct prokio__worker *w)
 {
+    unsigned failures = 0;
     while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
         run_ready(w, EVENT_INTERVAL);
         drain_remote(w);
         fire_timers(w);
         if (w->ready.head == NULL) {
-            park(w);
-        } else if (w->io_count > 0) {
+            if (!park(w, &failures))
+                return false;
+        } else if (w->fd_count > 0) {
             /* Busy: look at I/O without blocking, so that ready tasks cannot
              * starve descriptors. Skipped when nothing is registered. */
-            int rc = w->vt->wait(w->loop, 0);
-            if (PROKIO_UNLIKELY(rc < 0))
-                backend_failed(w, rc);
+            if (!wait_backend(w, 0, &failures))
+                return false;
         }
     }
+    return true;
 }
 
 int prokio__worker_drive(struct prokio__worker *w)
@@ -200,6 +233,8 @@ int prokio__worker_drive(struct prokio__worker *w)
     if (w->driving)
         return PROKIO_EBUSY; /* drive never re-enters itself */
     w->driving = true;
+    if (w->fds_to_narrow)
+        prokio__fd_narrow_interest(w);
     unsigned ran = 0;
     do {
         drain_remote(w);
@@ -214,84 +249,6 @@ int prokio__worker_drive(struct prokio__worker *w)
     return w->vt->arm(w->loop, deadline);
 }
 
-/* ------------------------------------------------------------ shutdown */
-
-struct victims {
-    struct prokio_task **v;
-    size_t len, cap;
-    size_t missed; /* unfinished tasks that did not fit */
-};
-
-static void collect(void *obj, void *arg)
-{
-    struct victims *vs = arg;
-    struct prokio_task *t = obj;
-    if (atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE)
-        return;
-    if (vs->len < vs->cap)
-        vs->v[vs->len++] = t;
-    else
-        vs->missed++;
-}
-
-/* Ends every unfinished task of this worker. The list is collected under
- * the pool lock and processed without it, because drop functions free
- * memory (ours and other workers'). It cannot live in task->next: a waker on
- * another thread may still write that link while failing to push onto our
- * closed queue. */
-static void cancel_all(struct prokio__worker *w)
-{
-    struct victims vs = {0};
-    for (;;) {
-        vs.len = vs.missed = 0;
-        prokio__pool_scan(&w->pool, collect, &vs);
-        if (vs.missed == 0 && vs.len == 0)
-            break;
-        if (vs.missed) {
-            size_t cap = vs.cap + vs.missed + 16;
-            struct prokio_task **v = realloc(vs.v, cap * sizeof *v);
-            if (v) {
-                vs.v = v;
-                vs.cap = cap;
-                continue; /* rescan into the bigger list */
-            }
-            /* Out of memory: go on with what fits; the loop rescans. */
-        }
-        for (size_t i = 0; i < vs.len; i++) {
-            struct prokio_task *t = vs.v[i];
-            /* A drop function earlier in the list cannot end this task
-             * (only its own worker can), but checking costs nothing. */
-            if (!(atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE))
-                prokio__task_cancel_at_shutdown(t);
-        }
-        if (vs.cap == 0) {
-            /* Not even a one-entry list: end tasks one scan at a time. */
-            struct prokio_task *one = NULL;
-            struct victims single = {&one, 0, 1, 0};
-            prokio__pool_scan(&w->pool, collect, &single);
-            if (single.len == 0)
-                break;
-            prokio__task_cancel_at_shutdown(one);
-        }
-    }
-    free(vs.v);
-}
-
-static void shutdown_worker(struct prokio__worker *w)
-{
-    w->shutting_down = true;
-    /* From here pushes fail, so nothing new is queued; tasks that were
-     * queued are simply forgotten: the scan ends them. */
-    atomic_exchange_explicit(&w->remote, PROKIO__REMOTE_CLOSED, memory_order_seq_cst);
-    w->ready.head = w->ready.tail = NULL;
-    cancel_all(w);
-    prokio__io_shutdown_worker(w);
-    prokio__timer_heap_fini(&w->timers);
-    /* A waker that pushed before the close may still be inside vt->wake. */
-    while (atomic_load_explicit(&w->waking, memory_order_seq_cst) != 0)
-        sched_yield();
-}
-
 /* ------------------------------------------------------------- lifetime */
 
 struct start_handshake {
@@ -300,7 +257,7 @@ struct start_handshake {
     pthread_cond_t cond;
     int done;
     int rc;
-    char error[512];
+    char error[PROKIO__ERROR_CAP];
 };
 
 static int init_loop(struct prokio__worker *w)
@@ -339,53 +296,25 @@ static void *worker_main(void *arg)
         prokio__tls_worker = NULL;
         return NULL;
     }
-    run_loop(w);
-    shutdown_worker(w);
-    w->vt->loop_fini(w->loop);
+    if (run_loop(w))
+        prokio__worker_shut_down(w, PROKIO_ECANCELED);
     prokio__tls_worker = NULL;
     return NULL;
 }
 
-int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, unsigned index)
+static int start_thread(struct prokio__worker *w, unsigned index)
 {
-    w->rt = rt;
-    w->index = index;
-    w->vt = rt->vt;
-    w->cx.worker = w;
-    w->nonblocking = rt->nonblocking;
-    atomic_init(&w->remote, NULL);
-    int rc = prokio__pool_init(&w->pool, w);
-    if (rc < 0)
-        return prokio__error(rc, "worker %u: %s", index, prokio_strerror(rc));
-    size_t loop_size = (w->vt->loop_size + 15) & ~(size_t)15;
-    w->loop = aligned_alloc(16, loop_size ? loop_size : 16);
-    if (w->loop == NULL)
-        return prokio__error(PROKIO_ENOMEM, "worker %u: no memory for the backend loop", index);
-    memset(w->loop, 0, loop_size);
-
-    if (w->nonblocking) {
-        /* The host drives this worker from the calling thread, which
-         * becomes the worker's thread. */
-        prokio__tls_worker = w;
-        rc = init_loop(w);
-        if (rc < 0)
-            prokio__tls_worker = NULL;
-        return rc;
-    }
-
     struct start_handshake hs = {.w = w};
-    pthread_mutex_init(&hs.lock, NULL);
-    pthread_cond_init(&hs.cond, NULL);
-    /* Workers block every signal, so that signals reach the application's
-     * own threads and no system call of a worker is interrupted. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&w->thread, NULL, worker_main, &hs);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        rc = prokio__error(-rc, "worker %u: cannot create a thread: %s", index,
-                           prokio_strerror(-rc));
+    int rc = pthread_mutex_init(&hs.lock, NULL);
+    if (rc != 0)
+        return prokio__error(-rc, "worker %u: pthread_mutex_init: %s", index, prokio_strerror(-rc));
+    if ((rc = pthread_cond_init(&hs.cond, NULL)) != 0) {
+        pthread_mutex_destroy(&hs.lock);
+        return prokio__error(-rc, "worker %u: pthread_cond_init: %s", index, prokio_strerror(-rc));
+    }
+    rc = prokio__thread_start(&w->thread, worker_main, &hs);
+    if (rc < 0) {
+        rc = prokio__error(rc, "worker %u: cannot create a thread: %s", index, prokio_strerror(rc));
     } else {
         pthread_mutex_lock(&hs.lock);
         while (!hs.done)
@@ -402,24 +331,35 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
     return rc;
 }
 
-void prokio__worker_request_stop(struct prokio__worker *w)
+int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, unsigned index)
 {
-    atomic_store_explicit(&w->stop, 1, memory_order_seq_cst);
-    notify(w);
-}
+    w->rt = rt;
+    w->index = index;
+    w->vt = rt->vt;
+    w->cx.worker = w;
+    w->nonblocking = rt->nonblocking;
+    atomic_init(&w->remote, NULL);
+    int rc = prokio__pool_init(&w->pool, w);
+    if (rc < 0)
+        return prokio__error(rc, "worker %u: %s", index, prokio_strerror(rc));
+    /* The backend's size, exactly (prokio_backend_vtable_check bounds it),
+     * rounded up for the alignment backend.h promises. */
+    size_t loop_size = (w->vt->loop_size + 15) & ~(size_t)15;
+    w->loop = aligned_alloc(16, loop_size);
+    if (w->loop == NULL)
+        return prokio__error(PROKIO_ENOMEM, "worker %u: no memory for the backend loop", index);
+    memset(w->loop, 0, loop_size);
 
-void prokio__worker_join(struct prokio__worker *w)
-{
     if (w->nonblocking) {
-        /* No thread: the host's thread is the worker, and it is us. */
-        if (!w->shutting_down) {
-            shutdown_worker(w);
-            w->vt->loop_fini(w->loop);
+        /* The host drives this worker from the calling thread, which
+         * becomes the worker's thread. */
+        prokio__tls_worker = w;
+        rc = init_loop(w);
+        if (rc < 0)
             prokio__tls_worker = NULL;
-        }
-        return;
+        return rc;
     }
-    pthread_join(w->thread, NULL);
+    return start_thread(w, index);
 }
 
 void prokio__worker_fini(struct prokio__worker *w)

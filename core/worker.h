@@ -1,22 +1,17 @@
 /* core/worker.h: a worker: one thread, one backend loop, one ready queue,
  * one timer heap, one task pool. Tasks never leave their worker. */
-#ifndef PROKIO_WORKER_H
-#define PROKIO_WORKER_H
+#ifndef PROKIO_CORE_WORKER_H
+#define PROKIO_CORE_WORKER_H
 
 #include <pthread.h>
 
 #include <prokio/backend.h>
 
+#include "cx.h"
 #include "internal.h"
 #include "pool.h"
 #include "queue.h"
 #include "timer.h"
-
-struct prokio_cx {
-    struct prokio__worker *worker;
-    struct prokio_task *task; /* the task being polled */
-    bool yielded;             /* set by prokio_yield during the poll */
-};
 
 struct prokio__worker {
     /* Owner-only, hot. */
@@ -27,11 +22,13 @@ struct prokio__worker {
     struct prokio_runtime *rt;
     unsigned index;
     bool edge;          /* the loop's reports are edge-triggered */
-    bool shutting_down; /* owner: scheduling onto this worker is off */
     bool nonblocking;   /* the host drives this worker (CAP_NONBLOCKING_HOST) */
     bool driving;       /* inside host->drive */
-    uint32_t io_count;  /* live registrations; when 0, busy loops skip I/O polls */
-    struct prokio_io *ios;
+    bool dispatching;   /* inside host->watch_ready: call nothing of the backend */
+    bool shutting_down; /* shutdown.c: scheduling onto this worker is off */
+    uint32_t fd_count;  /* live registrations; when 0, busy loops skip I/O polls */
+    struct prokio_fd *fds;
+    struct prokio_fd *fds_to_narrow; /* level-triggered: interest to update after the wait */
     const prokio_backend_vtable_t *vt;
     prokio_backend_loop_t *loop;
     uint64_t caps;
@@ -41,7 +38,8 @@ struct prokio__worker {
     /* Written by other threads: kept off the owner's cache lines. */
     _Alignas(PROKIO_CACHELINE) _Atomic(struct prokio_task *) remote;
     _Atomic int parked;             /* 1 while the owner waits in the backend */
-    _Atomic int stop;               /* shutdown requested */
+    _Atomic int stop;               /* shutdown.c: stop requested */
+    _Atomic int failed;             /* shutdown.c: 0, or the backend's code: stopped for good */
     _Atomic int waking;             /* threads inside vt->wake (see worker.c) */
     _Atomic int64_t spawned_remote; /* spawns pushed from other threads */
 };
@@ -52,15 +50,15 @@ static inline struct prokio__worker *prokio__task_worker(const struct prokio_tas
     return prokio__pool_of(t)->worker;
 }
 
+/* The worker's clock: the backend's. Thread: the worker's. */
+static inline uint64_t prokio__worker_now_ns(struct prokio__worker *w)
+{
+    return w->vt->now_ns(w->loop);
+}
+
 /* Creates the loop and starts the thread; returns when the loop exists (0)
  * or failed to start (negative, with prokio_last_error() set). */
 int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, unsigned index);
-
-/* Asks the worker to shut down. Thread: any. */
-void prokio__worker_request_stop(struct prokio__worker *w);
-
-/* Joins the thread of a stopped worker. Thread: not the worker. */
-void prokio__worker_join(struct prokio__worker *w);
 
 /* Frees the worker's memory (pool included). Thread: one, at the end. */
 void prokio__worker_fini(struct prokio__worker *w);
@@ -68,9 +66,12 @@ void prokio__worker_fini(struct prokio__worker *w);
 /* Queues a task whose NOTIFIED bit the caller just set. Thread: any. */
 void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t);
 
+/* Makes w look at its remote queue (or stop flag) soon. Thread: any. */
+void prokio__worker_notify(struct prokio__worker *w);
+
 /* Spawns a task on w. Thread: any (local path when it is w's thread). */
-int prokio__worker_spawn(struct prokio__worker *w, prokio_poll_fn poll, const void *frame,
-                         size_t frame_size, prokio_drop_fn drop, prokio_task_t **join_out);
+int prokio__worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
+                         const void *frame, size_t frame_size, prokio_drop_fn drop);
 
 /* The load estimate used to pick a worker: tasks alive on it. Thread: any. */
 static inline int64_t prokio__worker_load(struct prokio__worker *w)
@@ -79,7 +80,19 @@ static inline int64_t prokio__worker_load(struct prokio__worker *w)
            atomic_load_explicit(&w->spawned_remote, memory_order_relaxed);
 }
 
+/* False once the worker stopped for good after its backend failed. */
+static inline bool prokio__worker_usable(struct prokio__worker *w)
+{
+    return atomic_load_explicit(&w->failed, memory_order_relaxed) == 0;
+}
+
 /* Runs the worker once for a host that cannot block (host->drive). */
 int prokio__worker_drive(struct prokio__worker *w);
+
+/* Shutdown (shutdown.c). request_stop and join: Thread: not the worker.
+ * shut_down: the worker's own thread; ends every task with `result`. */
+void prokio__worker_request_stop(struct prokio__worker *w);
+void prokio__worker_join(struct prokio__worker *w);
+void prokio__worker_shut_down(struct prokio__worker *w, int result);
 
 #endif

@@ -99,7 +99,7 @@ static int waiter_poll(void *frame, prokio_cx_t *cx)
         return 0;
     prokio_waker_t *old = atomic_exchange(&w->box->waker, prokio_waker_clone(prokio_cx_waker(cx)));
     if (old)
-        prokio_waker_drop(old);
+        prokio_waker_release(old);
     /* Look again after publishing: a wake in between is not lost. */
     return atomic_load(&w->box->ready) ? 0 : PROKIO_PENDING;
 }
@@ -131,8 +131,8 @@ static int receiver_poll(void *frame, prokio_cx_t *cx)
     struct receiver *r = frame;
     PROKIO_BEGIN(&r->co);
     r->worker = prokio_cx_worker(cx);
-    PROKIO_AWAIT_INTO(&r->co, r->rc, prokio_oneshot_recv_poll(r->rx, cx, &r->value));
-    prokio_oneshot_rx_drop(r->rx);
+    PROKIO_AWAIT_INTO(&r->co, r->rc, prokio_oneshot_recv_poll(r->rx, &r->value, cx));
+    prokio_oneshot_rx_release(r->rx);
     PROKIO_END(&r->co, r->rc);
 }
 
@@ -175,11 +175,11 @@ int main(void)
     prokio_task_t *h[CHUNKS];
     for (unsigned i = 0; i < CHUNKS; i++) {
         struct count_primes c = {.from = i * (LIMIT / CHUNKS), .to = (i + 1) * (LIMIT / CHUNKS)};
-        check(prokio_spawn(rt, count_primes_poll, &c, sizeof c, NULL, &h[i]), "spawn");
+        check(prokio_spawn(&h[i], rt, count_primes_poll, &c, sizeof c, NULL), "spawn");
     }
     unsigned total = 0, per_worker[64] = {0};
     for (unsigned i = 0; i < CHUNKS; i++) {
-        check(prokio_task_join(h[i]), "join");
+        check(prokio_task_blocking_join(h[i]), "join");
         struct count_primes *c = prokio_task_frame(h[i]);
         total += c->found;
         per_worker[c->worker % 64]++;
@@ -198,12 +198,12 @@ int main(void)
     prokio_task_t *nh[3];
     for (unsigned i = 0; i < 3; i++) {
         struct nap n = {.ms = naps_ms[i]};
-        check(prokio_spawn_on(rt, i % workers, nap_poll, &n, sizeof n, NULL, &nh[i]), "spawn_on");
+        check(prokio_spawn_on(&nh[i], rt, i % workers, nap_poll, &n, sizeof n, NULL), "spawn_on");
     }
     printf("2. timers:");
     bool early = false;
     for (unsigned i = 0; i < 3; i++) {
-        check(prokio_task_join(nh[i]), "join");
+        check(prokio_task_blocking_join(nh[i]), "join");
         struct nap *n = prokio_task_frame(nh[i]);
         double slept = (double)(n->end - n->start) / 1e6;
         early |= n->end < n->start + PROKIO_MS(n->ms);
@@ -217,7 +217,7 @@ int main(void)
     struct waiter w = {.box = &box};
     pthread_t th;
     pthread_create(&th, NULL, outside_thread, &box);
-    check(prokio_block_on(rt, waiter_poll, &w, sizeof w, NULL), "block_on");
+    check(prokio_runtime_block_on(rt, waiter_poll, &w, sizeof w, NULL), "block_on");
     pthread_join(th, NULL);
     printf("3. a task on worker %u parked, then a plain pthread woke it: %d polls in all\n",
            w.worker, w.polls);
@@ -225,14 +225,14 @@ int main(void)
     /* 4. A oneshot from one worker to another. */
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
-    check(prokio_oneshot_new(sizeof(double), &tx, &rx), "oneshot");
+    check(prokio_oneshot_new(&tx, &rx, sizeof(double)), "oneshot");
     prokio_task_t *rh, *sh;
     struct receiver r = {.rx = rx};
     struct sender s = {.tx = tx};
-    check(prokio_spawn_on(rt, 0, receiver_poll, &r, sizeof r, NULL, &rh), "spawn_on");
-    check(prokio_spawn_on(rt, workers - 1, sender_poll, &s, sizeof s, NULL, &sh), "spawn_on");
-    check(prokio_task_join(rh), "receive");
-    check(prokio_task_join(sh), "send");
+    check(prokio_spawn_on(&rh, rt, 0, receiver_poll, &r, sizeof r, NULL), "spawn_on");
+    check(prokio_spawn_on(&sh, rt, workers - 1, sender_poll, &s, sizeof s, NULL), "spawn_on");
+    check(prokio_task_blocking_join(rh), "receive");
+    check(prokio_task_blocking_join(sh), "send");
     printf("4. worker %u sent %.5f through a oneshot to worker %u\n",
            ((struct sender *)prokio_task_frame(sh))->worker,
            ((struct receiver *)prokio_task_frame(rh))->value,

@@ -1,5 +1,5 @@
 /* examples/echo.c: a TCP echo server, one task per connection, on the
- * readiness leaf future (prokio_io_t) with non-blocking system calls.
+ * readiness leaf future (prokio_fd_t) with non-blocking system calls.
  *
  *   echo [--workers N] [PORT]     PORT 0 or none: the kernel picks one
  *
@@ -28,7 +28,7 @@
 
 struct conn {
     int co, fd;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     size_t len, off;    /* bytes read, bytes written back */
     unsigned char *buf; /* BUF_SIZE bytes, like the peers' per-connection buffer */
 };
@@ -41,7 +41,7 @@ static int conn_poll(void *frame, prokio_cx_t *cx)
     PROKIO_BEGIN(&c->co);
     if ((c->buf = malloc(BUF_SIZE)) == NULL)
         return PROKIO_ENOMEM;
-    if ((rc = prokio_io_new(cx, c->fd, &c->io)) < 0)
+    if ((rc = prokio_fd_new(&c->io, c->fd, cx)) < 0)
         return rc;
     for (;;) {
         n = read(c->fd, c->buf, BUF_SIZE);
@@ -50,8 +50,8 @@ static int conn_poll(void *frame, prokio_cx_t *cx)
         if (n < 0) {
             if (errno != EAGAIN)
                 break;
-            prokio_io_clear_ready(c->io, PROKIO_READABLE);
-            PROKIO_AWAIT_INTO(&c->co, rc, prokio_io_poll_ready(c->io, PROKIO_READABLE, cx));
+            prokio_fd_clear_ready(c->io, PROKIO_READABLE);
+            PROKIO_AWAIT_INTO(&c->co, rc, prokio_fd_ready_poll(c->io, PROKIO_READABLE, cx));
             if (rc < 0)
                 break;
             continue;
@@ -65,8 +65,8 @@ static int conn_poll(void *frame, prokio_cx_t *cx)
             }
             if (errno != EAGAIN)
                 return 0;
-            prokio_io_clear_ready(c->io, PROKIO_WRITABLE);
-            PROKIO_AWAIT_INTO(&c->co, rc, prokio_io_poll_ready(c->io, PROKIO_WRITABLE, cx));
+            prokio_fd_clear_ready(c->io, PROKIO_WRITABLE);
+            PROKIO_AWAIT_INTO(&c->co, rc, prokio_fd_ready_poll(c->io, PROKIO_WRITABLE, cx));
             if (rc < 0)
                 return 0;
         }
@@ -79,7 +79,7 @@ static void conn_drop(void *frame)
 {
     struct conn *c = frame;
     if (c->io)
-        prokio_io_free(c->io);
+        prokio_fd_free(c->io);
     close(c->fd);
     free(c->buf);
 }
@@ -88,7 +88,7 @@ static void conn_drop(void *frame)
 
 struct listener {
     int co, fd;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     prokio_sleep_t backoff;
 };
 
@@ -97,7 +97,7 @@ static int listener_poll(void *frame, prokio_cx_t *cx)
     struct listener *l = frame;
     int rc, fd;
     PROKIO_BEGIN(&l->co);
-    if ((rc = prokio_io_new(cx, l->fd, &l->io)) < 0)
+    if ((rc = prokio_fd_new(&l->io, l->fd, cx)) < 0)
         return rc;
     for (;;) {
         fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -106,13 +106,13 @@ static int listener_poll(void *frame, prokio_cx_t *cx)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             struct conn c = {.fd = fd};
             /* A failed spawn runs no drop: the descriptor is still ours. */
-            if (prokio_spawn(prokio_cx_runtime(cx), conn_poll, &c, sizeof c, conn_drop, NULL) < 0)
+            if (prokio_spawn(NULL, prokio_cx_runtime(cx), conn_poll, &c, sizeof c, conn_drop) < 0)
                 close(fd);
             continue;
         }
         if (errno == EAGAIN) {
-            prokio_io_clear_ready(l->io, PROKIO_READABLE);
-            PROKIO_AWAIT(&l->co, prokio_io_poll_ready(l->io, PROKIO_READABLE, cx));
+            prokio_fd_clear_ready(l->io, PROKIO_READABLE);
+            PROKIO_AWAIT(&l->co, prokio_fd_ready_poll(l->io, PROKIO_READABLE, cx));
         } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* Out of descriptors: the listener stays readable, so retrying
              * at once would spin. Back off and let connections close. */
@@ -128,7 +128,7 @@ static void listener_drop(void *frame)
 {
     struct listener *l = frame;
     if (l->io)
-        prokio_io_free(l->io);
+        prokio_fd_free(l->io);
 }
 
 int main(int argc, char **argv)
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
            prokio_runtime_workers(rt), ntohs(addr.sin_port));
     fflush(stdout);
     struct listener l = {.fd = lfd};
-    rc = prokio_block_on(rt, listener_poll, &l, sizeof l, listener_drop);
+    rc = prokio_runtime_block_on(rt, listener_poll, &l, sizeof l, listener_drop);
     fprintf(stderr, "echo: listener ended: %s\n", prokio_strerror(rc));
     prokio_runtime_free(rt);
     close(lfd);

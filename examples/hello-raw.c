@@ -55,7 +55,7 @@ int main(void)
         return 1;
     }
     struct countdown c = {.state = START, .left = 3};
-    int rc = prokio_block_on(rt, countdown_poll, &c, sizeof c, NULL);
+    int rc = prokio_runtime_block_on(rt, countdown_poll, &c, sizeof c, NULL);
     prokio_runtime_free(rt);
     return rc < 0;
 }

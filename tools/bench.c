@@ -107,7 +107,7 @@ static int spawn_many_poll(void *frame, prokio_cx_t *cx)
     for (b->rep = 0; b->rep <= b->reps; b->rep++) {
         b->t0 = now_ns();
         for (b->i = 0; b->i < b->n; b->i++)
-            if ((rc = prokio_spawn(rt, empty_poll, NULL, 0, NULL, &b->h[b->i])) < 0)
+            if ((rc = prokio_spawn(&b->h[b->i], rt, empty_poll, NULL, 0, NULL)) < 0)
                 fail("spawn", rc);
         for (b->i = 0; b->i < b->n; b->i++) {
             PROKIO_AWAIT(&b->co, prokio_task_join_poll(b->h[b->i], cx));
@@ -152,8 +152,8 @@ static int yield_many_poll(void *frame, prokio_cx_t *cx)
         b->t0 = now_ns();
         for (b->i = 0; b->i < b->t; b->i++) {
             struct yielder y = {.y = b->y};
-            if ((rc = prokio_spawn(prokio_cx_runtime(cx), yielder_poll, &y, sizeof y, NULL,
-                                   &b->h[b->i])) < 0)
+            if ((rc = prokio_spawn(&b->h[b->i], prokio_cx_runtime(cx), yielder_poll, &y, sizeof y,
+                                   NULL)) < 0)
                 fail("spawn", rc);
         }
         for (b->i = 0; b->i < b->t; b->i++) {
@@ -181,7 +181,7 @@ static int link_poll(void *frame, prokio_cx_t *cx)
         return 0;
     }
     struct link next = {l->left - 1, l->done};
-    int rc = prokio_spawn(prokio_cx_runtime(cx), link_poll, &next, sizeof next, NULL, NULL);
+    int rc = prokio_spawn(NULL, prokio_cx_runtime(cx), link_poll, &next, sizeof next, NULL);
     if (rc < 0)
         fail("spawn", rc);
     return 0;
@@ -203,17 +203,17 @@ static int chained_poll(void *frame, prokio_cx_t *cx)
     for (b->rep = 0; b->rep <= b->reps; b->rep++) {
         {
             prokio_oneshot_tx_t *tx;
-            if ((rc = prokio_oneshot_new(0, &tx, &b->rx)) < 0)
+            if ((rc = prokio_oneshot_new(&tx, &b->rx, 0)) < 0)
                 fail("oneshot", rc);
             b->t0 = now_ns();
             struct link first = {b->n, tx};
             if ((rc = link_poll(&first, cx)) < 0)
                 fail("chain", rc);
         }
-        PROKIO_AWAIT_INTO(&b->co, rc, prokio_oneshot_recv_poll(b->rx, cx, NULL));
+        PROKIO_AWAIT_INTO(&b->co, rc, prokio_oneshot_recv_poll(b->rx, NULL, cx));
         if (rc < 0)
             fail("chain end", rc);
-        prokio_oneshot_rx_drop(b->rx);
+        prokio_oneshot_rx_release(b->rx);
         if (b->rep > 0)
             b->d[b->rep - 1] = now_ns() - b->t0;
     }
@@ -243,8 +243,8 @@ static int ponger_poll(void *frame, prokio_cx_t *cx)
     int rc;
     PROKIO_BEGIN(&g->co);
     for (;;) {
-        PROKIO_AWAIT_INTO(&g->co, rc, prokio_oneshot_recv_poll(g->rx, cx, &g->p));
-        prokio_oneshot_rx_drop(g->rx);
+        PROKIO_AWAIT_INTO(&g->co, rc, prokio_oneshot_recv_poll(g->rx, &g->p, cx));
+        prokio_oneshot_rx_release(g->rx);
         if (rc < 0)
             break; /* the pinger is done */
         prokio_oneshot_send(g->p.reply, &g->p.v);
@@ -271,9 +271,9 @@ static int ping_pong_oneshot_poll(void *frame, prokio_cx_t *cx)
     for (b->rep = 0; b->rep <= b->reps; b->rep++) {
         {
             struct ponger g = {0};
-            if ((rc = prokio_oneshot_new(sizeof(struct ping), &b->tx, &g.rx)) < 0 ||
-                (rc = prokio_spawn(prokio_cx_runtime(cx), ponger_poll, &g, sizeof g, NULL,
-                                   &b->ponger)) < 0)
+            if ((rc = prokio_oneshot_new(&b->tx, &g.rx, sizeof(struct ping))) < 0 ||
+                (rc = prokio_spawn(&b->ponger, prokio_cx_runtime(cx), ponger_poll, &g, sizeof g,
+                                   NULL)) < 0)
                 fail("ponger", rc);
         }
         b->t0 = now_ns();
@@ -281,21 +281,21 @@ static int ping_pong_oneshot_poll(void *frame, prokio_cx_t *cx)
             {
                 struct ping p = {.v = b->i};
                 prokio_oneshot_tx_t *next_tx;
-                if ((rc = prokio_oneshot_new(sizeof(struct ping), &next_tx, &p.next)) < 0 ||
-                    (rc = prokio_oneshot_new(sizeof(uint64_t), &p.reply, &b->reply)) < 0)
+                if ((rc = prokio_oneshot_new(&next_tx, &p.next, sizeof(struct ping))) < 0 ||
+                    (rc = prokio_oneshot_new(&p.reply, &b->reply, sizeof(uint64_t))) < 0)
                     fail("oneshot", rc);
                 if ((rc = prokio_oneshot_send(b->tx, &p)) < 0)
                     fail("ponger gone", rc);
                 b->tx = next_tx;
             }
-            PROKIO_AWAIT_INTO(&b->co, rc, prokio_oneshot_recv_poll(b->reply, cx, &b->got));
-            prokio_oneshot_rx_drop(b->reply);
+            PROKIO_AWAIT_INTO(&b->co, rc, prokio_oneshot_recv_poll(b->reply, &b->got, cx));
+            prokio_oneshot_rx_release(b->reply);
             if (rc < 0 || b->got != b->i)
                 fail("reply", rc < 0 ? rc : PROKIO_EIO);
         }
         if (b->rep > 0)
             b->d[b->rep - 1] = now_ns() - b->t0;
-        prokio_oneshot_tx_drop(b->tx);
+        prokio_oneshot_tx_release(b->tx);
         PROKIO_AWAIT(&b->co, prokio_task_join_poll(b->ponger, cx));
         prokio_task_release(b->ponger);
     }
@@ -332,7 +332,7 @@ static int player_poll(void *frame, prokio_cx_t *cx)
             prokio_waker_t *old =
                 atomic_exchange(&c->waker[p->side], prokio_waker_clone(prokio_cx_waker(cx)));
             if (old)
-                prokio_waker_drop(old);
+                prokio_waker_release(old);
             if ((int)(atomic_load_explicit(&c->ball, memory_order_acquire) & 1) != p->side)
                 return PROKIO_PENDING;
             continue;
@@ -364,8 +364,8 @@ static int wake_ping_pong_poll(void *frame, prokio_cx_t *cx)
         b->t0 = now_ns();
         for (int side = 0; side < 2; side++) {
             struct player p = {&b->court, side};
-            if ((rc = prokio_spawn_on(rt, (unsigned)side % workers, player_poll, &p, sizeof p, NULL,
-                                      &b->h[side])) < 0)
+            if ((rc = prokio_spawn_on(&b->h[side], rt, (unsigned)side % workers, player_poll, &p,
+                                      sizeof p, NULL)) < 0)
                 fail("spawn", rc);
         }
         PROKIO_AWAIT(&b->co, prokio_task_join_poll(b->h[0], cx));
@@ -377,7 +377,7 @@ static int wake_ping_pong_poll(void *frame, prokio_cx_t *cx)
         for (int side = 0; side < 2; side++) {
             prokio_waker_t *w = atomic_exchange(&b->court.waker[side], NULL);
             if (w)
-                prokio_waker_drop(w);
+                prokio_waker_release(w);
         }
     }
     PROKIO_END(&b->co, 0);
@@ -431,8 +431,8 @@ static int timers_poll(void *frame, prokio_cx_t *cx)
         b->t0 = now_ns();
         for (b->i = 0; b->i < b->n; b->i++) {
             struct sleeper s = {.ms = b->ms[b->i]};
-            if ((rc = prokio_spawn(prokio_cx_runtime(cx), sleeper_poll, &s, sizeof s, NULL,
-                                   &b->h[b->i])) < 0)
+            if ((rc = prokio_spawn(&b->h[b->i], prokio_cx_runtime(cx), sleeper_poll, &s, sizeof s,
+                                   NULL)) < 0)
                 fail("spawn", rc);
         }
         if (b->rep > 0)
@@ -470,13 +470,13 @@ static int idle_poll(void *frame, prokio_cx_t *cx)
     struct idle *t = frame;
     PROKIO_BEGIN(&t->co);
     atomic_fetch_add_explicit(&idle_polled, 1, memory_order_relaxed);
-    PROKIO_AWAIT(&t->co, prokio_oneshot_recv_poll(t->rx, cx, NULL));
+    PROKIO_AWAIT(&t->co, prokio_oneshot_recv_poll(t->rx, NULL, cx));
     PROKIO_END(&t->co, 0);
 }
 
 static void idle_drop(void *frame)
 {
-    prokio_oneshot_rx_drop(((struct idle *)frame)->rx);
+    prokio_oneshot_rx_release(((struct idle *)frame)->rx);
 }
 
 static long rss_kib(void)
@@ -508,8 +508,8 @@ static int idle_tasks_poll(void *frame, prokio_cx_t *cx)
     b->before = rss_kib();
     for (b->i = 0; b->i < b->n; b->i++) {
         struct idle t = {0};
-        if ((rc = prokio_oneshot_new(0, &b->senders[b->i], &t.rx)) < 0 ||
-            (rc = prokio_spawn(prokio_cx_runtime(cx), idle_poll, &t, sizeof t, idle_drop, NULL)) <
+        if ((rc = prokio_oneshot_new(&b->senders[b->i], &t.rx, 0)) < 0 ||
+            (rc = prokio_spawn(NULL, prokio_cx_runtime(cx), idle_poll, &t, sizeof t, idle_drop)) <
                 0)
             fail("spawn", rc);
     }
@@ -548,7 +548,7 @@ int main(int argc, char **argv)
                                .reps = (unsigned)arg(argc, argv, 4, 5)};
         b.h = malloc(b.n * sizeof *b.h);
         b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_block_on(rt, spawn_many_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, spawn_many_poll, &b, sizeof b, NULL)) < 0)
             fail("spawn_many", rc);
         per_op(b.d, b.reps, b.n, &med, &min);
         printf("%s n=%zu reps=%u ns_per_task=%.1f ns_per_task_min=%.1f\n", head, b.n, b.reps, med,
@@ -561,7 +561,7 @@ int main(int argc, char **argv)
                                .reps = (unsigned)arg(argc, argv, 5, 5)};
         b.h = malloc(b.t * sizeof *b.h);
         b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_block_on(rt, yield_many_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, yield_many_poll, &b, sizeof b, NULL)) < 0)
             fail("yield_many", rc);
         per_op(b.d, b.reps, b.t * b.y, &med, &min);
         printf("%s tasks=%zu yields=%zu reps=%u ns_per_yield=%.1f ns_per_yield_min=%.1f\n", head,
@@ -571,7 +571,7 @@ int main(int argc, char **argv)
     } else if (strcmp(bench, "chained_spawn") == 0) {
         struct chained b = {.n = arg(argc, argv, 3, -1), .reps = (unsigned)arg(argc, argv, 4, 5)};
         b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_block_on(rt, chained_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, chained_poll, &b, sizeof b, NULL)) < 0)
             fail("chained_spawn", rc);
         per_op(b.d, b.reps, b.n, &med, &min);
         printf("%s depth=%zu reps=%u ns_per_spawn=%.1f ns_per_spawn_min=%.1f\n", head, b.n, b.reps,
@@ -581,7 +581,7 @@ int main(int argc, char **argv)
         struct ping_pong_oneshot b = {.r = arg(argc, argv, 3, -1),
                                       .reps = (unsigned)arg(argc, argv, 4, 5)};
         b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_block_on(rt, ping_pong_oneshot_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, ping_pong_oneshot_poll, &b, sizeof b, NULL)) < 0)
             fail("ping_pong_oneshot", rc);
         per_op(b.d, b.reps, b.r, &med, &min);
         printf("%s chan=oneshot_chain round_trips=%llu reps=%u ns_per_rt=%.1f ns_per_rt_min=%.1f\n",
@@ -591,7 +591,7 @@ int main(int argc, char **argv)
         struct wake_ping_pong b = {.reps = (unsigned)arg(argc, argv, 4, 5)};
         b.court.rounds = arg(argc, argv, 3, -1);
         b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_block_on(rt, wake_ping_pong_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, wake_ping_pong_poll, &b, sizeof b, NULL)) < 0)
             fail("wake_ping_pong", rc);
         per_op(b.d, b.reps, b.court.rounds, &med, &min);
         printf("%s round_trips=%llu cross_thread=%s reps=%u ns_per_rt=%.1f ns_per_rt_min=%.1f\n",
@@ -608,7 +608,7 @@ int main(int argc, char **argv)
         b.late = malloc(b.n * b.reps * sizeof *b.late);
         b.walls = malloc(b.reps * sizeof *b.walls);
         b.spawns = malloc(b.reps * sizeof *b.spawns);
-        if ((rc = prokio_block_on(rt, timers_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, timers_poll, &b, sizeof b, NULL)) < 0)
             fail("timers", rc);
         size_t nl = b.n * b.reps, early = 0;
         qsort(b.late, nl, sizeof *b.late, cmp_i64);
@@ -630,7 +630,7 @@ int main(int argc, char **argv)
     } else if (strcmp(bench, "idle_tasks") == 0) {
         struct idle_tasks b = {.n = arg(argc, argv, 3, -1)};
         b.senders = malloc(b.n * sizeof *b.senders); /* untouched until the tasks exist */
-        if ((rc = prokio_block_on(rt, idle_tasks_poll, &b, sizeof b, NULL)) < 0)
+        if ((rc = prokio_runtime_block_on(rt, idle_tasks_poll, &b, sizeof b, NULL)) < 0)
             fail("idle_tasks", rc);
         double per_task = (double)(b.after - b.before) * 1024.0 / (double)b.n;
         printf("%s n=%zu rss_before_kib=%ld rss_after_kib=%ld rss_bytes_per_task=%.1f\n", head, b.n,
@@ -641,7 +641,7 @@ int main(int argc, char **argv)
         if ((rc = prokio_runtime_shutdown(rt)) < 0)
             fail("shutdown", rc);
         for (size_t i = 0; i < b.n; i++)
-            prokio_oneshot_tx_drop(b.senders[i]);
+            prokio_oneshot_tx_release(b.senders[i]);
         free(b.senders);
     } else {
         fprintf(stderr, "bench: unknown benchmark '%s'\n%s", bench, usage);

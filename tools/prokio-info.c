@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <prokio.h>
+#include <prokio/backend_info.h>
 #include <prokio/backend.h>
 
 static void print_caps(uint64_t caps)

@@ -27,6 +27,8 @@
 #ifndef PROKIO_CORO_H
 #define PROKIO_CORO_H
 
+#include <prokio/task.h>
+
 /* Starts the coroutine body. state: int *, the resume point. */
 #define PROKIO_BEGIN(state)                                                                        \
     switch (*(state)) {                                                                            \
@@ -57,7 +59,7 @@
 #define PROKIO_YIELD(state, cx)                                                                    \
     do {                                                                                           \
         *(state) = __LINE__;                                                                       \
-        return prokio_yield(cx);                                                                   \
+        return prokio_cx_yield(cx);                                                                \
     case __LINE__:;                                                                                \
     } while (0)
 

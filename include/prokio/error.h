@@ -40,6 +40,8 @@ extern "C" {
     XX(EMFILE, -EMFILE, "too many open files")                                                     \
     XX(EPIPE, -EPIPE, "other end closed")                                                          \
     XX(ERANGE, -ERANGE, "result out of range")                                                     \
+    XX(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                                               \
+    XX(ENOTDIR, -ENOTDIR, "not a directory")                                                       \
     XX(EDEADLK, -EDEADLK, "would deadlock: blocking call on a worker thread")                      \
     XX(ENOSYS, -ENOSYS, "function not implemented")                                                \
     XX(ENOTSUP, -ENOTSUP, "operation not supported")                                               \

@@ -18,7 +18,7 @@ static int abort_parent_poll(void *frame, prokio_cx_t *cx)
     struct abort_parent *f = frame;
     PROKIO_BEGIN(&f->co);
     struct track t = {.d = f->d, .thread = pthread_self(), .known = true};
-    if (prokio_spawn_local(cx, conf_park_forever, &t, sizeof t, track_drop, &f->kid) < 0)
+    if (prokio_spawn_local(&f->kid, conf_park_forever, &t, sizeof t, track_drop, cx) < 0)
         return PROKIO_EIO;
     prokio_task_abort(f->kid);
     PROKIO_AWAIT_INTO(&f->co, f->kid_rc, prokio_task_join_poll(f->kid, cx));
@@ -33,8 +33,8 @@ void test_abort_before_first_poll(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct abort_parent p = {.d = &d};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, abort_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, abort_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct abort_parent *f = prokio_task_frame(h);
         assert_int_equal(f->kid_rc, PROKIO_ECANCELED);
         assert_int_equal(prokio_task_result(f->kid), PROKIO_ECANCELED);
@@ -60,15 +60,15 @@ void test_abort_from_main_at_once(void **state)
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
         struct track t = {.d = &d, .thread = threads[i % 2], .known = true};
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)i % 2, conf_park_forever, &t, sizeof t,
-                                         track_drop, &h[i]),
+        assert_int_equal(prokio_spawn_on(&h[i], rt, (unsigned)i % 2, conf_park_forever, &t,
+                                         sizeof t, track_drop),
                          0);
         prokio_task_abort(h[i]);
         if (i % 3 == 0)
             prokio_task_abort(h[i]); /* twice is harmless */
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_join(h[i]), PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_blocking_join(h[i]), PROKIO_ECANCELED);
         struct track *t = prokio_task_frame(h[i]);
         assert_true(t->polls <= 1);
         assert_int_equal(t->drops, 1);
@@ -124,11 +124,11 @@ void test_abort_parked_on_long_sleep(void **state)
                                 .absolute = kinds[k].absolute,
                                 .duration_ns = kinds[k].ns};
             prokio_task_t *h = NULL;
-            assert_int_equal(prokio_spawn_on(rt, w, sleeper_poll, &s, sizeof s, track_drop, &h), 0);
+            assert_int_equal(prokio_spawn_on(&h, rt, w, sleeper_poll, &s, sizeof s, track_drop), 0);
             spin_until(&started, 1);
             uint64_t t0 = mono_ns();
             prokio_task_abort(h);
-            assert_int_equal(prokio_task_join(h), PROKIO_ECANCELED);
+            assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
             assert_true(mono_ns() - t0 < conf_prompt_ns());
             struct sleeper *f = prokio_task_frame(h);
             assert_int_equal(f->tr.polls, 1);
@@ -156,7 +156,7 @@ static int self_aborter_poll(void *frame, prokio_cx_t *cx)
     if (f->tr.polls > 1)
         return 0; /* polled again after aborting itself: wrong */
     prokio_task_abort(*f->self);
-    return f->then_yield ? prokio_yield(cx) : PROKIO_PENDING;
+    return f->then_yield ? prokio_cx_yield(cx) : PROKIO_PENDING;
 }
 
 struct self_parent {
@@ -174,7 +174,7 @@ static int self_parent_poll(void *frame, prokio_cx_t *cx)
     struct self_aborter a = {.tr = {.d = f->d, .thread = pthread_self(), .known = true},
                              .self = &f->kid,
                              .then_yield = f->then_yield};
-    if (prokio_spawn_local(cx, self_aborter_poll, &a, sizeof a, track_drop, &f->kid) < 0)
+    if (prokio_spawn_local(&f->kid, self_aborter_poll, &a, sizeof a, track_drop, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT_INTO(&f->co, f->kid_rc, prokio_task_join_poll(f->kid, cx));
     PROKIO_END(&f->co, 0);
@@ -191,8 +191,8 @@ void test_abort_self(void **state)
         struct self_parent p = {.d = &d, .then_yield = k % 2};
         prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)k / 2, self_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+            prokio_spawn_on(&h, rt, (unsigned)k / 2, self_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct self_parent *f = prokio_task_frame(h);
         assert_int_equal(f->kid_rc, PROKIO_ECANCELED);
         struct self_aborter *a = prokio_task_frame(f->kid);
@@ -242,11 +242,11 @@ void test_abort_running(void **state)
                          .in_poll = &in_poll,
                          .aborted = &aborted};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, busy_poll, &b, sizeof b, track_drop, &h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, busy_poll, &b, sizeof b, track_drop), 0);
         spin_until(&in_poll, 1);
         prokio_task_abort(h);
         atomic_store(&aborted, 1);
-        assert_int_equal(prokio_task_join(h), PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
         struct busy *f = prokio_task_frame(h);
         assert_int_equal(f->tr.polls, 1);
         assert_int_equal(f->tr.drops, 1);
@@ -291,13 +291,13 @@ void test_abort_from_other_worker(void **state)
         g.started = k < 10 ? &started : NULL;
         prokio_task_t *hv = NULL, *ha = NULL;
         assert_int_equal(
-            prokio_spawn_on(rt, w, conf_gated_poll, &g, sizeof g, conf_gated_drop, &hv), 0);
+            prokio_spawn_on(&hv, rt, w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
         if (k < 10)
             spin_until(&started, 1); /* parked; later rounds: maybe not yet polled */
         struct remote_aborter a = {.victim = hv};
-        assert_int_equal(prokio_spawn_on(rt, 1 - w, remote_aborter_poll, &a, sizeof a, NULL, &ha),
+        assert_int_equal(prokio_spawn_on(&ha, rt, 1 - w, remote_aborter_poll, &a, sizeof a, NULL),
                          0);
-        assert_int_equal(prokio_task_join(ha), 0);
+        assert_int_equal(prokio_task_blocking_join(ha), 0);
         assert_int_equal(((struct remote_aborter *)prokio_task_frame(ha))->rc, PROKIO_ECANCELED);
         assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
         struct gated *f = prokio_task_frame(hv);
@@ -336,12 +336,12 @@ void test_abort_after_completion(void **state)
     for (size_t k = 0; k < 4; k++) {
         struct ender e = {.tr.d = &d, .ret = rets[k]};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, ender_poll, &e, sizeof e, track_drop, &h), 0);
-        int r = prokio_task_join(h);
+        assert_int_equal(prokio_spawn(&h, rt, ender_poll, &e, sizeof e, track_drop), 0);
+        int r = prokio_task_blocking_join(h);
         prokio_task_abort(h);
         prokio_task_abort(h);
         assert_int_equal(prokio_task_result(h), r);
-        assert_int_equal(prokio_task_join(h), r);
+        assert_int_equal(prokio_task_blocking_join(h), r);
         if (rets[k] >= 0)
             assert_true(r >= 0);
         else

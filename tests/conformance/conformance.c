@@ -27,9 +27,9 @@ void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out)
     assert_true(n <= CONF_MAX_WORKERS);
     for (unsigned i = 0; i < n; i++) {
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, i, whoami_poll, NULL, sizeof(struct whoami), NULL, &h),
+        assert_int_equal(prokio_spawn_on(&h, rt, i, whoami_poll, NULL, sizeof(struct whoami), NULL),
                          0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct whoami *f = prokio_task_frame(h);
         assert_int_equal(f->worker, i);
         assert_false(pthread_equal(f->thread, pthread_self()));
@@ -49,14 +49,14 @@ int conf_gated_poll(void *frame, prokio_cx_t *cx)
 {
     struct gated *g = frame;
     track_poll(&g->tr);
-    int rc = prokio_oneshot_recv_poll(g->rx, cx, &g->value);
+    int rc = prokio_oneshot_recv_poll(g->rx, &g->value, cx);
     if (rc == PROKIO_PENDING) {
         if (g->started)
             atomic_fetch_add(g->started, 1);
         return PROKIO_PENDING;
     }
     g->recv_rc = rc;
-    prokio_oneshot_rx_drop(g->rx);
+    prokio_oneshot_rx_release(g->rx);
     g->rx = NULL;
     return rc < 0 ? rc : g->ret;
 }
@@ -65,7 +65,7 @@ void conf_gated_drop(void *frame)
 {
     struct gated *g = frame;
     if (g->rx) {
-        prokio_oneshot_rx_drop(g->rx);
+        prokio_oneshot_rx_release(g->rx);
         g->rx = NULL;
     }
     track_dropped(&g->tr);
@@ -77,7 +77,7 @@ void conf_gated_init(struct gated *g, struct drops *d, int ret, prokio_oneshot_t
     g->tr.d = d;
     g->ret = ret;
     g->recv_rc = PROKIO_PENDING;
-    assert_int_equal(prokio_oneshot_new(sizeof(int), tx, &g->rx), 0);
+    assert_int_equal(prokio_oneshot_new(tx, &g->rx, sizeof(int)), 0);
 }
 
 const char *conf_expected_backend(void)

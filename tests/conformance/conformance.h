@@ -202,8 +202,8 @@ static inline uint64_t conf_prompt_ns(void)
     X(oneshot_cross_worker)                                                                        \
     X(oneshot_send_from_thread)                                                                    \
     X(oneshot_send_before_recv)                                                                    \
-    X(oneshot_tx_drop)                                                                             \
-    X(oneshot_rx_drop)                                                                             \
+    X(oneshot_tx_release)                                                                          \
+    X(oneshot_rx_release)                                                                          \
     X(oneshot_size0)                                                                               \
     X(oneshot_many)                                                                                \
     /* shutdown.c */                                                                               \

@@ -1,4 +1,4 @@
-/* tests/conformance/io.c: descriptor readiness (prokio_io_t) over
+/* tests/conformance/io.c: descriptor readiness (prokio_fd_t) over
  * AF_UNIX socketpairs. Tasks that wait for a backend's report also arm a
  * generous deadline, so that a lost report fails the test with a reason
  * instead of hanging until the watchdog ends the whole suite. */
@@ -43,7 +43,7 @@ struct reader {
     int rounds;
     atomic_int *waiting; /* messages received + 1, published when pending */
     atomic_int *gave_up;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int got, pendings, eagain, bad, eof, not_readable, free_rc, err, have;
     unsigned char buf[4];
@@ -53,12 +53,12 @@ static int reader_poll(void *frame, prokio_cx_t *cx)
 {
     struct reader *f = frame;
     if (f->io == NULL) {
-        int rc = prokio_io_new(cx, f->fd, &f->io);
+        int rc = prokio_fd_new(&f->io, f->fd, cx);
         if (rc < 0)
             return f->err = rc;
     }
     for (;;) {
-        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
             if (deadline_passed(&f->dl, cx)) {
                 atomic_store(f->gave_up, 1);
@@ -78,7 +78,7 @@ static int reader_poll(void *frame, prokio_cx_t *cx)
         ssize_t n = read(f->fd, f->buf + f->have, 2 - (size_t)(f->have % 2));
         if (n < 0 && errno == EAGAIN) {
             f->eagain++;
-            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            prokio_fd_clear_ready(f->io, PROKIO_READABLE);
             continue;
         }
         if (n < 0) {
@@ -99,7 +99,7 @@ static int reader_poll(void *frame, prokio_cx_t *cx)
             f->have = 0;
         }
     }
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return f->err ? f->err : 0;
 }
@@ -108,7 +108,7 @@ static void reader_drop(void *frame)
 {
     struct reader *f = frame;
     if (f->io)
-        prokio_io_free(f->io);
+        prokio_fd_free(f->io);
     f->io = NULL;
 }
 
@@ -154,8 +154,8 @@ void test_io_read_rounds(void **state)
         struct reader rd = {
             .fd = sv[0], .rounds = ROUNDS, .waiting = &waiting, .gave_up = &gave_up};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, reader_poll, &rd, sizeof rd, reader_drop, &h), 0);
-        int rc = prokio_task_join(h);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, reader_poll, &rd, sizeof rd, reader_drop), 0);
+        int rc = prokio_task_blocking_join(h);
         pthread_join(th, NULL);
         struct reader *f = prokio_task_frame(h);
         if (atomic_load(&gave_up))
@@ -186,7 +186,7 @@ void test_io_read_rounds(void **state)
 struct early {
     int fd;
     unsigned interest;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int mask, timed_out, nread, free_rc, pendings;
     char buf[8];
@@ -196,11 +196,11 @@ static int early_poll(void *frame, prokio_cx_t *cx)
 {
     struct early *f = frame;
     if (f->io == NULL) {
-        int rc = prokio_io_new(cx, f->fd, &f->io);
+        int rc = prokio_fd_new(&f->io, f->fd, cx);
         if (rc < 0)
             return rc;
     }
-    int r = prokio_io_poll_ready(f->io, f->interest, cx);
+    int r = prokio_fd_ready_poll(f->io, f->interest, cx);
     if (r == PROKIO_PENDING) {
         if (!deadline_passed(&f->dl, cx)) {
             f->pendings++;
@@ -213,7 +213,7 @@ static int early_poll(void *frame, prokio_cx_t *cx)
             f->nread = (int)read(f->fd, f->buf, sizeof f->buf);
     }
     prokio_sleep_cancel(&f->dl.s);
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
 }
@@ -232,9 +232,9 @@ void test_io_ready_before_register(void **state)
             assert_int_equal(write(sv[1], "early", 5), 5);
         struct early e = {.fd = sv[0], .interest = interest};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, early_poll, &e, sizeof e, NULL, &h),
+        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, early_poll, &e, sizeof e, NULL),
                          0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct early *f = prokio_task_frame(h);
         if (f->timed_out)
             fail_msg("interest %u: readiness present before registration never reported", interest);
@@ -265,7 +265,7 @@ struct filler {
     atomic_int *blocked; /* round + 1 once the socket is full */
     _Atomic uint64_t *written;
     atomic_int *gave_up;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int round, pendings, err, free_rc, timed_out;
     uint64_t off;
@@ -276,12 +276,12 @@ static int filler_poll(void *frame, prokio_cx_t *cx)
 {
     struct filler *f = frame;
     if (f->io == NULL) {
-        int rc = prokio_io_new(cx, f->fd, &f->io);
+        int rc = prokio_fd_new(&f->io, f->fd, cx);
         if (rc < 0)
             return rc;
     }
     while (f->round < f->rounds) {
-        int r = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+        int r = prokio_fd_ready_poll(f->io, PROKIO_WRITABLE, cx);
         if (r == PROKIO_PENDING) {
             if (deadline_passed(&f->dl, cx)) {
                 f->timed_out = 1;
@@ -303,7 +303,7 @@ static int filler_poll(void *frame, prokio_cx_t *cx)
             continue;
         }
         if (n < 0 && errno == EAGAIN) {
-            prokio_io_clear_ready(f->io, PROKIO_WRITABLE);
+            prokio_fd_clear_ready(f->io, PROKIO_WRITABLE);
             atomic_store(f->written, f->off);
             atomic_store(f->blocked, ++f->round);
             continue;
@@ -312,7 +312,7 @@ static int filler_poll(void *frame, prokio_cx_t *cx)
         break;
     }
     atomic_store(f->blocked, f->rounds + 1);
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return f->err;
 }
@@ -321,7 +321,7 @@ static void filler_drop(void *frame)
 {
     struct filler *f = frame;
     if (f->io)
-        prokio_io_free(f->io);
+        prokio_fd_free(f->io);
 }
 
 struct drainer {
@@ -379,9 +379,9 @@ void test_io_writable(void **state)
         fl->written = &written;
         fl->gave_up = &gave_up;
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, filler_poll, fl, sizeof *fl, filler_drop, &h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, filler_poll, fl, sizeof *fl, filler_drop), 0);
         free(fl);
-        int rc = prokio_task_join(h);
+        int rc = prokio_task_blocking_join(h);
         pthread_join(th, NULL);
         struct filler *f = prokio_task_frame(h);
         if (f->timed_out)
@@ -403,7 +403,7 @@ void test_io_writable(void **state)
 /* ------------------------------------------- a reader and a writer at once */
 
 struct duplex_shared {
-    prokio_io_t *io;
+    prokio_fd_t *io;
     int fd;
     atomic_int pending; /* tasks parked on the io */
 };
@@ -420,7 +420,7 @@ static int half_poll(void *frame, prokio_cx_t *cx)
 {
     struct half *f = frame;
     f->polls++;
-    int r = prokio_io_poll_ready(f->sh->io, f->dir, cx);
+    int r = prokio_fd_ready_poll(f->sh->io, f->dir, cx);
     if (r == PROKIO_PENDING) {
         if (!deadline_passed(&f->dl, cx)) {
             if (!f->counted) {
@@ -454,21 +454,21 @@ static int duplex_owner_poll(void *frame, prokio_cx_t *cx)
 {
     struct duplex_owner *f = frame;
     PROKIO_BEGIN(&f->co);
-    if (prokio_io_new(cx, f->sh->fd, &f->sh->io) < 0)
+    if (prokio_fd_new(&f->sh->io, f->sh->fd, cx) < 0)
         return PROKIO_EIO;
     /* Fill the socket so that the writer has to wait. */
     static const char junk[4096];
     while (write(f->sh->fd, junk, sizeof junk) > 0)
         f->filled++;
-    prokio_io_clear_ready(f->sh->io, PROKIO_WRITABLE | PROKIO_READABLE);
+    prokio_fd_clear_ready(f->sh->io, PROKIO_WRITABLE | PROKIO_READABLE);
     struct half r = {.sh = f->sh, .dir = PROKIO_READABLE};
     struct half w = {.sh = f->sh, .dir = PROKIO_WRITABLE};
-    if (prokio_spawn_local(cx, half_poll, &r, sizeof r, NULL, &f->r) < 0 ||
-        prokio_spawn_local(cx, half_poll, &w, sizeof w, NULL, &f->w) < 0)
+    if (prokio_spawn_local(&f->r, half_poll, &r, sizeof r, NULL, cx) < 0 ||
+        prokio_spawn_local(&f->w, half_poll, &w, sizeof w, NULL, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT_INTO(&f->co, f->rr, prokio_task_join_poll(f->r, cx));
     PROKIO_AWAIT_INTO(&f->co, f->wr, prokio_task_join_poll(f->w, cx));
-    f->free_rc = prokio_io_free(f->sh->io);
+    f->free_rc = prokio_fd_free(f->sh->io);
     f->sh->io = NULL;
     PROKIO_END(&f->co, 0);
 }
@@ -484,7 +484,7 @@ void test_io_reader_and_writer(void **state)
             struct duplex_shared sh = {.fd = sv[0]};
             struct duplex_owner o = {.sh = &sh};
             prokio_task_t *h = NULL;
-            assert_int_equal(prokio_spawn_on(rt, w, duplex_owner_poll, &o, sizeof o, NULL, &h), 0);
+            assert_int_equal(prokio_spawn_on(&h, rt, w, duplex_owner_poll, &o, sizeof o, NULL), 0);
             spin_until(&sh.pending, 2);
             /* Wake them one direction at a time, in both orders. */
             for (int step = 0; step < 2; step++) {
@@ -496,7 +496,7 @@ void test_io_reader_and_writer(void **state)
                         ;
                 }
             }
-            assert_int_equal(prokio_task_join(h), 0);
+            assert_int_equal(prokio_task_blocking_join(h), 0);
             struct duplex_owner *f = prokio_task_frame(h);
             struct half *rf = prokio_task_frame(f->r), *wf = prokio_task_frame(f->w);
             if (rf->timed_out || wf->timed_out)
@@ -527,7 +527,7 @@ void test_io_reader_and_writer(void **state)
 struct closer_wait {
     int fd;
     atomic_int *pending;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int phase, timed_out, got, eof, polls, send_errno, wmask, wpendings, free_rc;
     char buf[16];
@@ -537,10 +537,10 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
 {
     struct closer_wait *f = frame;
     f->polls++;
-    if (f->io == NULL && prokio_io_new(cx, f->fd, &f->io) < 0)
+    if (f->io == NULL && prokio_fd_new(&f->io, f->fd, cx) < 0)
         return PROKIO_EIO;
     while (f->phase == 0) {
-        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
             if (deadline_passed(&f->dl, cx)) {
                 f->timed_out = 1;
@@ -553,7 +553,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
             return r;
         ssize_t n = read(f->fd, f->buf + f->got, sizeof f->buf - (size_t)f->got);
         if (n < 0 && errno == EAGAIN) {
-            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            prokio_fd_clear_ready(f->io, PROKIO_READABLE);
             continue;
         }
         if (n <= 0) {
@@ -564,7 +564,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
         f->got += (int)n;
     }
     /* The peer is gone: writable (the write fails), not pending for ever. */
-    f->wmask = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+    f->wmask = prokio_fd_ready_poll(f->io, PROKIO_WRITABLE, cx);
     if (f->wmask == PROKIO_PENDING) {
         if (deadline_passed(&f->dl, cx)) {
             f->timed_out = 2;
@@ -577,7 +577,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
         f->send_errno = errno;
 out:
     prokio_sleep_cancel(&f->dl.s);
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
 }
@@ -593,12 +593,12 @@ void test_io_peer_close(void **state)
         struct closer_wait c = {.fd = sv[0], .pending = &pending};
         prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)k % 2, closer_wait_poll, &c, sizeof c, NULL, &h), 0);
+            prokio_spawn_on(&h, rt, (unsigned)k % 2, closer_wait_poll, &c, sizeof c, NULL), 0);
         spin_until(&pending, 1);
         if (k >= 4)
             assert_int_equal(write(sv[1], "bye", 3), 3);
         close(sv[1]);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct closer_wait *f = prokio_task_frame(h);
         if (f->timed_out)
             fail_msg("peer close never reported as %s",
@@ -618,38 +618,38 @@ void test_io_peer_close(void **state)
 
 struct io_maker {
     int fd;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     int rc;
 };
 
 static int io_maker_poll(void *frame, prokio_cx_t *cx)
 {
     struct io_maker *f = frame;
-    f->rc = prokio_io_new(cx, f->fd, &f->io);
+    f->rc = prokio_fd_new(&f->io, f->fd, cx);
     return 0;
 }
 
 struct io_user {
-    prokio_io_t *io;
+    prokio_fd_t *io;
     int poll_rc, free_rc, fd;
 };
 
 static int io_foreign_poll(void *frame, prokio_cx_t *cx)
 {
     struct io_user *f = frame;
-    f->poll_rc = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
-    f->fd = prokio_io_fd(f->io);
-    f->free_rc = prokio_io_free(f->io);
+    f->poll_rc = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
+    f->fd = prokio_fd_fileno(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     return 0;
 }
 
 static int io_owner_free_poll(void *frame, prokio_cx_t *cx)
 {
     struct io_user *f = frame;
-    f->poll_rc = prokio_io_poll_ready(f->io, PROKIO_WRITABLE, cx);
+    f->poll_rc = prokio_fd_ready_poll(f->io, PROKIO_WRITABLE, cx);
     if (f->poll_rc == PROKIO_PENDING)
         return PROKIO_PENDING; /* woken when writable */
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     return 0;
 }
 
@@ -662,28 +662,28 @@ void test_io_exdev(void **state)
         pair(sv);
         struct io_maker m = {.fd = sv[0]};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, io_maker_poll, &m, sizeof m, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, io_maker_poll, &m, sizeof m, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct io_maker *mf = prokio_task_frame(h);
         assert_int_equal(mf->rc, 0);
-        prokio_io_t *io = mf->io;
+        prokio_fd_t *io = mf->io;
         prokio_task_release(h);
         assert_non_null(io);
-        assert_int_equal(prokio_io_fd(io), sv[0]);
+        assert_int_equal(prokio_fd_fileno(io), sv[0]);
         /* From the main thread while the runtime runs: refused. */
-        assert_int_equal(prokio_io_free(io), PROKIO_EXDEV);
+        assert_int_equal(prokio_fd_free(io), PROKIO_EXDEV);
         /* From a task of the other worker: refused, nothing done. */
         struct io_user u = {.io = io};
-        assert_int_equal(prokio_spawn_on(rt, 1 - w, io_foreign_poll, &u, sizeof u, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, 1 - w, io_foreign_poll, &u, sizeof u, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct io_user *uf = prokio_task_frame(h);
         assert_int_equal(uf->poll_rc, PROKIO_EXDEV);
         assert_int_equal(uf->free_rc, PROKIO_EXDEV);
         assert_int_equal(uf->fd, sv[0]);
         prokio_task_release(h);
         /* The owner can still use it, then free it. */
-        assert_int_equal(prokio_spawn_on(rt, w, io_owner_free_poll, &u, sizeof u, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, io_owner_free_poll, &u, sizeof u, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         uf = prokio_task_frame(h);
         assert_true(uf->poll_rc > 0);
         assert_int_equal(uf->free_rc, 0);
@@ -705,16 +705,16 @@ struct io_bad {
 static int io_bad_poll(void *frame, prokio_cx_t *cx)
 {
     struct io_bad *f = frame;
-    prokio_io_t *io = (prokio_io_t *)f;
-    f->neg_rc = prokio_io_new(cx, -1, &io);
+    prokio_fd_t *io = (prokio_fd_t *)f;
+    f->neg_rc = prokio_fd_new(&io, -1, cx);
     f->neg_out_null = io == NULL;
-    f->new_rc = prokio_io_new(cx, f->fd, &io);
+    f->new_rc = prokio_fd_new(&io, f->fd, cx);
     if (f->new_rc < 0)
         return 0;
-    f->zero = prokio_io_poll_ready(io, 0, cx);
-    f->high = prokio_io_poll_ready(io, 4, cx);
-    f->mixed = prokio_io_poll_ready(io, PROKIO_READABLE | 0x100, cx);
-    f->free_rc = prokio_io_free(io);
+    f->zero = prokio_fd_ready_poll(io, 0, cx);
+    f->high = prokio_fd_ready_poll(io, 4, cx);
+    f->mixed = prokio_fd_ready_poll(io, PROKIO_READABLE | 0x100, cx);
+    f->free_rc = prokio_fd_free(io);
     return 0;
 }
 
@@ -725,7 +725,7 @@ void test_io_invalid(void **state)
     int sv[2];
     pair(sv);
     struct io_bad b = {.fd = sv[0]};
-    assert_int_equal(prokio_block_on(rt, io_bad_poll, &b, sizeof b, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, io_bad_poll, &b, sizeof b, NULL), 0);
     assert_int_equal(b.neg_rc, PROKIO_EBADF);
     assert_true(b.neg_out_null);
     assert_int_equal(b.new_rc, 0);
@@ -741,7 +741,7 @@ void test_io_invalid(void **state)
 /* ------------------------------------------------------ free wakes waiter */
 
 struct free_shared {
-    prokio_io_t *io;
+    prokio_fd_t *io;
     int freed;
     int free_rc;
 };
@@ -751,7 +751,7 @@ static int io_freer_poll(void *frame, prokio_cx_t *cx)
     (void)cx;
     struct free_shared *sh = *(struct free_shared **)frame;
     sh->freed = 1;
-    sh->free_rc = prokio_io_free(sh->io);
+    sh->free_rc = prokio_fd_free(sh->io);
     sh->io = NULL;
     return 0;
 }
@@ -768,12 +768,12 @@ static int io_waiter_poll(void *frame, prokio_cx_t *cx)
     f->polls++;
     if (f->sh->freed)
         return 0; /* must not touch the io again */
-    f->first = prokio_io_poll_ready(f->sh->io, PROKIO_READABLE, cx);
+    f->first = prokio_fd_ready_poll(f->sh->io, PROKIO_READABLE, cx);
     if (f->first != PROKIO_PENDING)
         return PROKIO_EIO;
     if (!f->spawned) {
         f->spawned = 1;
-        if (prokio_spawn_local(cx, io_freer_poll, &f->sh, sizeof f->sh, NULL, &f->freer) < 0)
+        if (prokio_spawn_local(&f->freer, io_freer_poll, &f->sh, sizeof f->sh, NULL, cx) < 0)
             return PROKIO_EIO;
     }
     return PROKIO_PENDING;
@@ -790,10 +790,10 @@ static int io_free_parent_poll(void *frame, prokio_cx_t *cx)
 {
     struct io_free_parent *f = frame;
     PROKIO_BEGIN(&f->co);
-    if (prokio_io_new(cx, f->fd, &f->sh->io) < 0)
+    if (prokio_fd_new(&f->sh->io, f->fd, cx) < 0)
         return PROKIO_EIO;
     struct io_waiter w = {.sh = f->sh};
-    if (prokio_spawn_local(cx, io_waiter_poll, &w, sizeof w, NULL, &f->waiter) < 0)
+    if (prokio_spawn_local(&f->waiter, io_waiter_poll, &w, sizeof w, NULL, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->waiter, cx));
     PROKIO_END(&f->co, 0);
@@ -809,15 +809,15 @@ void test_io_free_wakes_waiter(void **state)
         struct free_shared sh = {0};
         struct io_free_parent p = {.sh = &sh, .fd = sv[0]};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, io_free_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, io_free_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct io_free_parent *f = prokio_task_frame(h);
         struct io_waiter *wf = prokio_task_frame(f->waiter);
         assert_int_equal(wf->first, PROKIO_PENDING);
         assert_int_equal(wf->polls, 2);
         assert_int_equal(sh.freed, 1);
         assert_int_equal(sh.free_rc, 0);
-        assert_int_equal(prokio_task_join(wf->freer), 0);
+        assert_int_equal(prokio_task_blocking_join(wf->freer), 0);
         prokio_task_release(wf->freer);
         prokio_task_release(f->waiter);
         prokio_task_release(h);
@@ -831,9 +831,9 @@ void test_io_free_wakes_waiter(void **state)
 
 struct leftover {
     int fd;
-    _Atomic(prokio_io_t *) *out;
+    _Atomic(prokio_fd_t *) *out;
     atomic_int *pending;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     int drops;
 };
 
@@ -841,11 +841,11 @@ static int leftover_poll(void *frame, prokio_cx_t *cx)
 {
     struct leftover *f = frame;
     if (f->io == NULL) {
-        if (prokio_io_new(cx, f->fd, &f->io) < 0)
+        if (prokio_fd_new(&f->io, f->fd, cx) < 0)
             return PROKIO_EIO;
         atomic_store(f->out, f->io);
     }
-    int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
     if (r == PROKIO_PENDING)
         atomic_store(f->pending, 1);
     return r == PROKIO_PENDING ? PROKIO_PENDING : PROKIO_EIO;
@@ -862,7 +862,7 @@ void test_io_left_at_shutdown(void **state)
     (void)state;
     prokio_runtime_t *rt = test_runtime(2);
     int sv[2][2];
-    _Atomic(prokio_io_t *) io[2];
+    _Atomic(prokio_fd_t *) io[2];
     atomic_int pending[2];
     prokio_task_t *h[2];
     for (unsigned w = 0; w < 2; w++) {
@@ -870,13 +870,13 @@ void test_io_left_at_shutdown(void **state)
         atomic_init(&io[w], NULL);
         atomic_init(&pending[w], 0);
         struct leftover l = {.fd = sv[w][0], .out = &io[w], .pending = &pending[w]};
-        assert_int_equal(prokio_spawn_on(rt, w, leftover_poll, &l, sizeof l, leftover_drop, &h[w]),
+        assert_int_equal(prokio_spawn_on(&h[w], rt, w, leftover_poll, &l, sizeof l, leftover_drop),
                          0);
     }
     for (unsigned w = 0; w < 2; w++)
         spin_until(&pending[w], 1);
     /* While the runtime runs, the main thread may not free them. */
-    assert_int_equal(prokio_io_free(atomic_load(&io[0])), PROKIO_EXDEV);
+    assert_int_equal(prokio_fd_free(atomic_load(&io[0])), PROKIO_EXDEV);
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     for (unsigned w = 0; w < 2; w++) {
         assert_int_equal(prokio_task_result(h[w]), PROKIO_ECANCELED);
@@ -885,10 +885,10 @@ void test_io_left_at_shutdown(void **state)
     }
     /* Handles are gone, registrations are not. */
     assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
-    assert_int_equal(prokio_io_fd(atomic_load(&io[0])), sv[0][0]);
-    assert_int_equal(prokio_io_free(atomic_load(&io[0])), 0);
+    assert_int_equal(prokio_fd_fileno(atomic_load(&io[0])), sv[0][0]);
+    assert_int_equal(prokio_fd_free(atomic_load(&io[0])), 0);
     assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
-    assert_int_equal(prokio_io_free(atomic_load(&io[1])), 0);
+    assert_int_equal(prokio_fd_free(atomic_load(&io[1])), 0);
     for (unsigned w = 0; w < 2; w++) {
         close(sv[w][0]);
         close(sv[w][1]);
@@ -904,7 +904,7 @@ void test_io_left_at_shutdown(void **state)
 struct reuse {
     int fd;
     atomic_int *pending;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int timed_out, nread, eagain_after, free_rc;
     unsigned char byte;
@@ -913,10 +913,10 @@ struct reuse {
 static int reuse_poll(void *frame, prokio_cx_t *cx)
 {
     struct reuse *f = frame;
-    if (f->io == NULL && prokio_io_new(cx, f->fd, &f->io) < 0)
+    if (f->io == NULL && prokio_fd_new(&f->io, f->fd, cx) < 0)
         return PROKIO_EIO;
     for (;;) {
-        int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+        int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
             if (deadline_passed(&f->dl, cx)) {
                 f->timed_out = 1;
@@ -932,14 +932,14 @@ static int reuse_poll(void *frame, prokio_cx_t *cx)
             /* Readable but nothing there: a report meant for the old
              * registration of this descriptor number. Harmless if rare. */
             f->eagain_after++;
-            prokio_io_clear_ready(f->io, PROKIO_READABLE);
+            prokio_fd_clear_ready(f->io, PROKIO_READABLE);
             continue;
         }
         f->nread = (int)n;
         break;
     }
     prokio_sleep_cancel(&f->dl.s);
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
 }
@@ -959,12 +959,12 @@ void test_io_fd_reuse(void **state)
         atomic_int pending = 0;
         struct reuse r = {.fd = sv[0], .pending = &pending};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, reuse_poll, &r, sizeof r, NULL, &h),
+        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, reuse_poll, &r, sizeof r, NULL),
                          0);
         spin_until(&pending, 1);
         unsigned char b = (unsigned char)k;
         assert_int_equal(write(sv[1], &b, 1), 1);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct reuse *f = prokio_task_frame(h);
         if (f->timed_out)
             fail_msg("round %d (fd %d): the new registration got no report", k, sv[0]);
@@ -990,7 +990,7 @@ void test_io_fd_reuse(void **state)
 struct twin {
     int fd;
     atomic_int *pending;
-    prokio_io_t *io;
+    prokio_fd_t *io;
     struct deadline dl;
     int new_rc, mask, timed_out, free_rc;
 };
@@ -999,13 +999,13 @@ static int twin_poll(void *frame, prokio_cx_t *cx)
 {
     struct twin *f = frame;
     if (f->io == NULL) {
-        f->new_rc = prokio_io_new(cx, f->fd, &f->io);
+        f->new_rc = prokio_fd_new(&f->io, f->fd, cx);
         if (f->new_rc < 0) {
             atomic_fetch_add(f->pending, 1);
             return 0;
         }
     }
-    int r = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
     if (r == PROKIO_PENDING) {
         if (!deadline_passed(&f->dl, cx)) {
             if (f->mask == 0) {
@@ -1019,7 +1019,7 @@ static int twin_poll(void *frame, prokio_cx_t *cx)
         f->mask = r;
     }
     prokio_sleep_cancel(&f->dl.s);
-    f->free_rc = prokio_io_free(f->io);
+    f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
 }
@@ -1031,12 +1031,12 @@ static void twins(prokio_runtime_t *rt, unsigned w0, unsigned w1, bool may_refus
     atomic_int pending = 0;
     struct twin t = {.fd = sv[0], .pending = &pending};
     prokio_task_t *h[2];
-    assert_int_equal(prokio_spawn_on(rt, w0, twin_poll, &t, sizeof t, NULL, &h[0]), 0);
-    assert_int_equal(prokio_spawn_on(rt, w1, twin_poll, &t, sizeof t, NULL, &h[1]), 0);
+    assert_int_equal(prokio_spawn_on(&h[0], rt, w0, twin_poll, &t, sizeof t, NULL), 0);
+    assert_int_equal(prokio_spawn_on(&h[1], rt, w1, twin_poll, &t, sizeof t, NULL), 0);
     spin_until(&pending, 2);
     assert_int_equal(write(sv[1], "!", 1), 1);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(prokio_task_join(h[i]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
         struct twin *f = prokio_task_frame(h[i]);
         if (f->new_rc < 0) {
             /* A second watch of one descriptor on one worker may be refused,
@@ -1078,7 +1078,7 @@ enum { MANY_PAIRS = 256, MANY_ROUNDS = 3 };
 
 struct many_io {
     int fd[MANY_PAIRS / 2];
-    prokio_io_t *io[MANY_PAIRS / 2];
+    prokio_fd_t *io[MANY_PAIRS / 2];
     int got[MANY_PAIRS / 2];
     int n;
     int round;
@@ -1092,7 +1092,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
     struct many_io *f = frame;
     if (f->round == 0 && f->io[0] == NULL) {
         for (int i = 0; i < f->n; i++)
-            if (prokio_io_new(cx, f->fd[i], &f->io[i]) < 0)
+            if (prokio_fd_new(&f->io[i], f->fd[i], cx) < 0)
                 return PROKIO_EIO;
     }
     while (f->round < MANY_ROUNDS) {
@@ -1103,7 +1103,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
                 continue;
             }
             for (;;) {
-                int r = prokio_io_poll_ready(f->io[i], PROKIO_READABLE, cx);
+                int r = prokio_fd_ready_poll(f->io[i], PROKIO_READABLE, cx);
                 if (r == PROKIO_PENDING)
                     break;
                 if (r < 0)
@@ -1111,7 +1111,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
                 unsigned char b;
                 ssize_t n = read(f->fd[i], &b, 1);
                 if (n < 0 && errno == EAGAIN) {
-                    prokio_io_clear_ready(f->io[i], PROKIO_READABLE);
+                    prokio_fd_clear_ready(f->io[i], PROKIO_READABLE);
                     continue;
                 }
                 if (n != 1 || b != (unsigned char)(f->round * 31 + i))
@@ -1137,7 +1137,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
     }
     /* Free everything, in the middle of whatever the backend has pending. */
     for (int i = 0; i < f->n; i++)
-        if (prokio_io_free(f->io[i]) < 0)
+        if (prokio_fd_free(f->io[i]) < 0)
             f->free_rc = PROKIO_EIO;
     return 0;
 }
@@ -1159,7 +1159,7 @@ void test_io_many(void **state)
         m->waiting = &waiting[w];
         for (int i = 0; i < m->n; i++)
             m->fd[i] = sv[(int)w * m->n + i][0];
-        assert_int_equal(prokio_spawn_on(rt, w, many_io_poll, m, sizeof *m, NULL, &h[w]), 0);
+        assert_int_equal(prokio_spawn_on(&h[w], rt, w, many_io_poll, m, sizeof *m, NULL), 0);
         free(m);
     }
     for (int round = 0; round < MANY_ROUNDS; round++) {
@@ -1174,7 +1174,7 @@ void test_io_many(void **state)
         }
     }
     for (unsigned w = 0; w < 2; w++) {
-        assert_int_equal(prokio_task_join(h[w]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[w]), 0);
         struct many_io *f = prokio_task_frame(h[w]);
         if (f->timed_out)
             fail_msg("worker %u: round %d never completed", w, f->round);

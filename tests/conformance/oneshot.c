@@ -24,7 +24,7 @@ static int receiver_poll(void *frame, prokio_cx_t *cx)
 {
     struct receiver *f = frame;
     track_poll(&f->tr);
-    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    int rc = prokio_oneshot_recv_poll(f->rx, &f->v, cx);
     if (f->tr.polls == 1)
         f->first = rc;
     if (rc == PROKIO_PENDING) {
@@ -38,7 +38,7 @@ static int receiver_poll(void *frame, prokio_cx_t *cx)
         return PROKIO_PENDING;
     }
     f->rc = rc;
-    prokio_oneshot_rx_drop(f->rx);
+    prokio_oneshot_rx_release(f->rx);
     f->rx = NULL;
     return 0;
 }
@@ -47,9 +47,9 @@ static void receiver_drop(void *frame)
 {
     struct receiver *f = frame;
     if (f->rx)
-        prokio_oneshot_rx_drop(f->rx);
+        prokio_oneshot_rx_release(f->rx);
     if (f->go)
-        prokio_oneshot_tx_drop(f->go);
+        prokio_oneshot_tx_release(f->go);
     track_dropped(&f->tr);
 }
 
@@ -65,11 +65,11 @@ static int sender_poll(void *frame, prokio_cx_t *cx)
 {
     struct sender *f = frame;
     track_poll(&f->tr);
-    int rc = prokio_oneshot_recv_poll(f->go, cx, NULL);
+    int rc = prokio_oneshot_recv_poll(f->go, NULL, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
     f->go_rc = rc;
-    prokio_oneshot_rx_drop(f->go);
+    prokio_oneshot_rx_release(f->go);
     f->go = NULL;
     f->send_rc = prokio_oneshot_send(f->tx, &f->v);
     f->tx = NULL;
@@ -80,9 +80,9 @@ static void sender_drop(void *frame)
 {
     struct sender *f = frame;
     if (f->go)
-        prokio_oneshot_rx_drop(f->go);
+        prokio_oneshot_rx_release(f->go);
     if (f->tx)
-        prokio_oneshot_tx_drop(f->tx);
+        prokio_oneshot_tx_release(f->tx);
     track_dropped(&f->tr);
 }
 
@@ -102,17 +102,17 @@ void test_oneshot_cross_worker(void **state)
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx, *go_tx;
         prokio_oneshot_rx_t *rx, *go_rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
-        assert_int_equal(prokio_oneshot_new(0, &go_tx, &go_rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+        assert_int_equal(prokio_oneshot_new(&go_tx, &go_rx, 0), 0);
         struct receiver r = {.tr.d = &d, .rx = rx, .go = go_tx};
         struct sender s = {.tr.d = &d, .go = go_rx, .tx = tx, .v = payload_of(k)};
         unsigned rw = (unsigned)k % 2, sw = (unsigned)(k / 2) % 2;
         prokio_task_t *hr = NULL, *hs = NULL;
-        assert_int_equal(prokio_spawn_on(rt, sw, sender_poll, &s, sizeof s, sender_drop, &hs), 0);
-        assert_int_equal(prokio_spawn_on(rt, rw, receiver_poll, &r, sizeof r, receiver_drop, &hr),
+        assert_int_equal(prokio_spawn_on(&hs, rt, sw, sender_poll, &s, sizeof s, sender_drop), 0);
+        assert_int_equal(prokio_spawn_on(&hr, rt, rw, receiver_poll, &r, sizeof r, receiver_drop),
                          0);
-        assert_int_equal(prokio_task_join(hr), 0);
-        assert_int_equal(prokio_task_join(hs), 0);
+        assert_int_equal(prokio_task_blocking_join(hr), 0);
+        assert_int_equal(prokio_task_blocking_join(hs), 0);
         struct receiver *rf = prokio_task_frame(hr);
         struct sender *sf = prokio_task_frame(hs);
         assert_int_equal(rf->first, PROKIO_PENDING);
@@ -141,18 +141,18 @@ void test_oneshot_send_from_thread(void **state)
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
         atomic_int pending = 0;
         struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+        assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2)
             spin_until(&pending, 1); /* else: either order */
         assert_false(prokio_oneshot_tx_is_closed(tx));
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         memset(&v, 0, sizeof v); /* the channel kept a copy */
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct receiver *f = prokio_task_frame(h);
         assert_int_equal(f->rc, 0);
         struct payload want = payload_of(k);
@@ -175,13 +175,13 @@ void test_oneshot_send_before_recv(void **state)
     for (int k = 0; k < 10; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         struct receiver r = {.tr.d = &d, .rx = rx};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct receiver *f = prokio_task_frame(h);
         assert_int_equal(f->first, 0);
         assert_int_equal(f->tr.polls, 1);
@@ -192,7 +192,7 @@ void test_oneshot_send_before_recv(void **state)
     assert_int_equal(atomic_load(&d.n), 10);
 }
 
-void test_oneshot_tx_drop(void **state)
+void test_oneshot_tx_release(void **state)
 {
     (void)state;
     prokio_runtime_t *rt = test_runtime(2);
@@ -200,18 +200,18 @@ void test_oneshot_tx_drop(void **state)
     for (int k = 0; k < 20; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
         atomic_int pending = 0;
         struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
         if (k % 2 == 0)
-            prokio_oneshot_tx_drop(tx); /* before the receiver looks */
+            prokio_oneshot_tx_release(tx); /* before the receiver looks */
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+        assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2) {
             spin_until(&pending, 1);
-            prokio_oneshot_tx_drop(tx);
+            prokio_oneshot_tx_release(tx);
         }
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct receiver *f = prokio_task_frame(h);
         assert_int_equal(f->rc, PROKIO_EPIPE);
         assert_int_equal(f->tr.polls, k % 2 ? 2 : 1);
@@ -221,47 +221,47 @@ void test_oneshot_tx_drop(void **state)
     assert_int_equal(atomic_load(&d.n), 20);
 }
 
-void test_oneshot_rx_drop(void **state)
+void test_oneshot_rx_release(void **state)
 {
     (void)state;
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
     /* Receiver gone before the send: the send fails, the value stays ours. */
-    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
     assert_false(prokio_oneshot_tx_is_closed(tx));
-    prokio_oneshot_rx_drop(rx);
+    prokio_oneshot_rx_release(rx);
     assert_true(prokio_oneshot_tx_is_closed(tx));
     struct payload v = payload_of(3), want = payload_of(3);
     assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
     assert_memory_equal(&v, &want, sizeof v);
 
     /* Receiver gone after the send, value never received: discarded. */
-    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    prokio_oneshot_rx_drop(rx);
+    prokio_oneshot_rx_release(rx);
 
     /* Both dropped without a send, in both orders. */
-    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
-    prokio_oneshot_tx_drop(tx);
-    prokio_oneshot_rx_drop(rx);
-    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
-    prokio_oneshot_rx_drop(rx);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    prokio_oneshot_tx_release(tx);
+    prokio_oneshot_rx_release(rx);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    prokio_oneshot_rx_release(rx);
     assert_true(prokio_oneshot_tx_is_closed(tx));
-    prokio_oneshot_tx_drop(tx);
+    prokio_oneshot_tx_release(tx);
 
     /* A receiver task parked on the channel is aborted: its drop releases
      * rx, and the sender sees the channel closed. */
     prokio_runtime_t *rt = test_runtime(2);
     struct drops d = {0};
-    assert_int_equal(prokio_oneshot_new(sizeof(struct payload), &tx, &rx), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
     atomic_int pending = 0;
     struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
     prokio_task_t *h = NULL;
-    assert_int_equal(prokio_spawn(rt, receiver_poll, &r, sizeof r, receiver_drop, &h), 0);
+    assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
     spin_until(&pending, 1);
     assert_false(prokio_oneshot_tx_is_closed(tx));
     prokio_task_abort(h);
-    assert_int_equal(prokio_task_join(h), PROKIO_ECANCELED);
+    assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
     assert_true(prokio_oneshot_tx_is_closed(tx));
     assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
     prokio_task_release(h);
@@ -278,11 +278,11 @@ static int signal_rx_poll(void *frame, prokio_cx_t *cx)
 {
     struct signal_rx *f = frame;
     f->polls++;
-    int rc = prokio_oneshot_recv_poll(f->rx, cx, NULL);
+    int rc = prokio_oneshot_recv_poll(f->rx, NULL, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
     f->rc = rc;
-    prokio_oneshot_rx_drop(f->rx);
+    prokio_oneshot_rx_release(f->rx);
     return 0;
 }
 
@@ -293,17 +293,17 @@ void test_oneshot_size0(void **state)
     for (int k = 0; k < 4; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(0, &tx, &rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, 0), 0);
         if (k == 0)
             assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
         struct signal_rx s = {.rx = rx};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, signal_rx_poll, &s, sizeof s, NULL, &h), 0);
+        assert_int_equal(prokio_spawn(&h, rt, signal_rx_poll, &s, sizeof s, NULL), 0);
         if (k == 1)
             assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
         if (k >= 2)
-            prokio_oneshot_tx_drop(tx);
-        assert_int_equal(prokio_task_join(h), 0);
+            prokio_oneshot_tx_release(tx);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct signal_rx *f = prokio_task_frame(h);
         assert_int_equal(f->rc, k >= 2 ? PROKIO_EPIPE : 0);
         prokio_task_release(h);
@@ -322,10 +322,10 @@ struct link {
 static int link_poll(void *frame, prokio_cx_t *cx)
 {
     struct link *f = frame;
-    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    int rc = prokio_oneshot_recv_poll(f->rx, &f->v, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
-    prokio_oneshot_rx_drop(f->rx);
+    prokio_oneshot_rx_release(f->rx);
     f->rx = NULL;
     if (rc < 0)
         return rc;
@@ -339,9 +339,9 @@ static void link_drop(void *frame)
 {
     struct link *f = frame;
     if (f->rx)
-        prokio_oneshot_rx_drop(f->rx);
+        prokio_oneshot_rx_release(f->rx);
     if (f->tx)
-        prokio_oneshot_tx_drop(f->tx);
+        prokio_oneshot_tx_release(f->tx);
 }
 
 struct chain_end {
@@ -353,11 +353,11 @@ struct chain_end {
 static int chain_end_poll(void *frame, prokio_cx_t *cx)
 {
     struct chain_end *f = frame;
-    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->v);
+    int rc = prokio_oneshot_recv_poll(f->rx, &f->v, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
     f->rc = rc;
-    prokio_oneshot_rx_drop(f->rx);
+    prokio_oneshot_rx_release(f->rx);
     return 0;
 }
 
@@ -368,20 +368,20 @@ void test_oneshot_many(void **state)
     prokio_runtime_t *rt = test_runtime(3);
     prokio_oneshot_tx_t *first_tx;
     prokio_oneshot_rx_t *rx;
-    assert_int_equal(prokio_oneshot_new(sizeof(uint64_t), &first_tx, &rx), 0);
+    assert_int_equal(prokio_oneshot_new(&first_tx, &rx, sizeof(uint64_t)), 0);
     for (int i = 0; i < N; i++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *next_rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(uint64_t), &tx, &next_rx), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &next_rx, sizeof(uint64_t)), 0);
         struct link l = {.rx = rx, .tx = tx};
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)i % 3, link_poll, &l, sizeof l, link_drop, NULL), 0);
+            prokio_spawn_on(NULL, rt, (unsigned)i % 3, link_poll, &l, sizeof l, link_drop), 0);
         rx = next_rx;
     }
     uint64_t v = 1000;
     assert_int_equal(prokio_oneshot_send(first_tx, &v), 0);
     struct chain_end e = {.rx = rx};
-    assert_int_equal(prokio_block_on(rt, chain_end_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, chain_end_poll, &e, sizeof e, NULL), 0);
     assert_int_equal(e.rc, 0);
     assert_int_equal(e.v, 1000 + N);
     test_runtime_free(rt);

@@ -1,6 +1,7 @@
 /* tests/conformance/runtime.c: creating, naming and freeing runtimes;
  * options; the calls that must refuse to run on a worker thread. */
 #include "conformance.h"
+#include <prokio/backend_info.h>
 
 static void check_backend_name(prokio_runtime_t *rt)
 {
@@ -44,7 +45,7 @@ void test_runtime_defaults(void **state)
     assert_int_equal(prokio_runtime_workers(rt), cpus_allowed());
     check_backend_name(rt);
     struct echo e = {.in = 14};
-    assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
     assert_int_equal(e.out, 42);
     assert_true(e.worker < prokio_runtime_workers(rt));
     test_runtime_free(rt);
@@ -200,15 +201,15 @@ static int deadlk_poll(void *frame, prokio_cx_t *cx)
 {
     struct deadlk *f = frame;
     PROKIO_BEGIN(&f->co);
-    f->block_on = prokio_block_on(f->rt, nop_poll, NULL, 0, NULL);
+    f->block_on = prokio_runtime_block_on(f->rt, nop_poll, NULL, 0, NULL);
     f->created = (prokio_runtime_t *)f;
     f->runtime_new = prokio_runtime_new(&f->created, NULL);
     f->shutdown = prokio_runtime_shutdown(f->rt);
     f->free = prokio_runtime_free(f->rt);
-    f->child_result = prokio_spawn_local(cx, nop_poll, NULL, 0, NULL, &f->child);
+    f->child_result = prokio_spawn_local(&f->child, nop_poll, NULL, 0, NULL, cx);
     if (f->child_result < 0)
         return f->child_result;
-    f->join = prokio_task_join(f->child);
+    f->join = prokio_task_blocking_join(f->child);
     PROKIO_AWAIT_INTO(&f->co, f->child_result, prokio_task_join_poll(f->child, cx));
     prokio_task_release(f->child);
     f->child = NULL;
@@ -220,7 +221,7 @@ void test_runtime_edeadlk(void **state)
     (void)state;
     prokio_runtime_t *rt = test_runtime(2);
     struct deadlk f = {.rt = rt};
-    assert_int_equal(prokio_block_on(rt, deadlk_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, deadlk_poll, &f, sizeof f, NULL), 0);
     assert_int_equal(f.block_on, PROKIO_EDEADLK);
     assert_int_equal(f.runtime_new, PROKIO_EDEADLK);
     assert_null(f.created);
@@ -230,7 +231,7 @@ void test_runtime_edeadlk(void **state)
     assert_int_equal(f.child_result, 0);
     /* The runtime was not shut down by any of that. */
     struct echo e = {.in = 5};
-    assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
     assert_int_equal(e.out, 15);
     test_runtime_free(rt);
 }
@@ -242,14 +243,14 @@ void test_runtime_many(void **state)
         prokio_runtime_t *rt = test_runtime(1 + (unsigned)i % 3);
         prokio_task_t *h = NULL;
         struct echo e = {.in = i};
-        assert_int_equal(prokio_spawn(rt, echo_poll, &e, sizeof e, NULL, &h), 0);
-        assert_int_equal(prokio_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(prokio_spawn(&h, rt, echo_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(e.out, 3 * i);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         assert_int_equal(((struct echo *)prokio_task_frame(h))->out, 3 * i);
         prokio_task_release(h);
         /* A detached task still queued when the runtime goes. */
-        assert_int_equal(prokio_spawn(rt, echo_poll, &e, sizeof e, NULL, NULL), 0);
+        assert_int_equal(prokio_spawn(NULL, rt, echo_poll, &e, sizeof e, NULL), 0);
         test_runtime_free(rt);
     }
 }

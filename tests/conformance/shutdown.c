@@ -29,16 +29,16 @@ struct st_io {
     struct track tr;
     atomic_int *parked;
     int sv[2];
-    prokio_io_t *io;
+    prokio_fd_t *io;
 };
 
 static int st_io_poll(void *frame, prokio_cx_t *cx)
 {
     struct st_io *f = frame;
     track_poll(&f->tr);
-    if (f->io == NULL && prokio_io_new(cx, f->sv[0], &f->io) < 0)
+    if (f->io == NULL && prokio_fd_new(&f->io, f->sv[0], cx) < 0)
         return PROKIO_EIO;
-    int rc = prokio_io_poll_ready(f->io, PROKIO_READABLE, cx);
+    int rc = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
     if (rc != PROKIO_PENDING)
         return PROKIO_EIO; /* nobody writes */
     if (f->tr.polls == 1)
@@ -50,7 +50,7 @@ static void st_io_drop(void *frame)
 {
     struct st_io *f = frame;
     if (f->io)
-        prokio_io_free(f->io);
+        prokio_fd_free(f->io);
     f->io = NULL;
     close(f->sv[0]);
     close(f->sv[1]);
@@ -91,7 +91,7 @@ static int st_yielder_poll(void *frame, prokio_cx_t *cx)
     track_poll(&f->tr);
     if (f->tr.polls == 1)
         atomic_fetch_add(f->parked, 1);
-    return prokio_yield(cx);
+    return prokio_cx_yield(cx);
 }
 
 struct st_blocker {
@@ -161,22 +161,22 @@ void test_shutdown_every_state(void **state)
         /* Sleeping, with a handle and detached. */
         struct st_sleeper s = {.tr = tr, .parked = &parked};
         assert_int_equal(
-            prokio_spawn_on(rt, w, st_sleeper_poll, &s, sizeof s, track_drop, next_handle(&hs)), 0);
-        assert_int_equal(prokio_spawn_on(rt, w, st_sleeper_poll, &s, sizeof s, track_drop, NULL),
+            prokio_spawn_on(next_handle(&hs), rt, w, st_sleeper_poll, &s, sizeof s, track_drop), 0);
+        assert_int_equal(prokio_spawn_on(NULL, rt, w, st_sleeper_poll, &s, sizeof s, track_drop),
                          0);
         expect_parked += 2;
         /* Waiting on a descriptor. */
         struct st_io io = {.tr = tr, .parked = &parked};
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, io.sv), 0);
         assert_int_equal(
-            prokio_spawn_on(rt, w, st_io_poll, &io, sizeof io, st_io_drop, next_handle(&hs)), 0);
+            prokio_spawn_on(next_handle(&hs), rt, w, st_io_poll, &io, sizeof io, st_io_drop), 0);
         expect_parked++;
         /* Waiting on a oneshot whose sender we keep. */
         struct gated_parker gp = {.parked = &parked};
         conf_gated_init(&gp.g, &d, 0, &txs[ntx++]);
         gp.g.tr = tr;
-        assert_int_equal(prokio_spawn_on(rt, w, gated_parker_poll, &gp, sizeof gp, conf_gated_drop,
-                                         next_handle(&hs)),
+        assert_int_equal(prokio_spawn_on(next_handle(&hs), rt, w, gated_parker_poll, &gp, sizeof gp,
+                                         conf_gated_drop),
                          0);
         expect_parked++;
         /* Waiting on the JoinHandle of a pending task, on the same worker
@@ -187,19 +187,19 @@ void test_shutdown_every_state(void **state)
             target.g.tr.thread = threads[tw];
             target.g.tr.known = true;
             prokio_task_t *ht = NULL;
-            assert_int_equal(prokio_spawn_on(rt, tw, gated_parker_poll, &target, sizeof target,
-                                             conf_gated_drop, &ht),
+            assert_int_equal(prokio_spawn_on(&ht, rt, tw, gated_parker_poll, &target, sizeof target,
+                                             conf_gated_drop),
                              0);
             struct st_joiner j = {.tr = tr, .parked = &parked, .target = ht};
-            assert_int_equal(prokio_spawn_on(rt, w, st_joiner_poll, &j, sizeof j, st_joiner_drop,
-                                             next_handle(&hs)),
+            assert_int_equal(prokio_spawn_on(next_handle(&hs), rt, w, st_joiner_poll, &j, sizeof j,
+                                             st_joiner_drop),
                              0);
             expect_parked += 2;
         }
         /* Always ready: yields for ever. */
         struct st_yielder y = {.tr = tr, .parked = &parked};
         assert_int_equal(
-            prokio_spawn_on(rt, w, st_yielder_poll, &y, sizeof y, track_drop, next_handle(&hs)), 0);
+            prokio_spawn_on(next_handle(&hs), rt, w, st_yielder_poll, &y, sizeof y, track_drop), 0);
         expect_parked++;
     }
     tasks = expect_parked;
@@ -212,13 +212,13 @@ void test_shutdown_every_state(void **state)
                            .in_poll = &in_poll,
                            .release = &release};
     prokio_task_t *hb = NULL;
-    assert_int_equal(prokio_spawn_on(rt, 0, st_blocker_poll, &b, sizeof b, track_drop, &hb), 0);
+    assert_int_equal(prokio_spawn_on(&hb, rt, 0, st_blocker_poll, &b, sizeof b, track_drop), 0);
     tasks++;
     spin_until(&in_poll, 1);
     for (int i = 0; i < 40; i++) {
         struct track t = {.d = &d, .thread = threads[0], .known = true};
-        assert_int_equal(prokio_spawn_on(rt, 0, conf_park_forever, &t, sizeof t, track_drop,
-                                         i % 2 ? NULL : next_handle(&hs)),
+        assert_int_equal(prokio_spawn_on(i % 2 ? NULL : next_handle(&hs), rt, 0, conf_park_forever,
+                                         &t, sizeof t, track_drop),
                          0);
         tasks++;
     }
@@ -231,8 +231,8 @@ void test_shutdown_every_state(void **state)
     for (;;) {
         struct track t = {.d = &d};
         prokio_task_t *h = (prokio_task_t *)&h;
-        rc = prokio_spawn(rt, conf_park_forever, &t, sizeof t, track_drop,
-                          spawned < 100 ? &h : NULL);
+        rc = prokio_spawn(spawned < 100 ? &h : NULL, rt, conf_park_forever, &t, sizeof t,
+                          track_drop);
         if (rc < 0) {
             if (spawned < 100)
                 assert_null(h);
@@ -252,11 +252,11 @@ void test_shutdown_every_state(void **state)
     print_message("# shutdown: %d tasks, %d spawned while shutting down\n", tasks, spawned);
     assert_int_equal(atomic_load(&d.n), tasks);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
-    assert_int_equal(prokio_task_join(hb), 0); /* it ended on its own */
+    assert_int_equal(prokio_task_blocking_join(hb), 0); /* it ended on its own */
     assert_int_equal(((struct track *)prokio_task_frame(hb))->drops, 1);
     for (int i = 0; i < hs.n; i++) {
         assert_int_equal(prokio_task_result(hs.h[i]), PROKIO_ECANCELED);
-        assert_int_equal(prokio_task_join(hs.h[i]), PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_blocking_join(hs.h[i]), PROKIO_ECANCELED);
         assert_int_equal(((struct track *)prokio_task_frame(hs.h[i]))->drops, 1);
     }
     for (int i = 0; i < ntx; i++) {
@@ -269,11 +269,11 @@ void test_shutdown_every_state(void **state)
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     struct track t = {.d = &d};
     prokio_task_t *h = (prokio_task_t *)&h;
-    assert_int_equal(prokio_spawn(rt, conf_park_forever, &t, sizeof t, track_drop, &h),
+    assert_int_equal(prokio_spawn(&h, rt, conf_park_forever, &t, sizeof t, track_drop),
                      PROKIO_ESHUTDOWN);
     assert_null(h);
     h = (prokio_task_t *)&h;
-    assert_int_equal(prokio_spawn_on(rt, 1, conf_park_forever, &t, sizeof t, track_drop, &h),
+    assert_int_equal(prokio_spawn_on(&h, rt, 1, conf_park_forever, &t, sizeof t, track_drop),
                      PROKIO_ESHUTDOWN);
     assert_null(h);
 
@@ -296,7 +296,7 @@ void test_shutdown_idle(void **state)
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     prokio_task_t *h = (prokio_task_t *)&h;
-    assert_int_equal(prokio_spawn(rt, conf_park_forever, NULL, sizeof(struct track), NULL, &h),
+    assert_int_equal(prokio_spawn(&h, rt, conf_park_forever, NULL, sizeof(struct track), NULL),
                      PROKIO_ESHUTDOWN);
     assert_null(h);
     test_runtime_free(rt);
@@ -305,7 +305,7 @@ void test_shutdown_idle(void **state)
     test_runtime_free(rt);
 }
 
-/* Threads blocked in prokio_task_join and prokio_block_on wake up with
+/* Threads blocked in prokio_task_blocking_join and prokio_runtime_block_on wake up with
  * PROKIO_ECANCELED when the runtime shuts down. */
 struct blocked {
     prokio_runtime_t *rt;
@@ -319,7 +319,7 @@ static void *join_blocked_main(void *arg)
 {
     struct blocked *b = arg;
     atomic_store(&b->started, 1);
-    b->rc = prokio_task_join(b->h);
+    b->rc = prokio_task_blocking_join(b->h);
     return NULL;
 }
 
@@ -341,7 +341,7 @@ static void *block_on_blocked_main(void *arg)
 {
     struct blocked *b = arg;
     struct parked_flag f = {.tr = b->frame, .polled = &b->started};
-    b->rc = prokio_block_on(b->rt, parked_flag_poll, &f, sizeof f, track_drop);
+    b->rc = prokio_runtime_block_on(b->rt, parked_flag_poll, &f, sizeof f, track_drop);
     b->frame = f.tr;
     return NULL;
 }
@@ -353,7 +353,7 @@ void test_shutdown_wakes_blocked_threads(void **state)
     struct drops d = {0};
     struct blocked j = {.rt = rt}, bo = {.rt = rt, .frame = {.d = &d}};
     struct track t = {.d = &d};
-    assert_int_equal(prokio_spawn(rt, conf_park_forever, &t, sizeof t, track_drop, &j.h), 0);
+    assert_int_equal(prokio_spawn(&j.h, rt, conf_park_forever, &t, sizeof t, track_drop), 0);
     pthread_t tj, tb;
     assert_int_equal(pthread_create(&tj, NULL, join_blocked_main, &j), 0);
     assert_int_equal(pthread_create(&tb, NULL, block_on_blocked_main, &bo), 0);
@@ -390,10 +390,10 @@ void test_shutdown_large_frames(void **state)
             struct track t = {.d = &d, .thread = threads[w], .known = true};
             memcpy(buf, &t, sizeof t);
             assert_int_equal(
-                prokio_spawn_on(rt, w, conf_park_forever, buf, sizes[k], track_drop, &h[k][w]), 0);
+                prokio_spawn_on(&h[k][w], rt, w, conf_park_forever, buf, sizes[k], track_drop), 0);
             /* and a detached twin */
             assert_int_equal(
-                prokio_spawn_on(rt, w, conf_park_forever, buf, sizes[k], track_drop, NULL), 0);
+                prokio_spawn_on(NULL, rt, w, conf_park_forever, buf, sizes[k], track_drop), 0);
         }
         free(buf);
     }
@@ -440,7 +440,7 @@ void test_free_busy_while_waker_held(void **state)
         prokio_waker_t *w = NULL;
         atomic_int parked = 0;
         struct waker_out f = {.tr.d = &d, .out = &w, .finish = finish, .parked = &parked};
-        assert_int_equal(prokio_spawn(rt, waker_out_poll, &f, sizeof f, track_drop, NULL), 0);
+        assert_int_equal(prokio_spawn(NULL, rt, waker_out_poll, &f, sizeof f, track_drop), 0);
         spin_until(&parked, 1);
         assert_int_equal(prokio_runtime_shutdown(rt), 0);
         assert_int_equal(atomic_load(&d.n), finish + 1);
@@ -450,7 +450,7 @@ void test_free_busy_while_waker_held(void **state)
         prokio_waker_t *c = prokio_waker_clone(w);
         prokio_waker_wake(c);
         assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
-        prokio_waker_drop(w);
+        prokio_waker_release(w);
         test_runtime_free(rt);
     }
     assert_int_equal(atomic_load(&d.n), 2);

@@ -41,15 +41,15 @@ void test_spawn_from_main(void **state)
     for (int i = 0; i < N; i++) {
         struct ret f = {.tr.d = &d, .ret = codes[i % NCODES]};
         h[i] = NULL;
-        assert_int_equal(prokio_spawn(rt, ret_poll, &f, sizeof f, track_drop, &h[i]), 0);
+        assert_int_equal(prokio_spawn(&h[i], rt, ret_poll, &f, sizeof f, track_drop), 0);
         assert_non_null(h[i]);
     }
     for (int i = 0; i < N; i++) {
         int want = codes[i % NCODES];
-        check_result(prokio_task_join(h[i]), want);
+        check_result(prokio_task_blocking_join(h[i]), want);
         check_result(prokio_task_result(h[i]), want);
         /* A second join of an ended task answers at once, the same. */
-        check_result(prokio_task_join(h[i]), want);
+        check_result(prokio_task_blocking_join(h[i]), want);
         struct ret *f = prokio_task_frame(h[i]);
         assert_int_equal(f->out, want * 2 + 1);
         assert_int_equal(f->tr.polls, 1);
@@ -137,10 +137,10 @@ void test_spawn_frames(void **state)
         for (size_t i = sizeof *b; i < size; i++)
             sum += buf[i] = pattern(b->seed, i);
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)k % 2, blob_poll, buf, size, NULL, &h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, blob_poll, buf, size, NULL), 0);
         /* The frame is a copy: changing ours now changes nothing. */
         memset(buf + sizeof *b, 0, size - sizeof *b);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct blob_head *out = prokio_task_frame(h);
         assert_int_equal(out->bad_bytes, 0);
         assert_int_equal(out->aligned, 1);
@@ -154,8 +154,8 @@ void test_spawn_frames(void **state)
 
         /* NULL: zero-filled. */
         conf_zero_size = size;
-        assert_int_equal(prokio_spawn(rt, zero_poll, NULL, size, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn(&h, rt, zero_poll, NULL, size, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         const unsigned char *z = prokio_task_frame(h);
         assert_int_equal(z[0], 0);
         assert_int_equal(z[1], 1);
@@ -163,13 +163,13 @@ void test_spawn_frames(void **state)
     }
     unsigned char one = 41;
     prokio_task_t *h = NULL;
-    assert_int_equal(prokio_spawn(rt, byte_poll, &one, 1, NULL, &h), 0);
-    assert_int_equal(prokio_task_join(h), 0);
+    assert_int_equal(prokio_spawn(&h, rt, byte_poll, &one, 1, NULL), 0);
+    assert_int_equal(prokio_task_blocking_join(h), 0);
     assert_int_equal(*(unsigned char *)prokio_task_frame(h), 42);
     assert_int_equal(one, 41);
     prokio_task_release(h);
     /* No frame at all. */
-    assert_int_equal(prokio_spawn(rt, byte_poll, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(prokio_spawn(NULL, rt, byte_poll, NULL, 0, NULL), 0);
     test_runtime_free(rt);
 }
 
@@ -196,11 +196,11 @@ static int parent_poll(void *frame, prokio_cx_t *cx)
     for (f->i = 0; f->i < KIDS; f->i++) {
         struct ret kid = {.tr.d = f->kid_drops, .ret = codes[f->i % NCODES]};
         if (f->i % 2)
-            f->spawn_rc[f->i] = prokio_spawn(prokio_cx_runtime(cx), ret_poll, &kid, sizeof kid,
-                                             track_drop, &f->kid[f->i]);
+            f->spawn_rc[f->i] = prokio_spawn(&f->kid[f->i], prokio_cx_runtime(cx), ret_poll, &kid,
+                                             sizeof kid, track_drop);
         else
             f->spawn_rc[f->i] =
-                prokio_spawn_local(cx, ret_poll, &kid, sizeof kid, track_drop, &f->kid[f->i]);
+                prokio_spawn_local(&f->kid[f->i], ret_poll, &kid, sizeof kid, track_drop, cx);
     }
     for (f->i = 0; f->i < KIDS; f->i++) {
         if (f->kid[f->i] == NULL)
@@ -221,10 +221,10 @@ void test_spawn_from_task(void **state)
     prokio_task_t *h[3];
     for (unsigned w = 0; w < 3; w++) {
         struct parent p = {.tr.d = &d, .kid_drops = &kd};
-        assert_int_equal(prokio_spawn_on(rt, w, parent_poll, &p, sizeof p, track_drop, &h[w]), 0);
+        assert_int_equal(prokio_spawn_on(&h[w], rt, w, parent_poll, &p, sizeof p, track_drop), 0);
     }
     for (unsigned w = 0; w < 3; w++) {
-        assert_int_equal(prokio_task_join(h[w]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[w]), 0);
         struct parent *p = prokio_task_frame(h[w]);
         for (int i = 0; i < KIDS; i++) {
             assert_int_equal(p->spawn_rc[i], 0);
@@ -271,7 +271,7 @@ static int local_parent_poll(void *frame, prokio_cx_t *cx)
     f->worker = prokio_cx_worker(cx);
     f->thread = pthread_self();
     for (f->i = 0; f->i < 4; f->i++)
-        if (prokio_spawn_local(cx, where_poll, NULL, sizeof(struct where), NULL, &f->kid[f->i]) < 0)
+        if (prokio_spawn_local(&f->kid[f->i], where_poll, NULL, sizeof(struct where), NULL, cx) < 0)
             return PROKIO_EIO;
     for (f->i = 0; f->i < 4; f->i++) {
         PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->kid[f->i], cx));
@@ -293,8 +293,8 @@ void test_spawn_local_same_worker(void **state)
     for (unsigned w = 0; w < 4; w++) {
         struct local_parent p = {0};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, local_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct local_parent *f = prokio_task_frame(h);
         assert_int_equal(f->worker, w);
         assert_true(pthread_equal(f->thread, threads[w]));
@@ -322,10 +322,10 @@ static int on_parent_poll(void *frame, prokio_cx_t *cx)
     PROKIO_BEGIN(&f->co);
     f->n = prokio_runtime_workers(rt);
     for (f->i = 0; f->i < f->n; f->i++)
-        if (prokio_spawn_on(rt, f->i, where_poll, NULL, sizeof(struct where), NULL, &f->kid[f->i]) <
+        if (prokio_spawn_on(&f->kid[f->i], rt, f->i, where_poll, NULL, sizeof(struct where), NULL) <
             0)
             return PROKIO_EIO;
-    f->out_of_range = prokio_spawn_on(rt, f->n, where_poll, NULL, 0, NULL, NULL);
+    f->out_of_range = prokio_spawn_on(NULL, rt, f->n, where_poll, NULL, 0, NULL);
     for (f->i = 0; f->i < f->n; f->i++) {
         PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->kid[f->i], cx));
         struct where *w = prokio_task_frame(f->kid[f->i]);
@@ -346,8 +346,8 @@ void test_spawn_on_each_worker(void **state)
     for (unsigned from = 0; from < W; from++) {
         struct on_parent p = {0};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, from, on_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, from, on_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct on_parent *f = prokio_task_frame(h);
         assert_int_equal(f->n, W);
         assert_int_equal(f->out_of_range, PROKIO_EINVAL);
@@ -367,7 +367,7 @@ struct bad_spawner {
 static int bad_spawner_poll(void *frame, prokio_cx_t *cx)
 {
     struct bad_spawner *f = frame;
-    f->null_local = prokio_spawn_local(cx, NULL, NULL, 0, track_drop, NULL);
+    f->null_local = prokio_spawn_local(NULL, NULL, NULL, 0, track_drop, cx);
     return 0;
 }
 
@@ -379,32 +379,32 @@ void test_spawn_invalid(void **state)
     struct track t = {.d = &d};
     /* A failed spawn sets *join_out to NULL whatever it held. */
     prokio_task_t *const stale = (prokio_task_t *)(uintptr_t)0x10, *h = stale;
-    assert_int_equal(prokio_spawn_on(rt, 2, conf_park_forever, &t, sizeof t, track_drop, &h),
+    assert_int_equal(prokio_spawn_on(&h, rt, 2, conf_park_forever, &t, sizeof t, track_drop),
                      PROKIO_EINVAL);
     assert_null(h);
     h = stale;
     assert_int_equal(
-        prokio_spawn_on(rt, UINT32_MAX, conf_park_forever, &t, sizeof t, track_drop, &h),
+        prokio_spawn_on(&h, rt, UINT32_MAX, conf_park_forever, &t, sizeof t, track_drop),
         PROKIO_EINVAL);
     assert_null(h);
     h = stale;
-    assert_int_equal(prokio_spawn(rt, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
+    assert_int_equal(prokio_spawn(&h, rt, NULL, &t, sizeof t, track_drop), PROKIO_EINVAL);
     assert_null(h);
     h = stale;
-    assert_int_equal(prokio_spawn_on(rt, 0, NULL, &t, sizeof t, track_drop, &h), PROKIO_EINVAL);
+    assert_int_equal(prokio_spawn_on(&h, rt, 0, NULL, &t, sizeof t, track_drop), PROKIO_EINVAL);
     assert_null(h);
     h = stale;
     /* A frame no allocator can give: fails cleanly, drop not called. */
-    int rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX / 4, track_drop, &h);
+    int rc = prokio_spawn(&h, rt, conf_park_forever, NULL, SIZE_MAX / 4, track_drop);
     assert_true(rc < 0);
     assert_null(h);
     h = stale;
-    rc = prokio_spawn(rt, conf_park_forever, NULL, SIZE_MAX - 8, track_drop, &h);
+    rc = prokio_spawn(&h, rt, conf_park_forever, NULL, SIZE_MAX - 8, track_drop);
     assert_true(rc < 0);
     assert_null(h);
     h = stale;
     struct bad_spawner b = {0};
-    assert_int_equal(prokio_block_on(rt, bad_spawner_poll, &b, sizeof b, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, bad_spawner_poll, &b, sizeof b, NULL), 0);
     assert_int_equal(b.null_local, PROKIO_EINVAL);
     /* Nothing was queued: no drop ran, and nothing is left to free. */
     test_runtime_free(rt);
@@ -424,13 +424,13 @@ void test_result_pending_while_running(void **state)
     conf_gated_init(&g, &d, 5, &tx);
     g.started = &started;
     prokio_task_t *h = NULL;
-    assert_int_equal(prokio_spawn(rt, conf_gated_poll, &g, sizeof g, conf_gated_drop, &h), 0);
+    assert_int_equal(prokio_spawn(&h, rt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
     spin_until(&started, 1);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
     int v = 1234;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    assert_true(prokio_task_join(h) >= 0);
+    assert_true(prokio_task_blocking_join(h) >= 0);
     assert_true(prokio_task_result(h) >= 0);
     struct gated *f = prokio_task_frame(h);
     assert_int_equal(f->value, 1234);
@@ -478,7 +478,7 @@ static void joiner_drop(void *frame)
 {
     struct joiner *f = frame;
     if (f->gate)
-        prokio_oneshot_tx_drop(f->gate);
+        prokio_oneshot_tx_release(f->gate);
     track_dropped(&f->tr);
 }
 
@@ -496,12 +496,12 @@ void test_join_poll_before_finish(void **state)
             conf_gated_init(&g, &d, PROKIO_ETIMEDOUT, &tx);
             prokio_task_t *ht = NULL, *hj = NULL;
             assert_int_equal(
-                prokio_spawn_on(rt, target_w, conf_gated_poll, &g, sizeof g, conf_gated_drop, &ht),
+                prokio_spawn_on(&ht, rt, target_w, conf_gated_poll, &g, sizeof g, conf_gated_drop),
                 0);
             struct joiner j = {.tr.d = &d, .target = ht, .gate = tx};
             assert_int_equal(
-                prokio_spawn_on(rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop, &hj), 0);
-            assert_true(prokio_task_join(hj) >= 0);
+                prokio_spawn_on(&hj, rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop), 0);
+            assert_true(prokio_task_blocking_join(hj) >= 0);
             struct joiner *jf = prokio_task_frame(hj);
             assert_int_equal(jf->first, PROKIO_PENDING);
             assert_int_equal(jf->sent, 0);
@@ -531,12 +531,12 @@ void test_join_poll_after_finish(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct ret r = {.tr.d = &d, .ret = PROKIO_EPIPE};
         prokio_task_t *ht = NULL, *hj = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, ret_poll, &r, sizeof r, track_drop, &ht), 0);
-        assert_int_equal(prokio_task_join(ht), PROKIO_EPIPE);
+        assert_int_equal(prokio_spawn_on(&ht, rt, w, ret_poll, &r, sizeof r, track_drop), 0);
+        assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EPIPE);
         struct joiner j = {.tr.d = &d, .target = ht};
-        assert_int_equal(prokio_spawn_on(rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop, &hj),
+        assert_int_equal(prokio_spawn_on(&hj, rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop),
                          0);
-        assert_true(prokio_task_join(hj) >= 0);
+        assert_true(prokio_task_blocking_join(hj) >= 0);
         struct joiner *jf = prokio_task_frame(hj);
         assert_int_equal(jf->first, PROKIO_EPIPE);
         assert_int_equal(jf->result, PROKIO_EPIPE);
@@ -560,7 +560,7 @@ static void *thread_join_main(void *arg)
 {
     struct thread_join *tj = arg;
     atomic_store(&tj->started, 1);
-    tj->result = prokio_task_join(tj->h);
+    tj->result = prokio_task_blocking_join(tj->h);
     return NULL;
 }
 
@@ -579,7 +579,7 @@ void test_join_from_threads(void **state)
             conf_gated_init(&g, &d, i % 2 ? PROKIO_ECONNRESET : 3, &tx[i]);
             memset(&tj[i], 0, sizeof tj[i]);
             assert_int_equal(
-                prokio_spawn(rt, conf_gated_poll, &g, sizeof g, conf_gated_drop, &tj[i].h), 0);
+                prokio_spawn(&tj[i].h, rt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
         }
         /* Odd rounds open the gates before the threads join, even rounds
          * after: both orders must work. */
@@ -642,7 +642,7 @@ void test_block_on_frame(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (int k = 0; k < 2; k++) {
         struct squares s = {.ret = k ? PROKIO_EIO : 0};
-        int rc = prokio_block_on(rt, squares_poll, &s, sizeof s, NULL);
+        int rc = prokio_runtime_block_on(rt, squares_poll, &s, sizeof s, NULL);
         check_result(rc, s.ret);
         assert_int_equal(s.n, 8);
         assert_int_equal(s.co, 0);
@@ -651,13 +651,14 @@ void test_block_on_frame(void **state)
     }
     struct drops d = {0};
     struct ret r = {.tr.d = &d, .ret = PROKIO_ENOTCONN};
-    assert_int_equal(prokio_block_on(rt, ret_poll, &r, sizeof r, track_drop), PROKIO_ENOTCONN);
+    assert_int_equal(prokio_runtime_block_on(rt, ret_poll, &r, sizeof r, track_drop),
+                     PROKIO_ENOTCONN);
     assert_int_equal(r.out, PROKIO_ENOTCONN * 2 + 1);
     assert_int_equal(r.tr.polls, 1);
     assert_int_equal(r.tr.drops, 1);
     assert_int_equal(atomic_load(&d.n), 1);
     /* A frame-less task. */
-    assert_int_equal(prokio_block_on(rt, byte_poll, NULL, 0, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, byte_poll, NULL, 0, NULL), 0);
     test_runtime_free(rt);
 }
 
@@ -675,7 +676,7 @@ static int relay_poll(void *frame, prokio_cx_t *cx)
 {
     struct relay *f = frame;
     track_poll(&f->tr);
-    int rc = prokio_oneshot_recv_poll(f->in, cx, &f->value);
+    int rc = prokio_oneshot_recv_poll(f->in, &f->value, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
     f->value += 1000;
@@ -687,9 +688,9 @@ static int relay_poll(void *frame, prokio_cx_t *cx)
 static void relay_drop(void *frame)
 {
     struct relay *f = frame;
-    prokio_oneshot_rx_drop(f->in);
+    prokio_oneshot_rx_release(f->in);
     if (f->out)
-        prokio_oneshot_tx_drop(f->out);
+        prokio_oneshot_tx_release(f->out);
     track_dropped(&f->tr);
 }
 
@@ -702,11 +703,11 @@ struct watcher {
 static int watcher_poll(void *frame, prokio_cx_t *cx)
 {
     struct watcher *f = frame;
-    int rc = prokio_oneshot_recv_poll(f->rx, cx, &f->value);
+    int rc = prokio_oneshot_recv_poll(f->rx, &f->value, cx);
     if (rc == PROKIO_PENDING)
         return PROKIO_PENDING;
     f->rc = rc;
-    prokio_oneshot_rx_drop(f->rx);
+    prokio_oneshot_rx_release(f->rx);
     f->rx = NULL;
     return 0;
 }
@@ -719,22 +720,22 @@ void test_detach(void **state)
     for (int k = 0; k < 2; k++) {
         prokio_oneshot_tx_t *gate_tx, *done_tx;
         prokio_oneshot_rx_t *gate_rx, *done_rx;
-        assert_int_equal(prokio_oneshot_new(sizeof(int), &gate_tx, &gate_rx), 0);
-        assert_int_equal(prokio_oneshot_new(sizeof(int), &done_tx, &done_rx), 0);
+        assert_int_equal(prokio_oneshot_new(&gate_tx, &gate_rx, sizeof(int)), 0);
+        assert_int_equal(prokio_oneshot_new(&done_tx, &done_rx, sizeof(int)), 0);
         struct relay r = {.tr.d = &d, .in = gate_rx, .out = done_tx};
         if (k == 0) {
             /* Detached at spawn. */
-            assert_int_equal(prokio_spawn(rt, relay_poll, &r, sizeof r, relay_drop, NULL), 0);
+            assert_int_equal(prokio_spawn(NULL, rt, relay_poll, &r, sizeof r, relay_drop), 0);
         } else {
             /* Detached while it waits: release the handle. */
             prokio_task_t *h = NULL;
-            assert_int_equal(prokio_spawn(rt, relay_poll, &r, sizeof r, relay_drop, &h), 0);
+            assert_int_equal(prokio_spawn(&h, rt, relay_poll, &r, sizeof r, relay_drop), 0);
             prokio_task_release(h);
         }
         int v = 5 + k;
         assert_int_equal(prokio_oneshot_send(gate_tx, &v), 0);
         struct watcher w = {.rx = done_rx};
-        assert_int_equal(prokio_block_on(rt, watcher_poll, &w, sizeof w, NULL), 0);
+        assert_int_equal(prokio_runtime_block_on(rt, watcher_poll, &w, sizeof w, NULL), 0);
         assert_int_equal(w.rc, 0);
         assert_int_equal(w.value, 1005 + k);
     }
@@ -795,7 +796,7 @@ static int coro_poll(void *frame, prokio_cx_t *cx)
     f->steps[f->nsteps++] = 1;
     PROKIO_AWAIT_INTO(&f->co, f->nap_rc, nap2_poll(&f->nap, cx));
     f->steps[f->nsteps++] = 2;
-    if (prokio_spawn_local(cx, failing_kid_poll, NULL, 0, NULL, &f->kid) < 0)
+    if (prokio_spawn_local(&f->kid, failing_kid_poll, NULL, 0, NULL, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT_INTO(&f->co, f->kid_rc, prokio_task_join_poll(f->kid, cx));
     prokio_task_release(f->kid);
@@ -805,7 +806,7 @@ static int coro_poll(void *frame, prokio_cx_t *cx)
         PROKIO_YIELD(&f->co, cx);
         f->steps[f->nsteps++] = 10 + f->i;
     }
-    PROKIO_AWAIT_INTO(&f->co, f->recv_rc, prokio_oneshot_recv_poll(f->rx, cx, &f->got));
+    PROKIO_AWAIT_INTO(&f->co, f->recv_rc, prokio_oneshot_recv_poll(f->rx, &f->got, cx));
     f->steps[f->nsteps++] = 4;
     PROKIO_END(&f->co, f->got);
 }
@@ -814,7 +815,7 @@ static void coro_drop(void *frame)
 {
     struct coro *f = frame;
     if (f->rx)
-        prokio_oneshot_rx_drop(f->rx);
+        prokio_oneshot_rx_release(f->rx);
     track_dropped(&f->tr);
 }
 
@@ -825,12 +826,12 @@ void test_coro_macros(void **state)
     struct drops d = {0};
     struct coro c = {.tr.d = &d};
     prokio_oneshot_tx_t *tx;
-    assert_int_equal(prokio_oneshot_new(sizeof(int), &tx, &c.rx), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &c.rx, sizeof(int)), 0);
     prokio_task_t *h = NULL;
-    assert_int_equal(prokio_spawn(rt, coro_poll, &c, sizeof c, coro_drop, &h), 0);
+    assert_int_equal(prokio_spawn(&h, rt, coro_poll, &c, sizeof c, coro_drop), 0);
     int v = 99;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    assert_true(prokio_task_join(h) >= 0);
+    assert_true(prokio_task_blocking_join(h) >= 0);
     struct coro *f = prokio_task_frame(h);
     static const int want[] = {1, 2, 3, 10, 11, 12, 4};
     assert_int_equal(f->nsteps, 7);
@@ -869,7 +870,7 @@ static int yield_raw_poll(void *frame, prokio_cx_t *cx)
     if (f->i < 4) {
         f->log->buf[f->log->len++] = f->id;
         f->i++;
-        return prokio_yield(cx);
+        return prokio_cx_yield(cx);
     }
     f->log->buf[f->log->len++] = (char)(f->id + 32);
     return 0;
@@ -899,8 +900,8 @@ static int yield_parent_poll(void *frame, prokio_cx_t *cx)
     struct yield_parent *f = frame;
     PROKIO_BEGIN(&f->co);
     struct yielder a = {.log = f->log, .id = 'A'}, b = {.log = f->log, .id = 'B'};
-    if (prokio_spawn_local(cx, yield_raw_poll, &a, sizeof a, NULL, &f->a) < 0 ||
-        prokio_spawn_local(cx, yield_coro_poll, &b, sizeof b, NULL, &f->b) < 0)
+    if (prokio_spawn_local(&f->a, yield_raw_poll, &a, sizeof a, NULL, cx) < 0 ||
+        prokio_spawn_local(&f->b, yield_coro_poll, &b, sizeof b, NULL, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->a, cx));
     PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->b, cx));
@@ -917,8 +918,8 @@ void test_yield_order(void **state)
         struct ylog log = {{0}, 0};
         struct yield_parent p = {.log = &log};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, yield_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         prokio_task_release(h);
         log.buf[log.len] = '\0';
         assert_string_equal(log.buf, "ABABABABab");
@@ -950,7 +951,7 @@ static int taker_poll(void *frame, prokio_cx_t *cx)
 {
     struct taker *f = frame;
     f->polls++;
-    int r = f->use_rx ? prokio_oneshot_recv_poll(f->ho->rx, cx, &f->value)
+    int r = f->use_rx ? prokio_oneshot_recv_poll(f->ho->rx, &f->value, cx)
                       : prokio_task_join_poll(f->ho->target, cx);
     if (!f->is_b) {
         f->ho->a_first = r;
@@ -995,20 +996,20 @@ void test_handle_handover(void **state)
             g.rx = NULL;
         } else {
             assert_int_equal(
-                prokio_spawn_on(rt, wb, conf_gated_poll, &g, sizeof g, conf_gated_drop, &ht), 0);
+                prokio_spawn_on(&ht, rt, wb, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
             ho.target = ht;
             ho.gate = tx;
         }
         struct taker a = {.ho = &ho, .use_rx = use_rx},
                      b = {.ho = &ho, .is_b = 1, .use_rx = use_rx};
         prokio_task_t *ha = NULL, *hb = NULL;
-        assert_int_equal(prokio_spawn_on(rt, wa, taker_poll, &a, sizeof a, NULL, &ha), 0);
-        assert_int_equal(prokio_task_join(ha), 0);
+        assert_int_equal(prokio_spawn_on(&ha, rt, wa, taker_poll, &a, sizeof a, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(ha), 0);
         assert_int_equal(ho.a_first, PROKIO_PENDING);
         /* A ended while registered; B takes over on the other worker. */
         prokio_task_release(ha);
-        assert_int_equal(prokio_spawn_on(rt, wb, taker_poll, &b, sizeof b, NULL, &hb), 0);
-        assert_int_equal(prokio_task_join(hb), 0);
+        assert_int_equal(prokio_spawn_on(&hb, rt, wb, taker_poll, &b, sizeof b, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(hb), 0);
         struct taker *bf = prokio_task_frame(hb);
         if (bf->timed_out)
             fail_msg("%s handed over: the new awaiter was never woken",
@@ -1018,7 +1019,7 @@ void test_handle_handover(void **state)
         if (use_rx) {
             assert_int_equal(bf->result, 0);
             assert_int_equal(bf->value, 21);
-            prokio_oneshot_rx_drop(ho.rx);
+            prokio_oneshot_rx_release(ho.rx);
         } else {
             assert_int_equal(bf->result, PROKIO_ENOTCONN);
             prokio_task_release(ht);
@@ -1067,7 +1068,7 @@ static int spawner_poll(void *frame, prokio_cx_t *cx)
     for (f->round = 0; f->round < 2; f->round++) {
         for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
             struct tiny t = {.polls = f->polls, .i = f->i};
-            if (prokio_spawn_local(cx, tiny_poll, &t, sizeof t, tiny_drop, &f->h[f->i]) < 0)
+            if (prokio_spawn_local(&f->h[f->i], tiny_poll, &t, sizeof t, tiny_drop, cx) < 0)
                 return PROKIO_ENOMEM;
         }
         for (f->i = 0; f->i < MANY_LOCAL; f->i++) {
@@ -1089,26 +1090,26 @@ void test_spawn_many(void **state)
     struct spawner s = {.polls = &polls, .h = calloc(MANY_LOCAL, sizeof(prokio_task_t *))};
     assert_non_null(s.h);
     prokio_task_t *hs = NULL;
-    assert_int_equal(prokio_spawn_on(rt, 0, spawner_poll, &s, sizeof s, NULL, &hs), 0);
+    assert_int_equal(prokio_spawn_on(&hs, rt, 0, spawner_poll, &s, sizeof s, NULL), 0);
     /* Meanwhile, from outside, onto the same worker and the other one. */
     prokio_task_t **h = calloc(MANY_REMOTE, sizeof *h);
     assert_non_null(h);
     for (int i = 0; i < MANY_REMOTE; i++) {
         struct tiny t = {.polls = &polls, .i = i};
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop, &h[i]),
+            prokio_spawn_on(&h[i], rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop),
             0);
         if (i % 2 == 1) { /* release some early, keep others */
-            check_result(prokio_task_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
+            check_result(prokio_task_blocking_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
             assert_int_equal(((struct tiny *)prokio_task_frame(h[i - 1]))->i, -(i - 1) - 1);
             prokio_task_release(h[i - 1]);
         }
     }
     for (int i = 1; i < MANY_REMOTE; i += 2) {
-        check_result(prokio_task_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
+        check_result(prokio_task_blocking_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
         prokio_task_release(h[i]);
     }
-    assert_int_equal(prokio_task_join(hs), 0);
+    assert_int_equal(prokio_task_blocking_join(hs), 0);
     assert_int_equal(((struct spawner *)prokio_task_frame(hs))->bad, 0);
     prokio_task_release(hs);
     assert_int_equal(atomic_load(&polls), 2 * MANY_LOCAL + MANY_REMOTE);
@@ -1154,7 +1155,7 @@ static void reentrant_drop(void *frame)
         prokio_task_release(f->hold[i]);
     prokio_task_abort(f->victim);
     f->spawn_rc =
-        prokio_spawn(f->rt, flag_poll, &f->spawned_ran, sizeof f->spawned_ran, NULL, NULL);
+        prokio_spawn(NULL, f->rt, flag_poll, &f->spawned_ran, sizeof f->spawned_ran, NULL);
     track_dropped(&f->tr);
 }
 
@@ -1169,16 +1170,16 @@ void test_drop_reenters(void **state)
         struct track t = {.d = &d};
         for (unsigned w = 0; w < 2; w++)
             assert_int_equal(
-                prokio_spawn_on(rt, w, conf_park_forever, &t, sizeof t, track_drop, &r.hold[w]), 0);
+                prokio_spawn_on(&r.hold[w], rt, w, conf_park_forever, &t, sizeof t, track_drop), 0);
         prokio_task_t *hv = NULL, *hr = NULL;
-        assert_int_equal(prokio_spawn_on(rt, 0, conf_park_forever, &t, sizeof t, track_drop, &hv),
+        assert_int_equal(prokio_spawn_on(&hv, rt, 0, conf_park_forever, &t, sizeof t, track_drop),
                          0);
         r.victim = hv;
-        assert_int_equal(prokio_spawn_on(rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop, &hr),
+        assert_int_equal(prokio_spawn_on(&hr, rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop),
                          0);
         if (!at_shutdown) {
-            assert_true(prokio_task_join(hr) >= 0);
-            assert_int_equal(prokio_task_join(hv), PROKIO_ECANCELED);
+            assert_true(prokio_task_blocking_join(hr) >= 0);
+            assert_int_equal(prokio_task_blocking_join(hv), PROKIO_ECANCELED);
             spin_until(&ran, 1);
             assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc, 0);
         } else {

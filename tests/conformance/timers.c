@@ -45,7 +45,7 @@ static int order_parent_poll(void *frame, prokio_cx_t *cx)
     uint64_t base = prokio_cx_now_ns(cx);
     for (f->i = 0; f->i < NORDER; f->i++) {
         struct ordered o = {.seq = &f->seq, .start = base, .dur = PROKIO_MS(order_ms[f->i])};
-        if (prokio_spawn_local(cx, ordered_poll, &o, sizeof o, NULL, &f->kid[f->i]) < 0)
+        if (prokio_spawn_local(&f->kid[f->i], ordered_poll, &o, sizeof o, NULL, cx) < 0)
             return PROKIO_EIO;
     }
     for (f->i = 0; f->i < NORDER; f->i++)
@@ -60,8 +60,8 @@ void test_sleep_order(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct order_parent p = {0};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, order_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct order_parent *f = prokio_task_frame(h);
         for (int i = 0; i < NORDER; i++) {
             struct ordered *o = prokio_task_frame(f->kid[i]);
@@ -120,10 +120,10 @@ void test_sleep_never_early(void **state)
     uint64_t t0 = mono_ns();
     for (int i = 0; i < N; i++) {
         struct napper n = {.dur = durs[i % 10], .rounds = 3};
-        assert_int_equal(prokio_spawn(rt, napper_poll, &n, sizeof n, NULL, &h[i]), 0);
+        assert_int_equal(prokio_spawn(&h[i], rt, napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_join(h[i]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
         struct napper *n = prokio_task_frame(h[i]);
         assert_int_equal(n->i, 3);
         assert_int_equal(n->early, 0);
@@ -167,7 +167,7 @@ void test_sleep_immediate(void **state)
     (void)state;
     prokio_runtime_t *rt = test_runtime(1);
     struct immediate f = {0};
-    assert_int_equal(prokio_block_on(rt, immediate_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(prokio_runtime_block_on(rt, immediate_poll, &f, sizeof f, NULL), 0);
     assert_int_equal(f.polls, 1);
     assert_int_equal(f.past, 0);
     assert_int_equal(f.again, 0);
@@ -215,7 +215,7 @@ void test_sleep_huge(void **state)
     for (int i = 0; i < K; i++) {
         atomic_init(&polls[i], 0);
         struct huge f = {.polls = &polls[i], .absolute = kinds[i].absolute, .v = kinds[i].v};
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)i % 2, huge_poll, &f, sizeof f, NULL, &h[i]),
+        assert_int_equal(prokio_spawn_on(&h[i], rt, (unsigned)i % 2, huge_poll, &f, sizeof f, NULL),
                          0);
     }
     for (int i = 0; i < K; i++)
@@ -225,8 +225,8 @@ void test_sleep_huge(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct napper n = {.dur = PROKIO_MS(30), .rounds = 1};
         prokio_task_t *hs = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, napper_poll, &n, sizeof n, NULL, &hs), 0);
-        assert_int_equal(prokio_task_join(hs), 0);
+        assert_int_equal(prokio_spawn_on(&hs, rt, w, napper_poll, &n, sizeof n, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(hs), 0);
         prokio_task_release(hs);
     }
     for (int i = 0; i < K; i++) {
@@ -237,7 +237,7 @@ void test_sleep_huge(void **state)
     for (int i = 0; i < K; i++)
         prokio_task_abort(h[i]);
     for (int i = 0; i < K; i++) {
-        assert_int_equal(prokio_task_join(h[i]), PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_blocking_join(h[i]), PROKIO_ECANCELED);
         assert_int_equal(atomic_load(&polls[i]), 1);
         prokio_task_release(h[i]);
     }
@@ -300,8 +300,8 @@ void test_sleep_cancel(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct canceller c = {0};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, canceller_poll, &c, sizeof c, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, canceller_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct canceller *f = prokio_task_frame(h);
         assert_int_equal(f->a_first, PROKIO_PENDING);
         assert_int_equal(f->b_first, PROKIO_PENDING);
@@ -348,8 +348,8 @@ void test_sleep_reinit_armed(void **state)
     for (unsigned round = 0; round < 4; round++) {
         struct reinit r = {0};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, round % 2, reinit_poll, &r, sizeof r, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct reinit *f = prokio_task_frame(h);
         /* It waited for the last deadline only, not for a minute. */
         assert_true(f->end >= f->start + PROKIO_MS(5));
@@ -413,13 +413,13 @@ void test_sleep_armed_at_end(void **state)
     for (int i = 0; i < N; i++) {
         struct armer a = {.mode = i % 2, .armed = &armed};
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL, &h[i]), 0);
+            prokio_spawn_on(&h[i], rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL), 0);
     }
     spin_until(&armed, N);
     for (int i = 0; i < N; i++) {
         if (i % 2)
             prokio_task_abort(h[i]);
-        assert_int_equal(prokio_task_join(h[i]), i % 2 ? PROKIO_ECANCELED : 0);
+        assert_int_equal(prokio_task_blocking_join(h[i]), i % 2 ? PROKIO_ECANCELED : 0);
         prokio_task_release(h[i]);
     }
     atomic_int polls[N];
@@ -427,17 +427,17 @@ void test_sleep_armed_at_end(void **state)
         atomic_init(&polls[i], 0);
         struct canary c = {.polls = &polls[i]};
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)i % 2, canary_poll, &c, sizeof c, NULL, &h[i]), 0);
+            prokio_spawn_on(&h[i], rt, (unsigned)i % 2, canary_poll, &c, sizeof c, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_join(h[i]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
         assert_int_equal(atomic_load(&polls[i]), 2);
         prokio_task_release(h[i]);
     }
     /* And some left armed at shutdown. */
     for (int i = 0; i < N; i++) {
         struct armer a = {.mode = 1, .armed = &armed};
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL, NULL),
+        assert_int_equal(prokio_spawn_on(NULL, rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL),
                          0);
     }
     spin_until(&armed, 2 * N);
@@ -524,7 +524,7 @@ void test_sleep_many(void **state)
     for (int i = 0; i < N; i++) {
         x = x * 1103515245u + 12345u;
         struct many m = {.seed = x >> 8, .done = &done};
-        assert_int_equal(prokio_spawn(rt, many_poll, &m, sizeof m, NULL, &h[i]), 0);
+        assert_int_equal(prokio_spawn(&h[i], rt, many_poll, &m, sizeof m, NULL), 0);
     }
     prokio_task_t *hh[2 * W];
     for (unsigned w = 0; w < 2 * W; w++) {
@@ -532,17 +532,17 @@ void test_sleep_many(void **state)
         assert_non_null(hf);
         hf->abort_me = w >= W;
         hf->ready = &ready;
-        assert_int_equal(prokio_spawn_on(rt, w % W, herd_poll, hf, sizeof *hf, NULL, &hh[w]), 0);
+        assert_int_equal(prokio_spawn_on(&hh[w], rt, w % W, herd_poll, hf, sizeof *hf, NULL), 0);
         free(hf);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_join(h[i]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
         prokio_task_release(h[i]);
     }
     assert_int_equal(atomic_load(&done), N);
     spin_until(&ready, 2 * W);
     for (unsigned w = 0; w < W; w++) {
-        assert_int_equal(prokio_task_join(hh[w]), 0);
+        assert_int_equal(prokio_task_blocking_join(hh[w]), 0);
         struct herd *hf = prokio_task_frame(hh[w]);
         assert_int_equal(hf->fired, PER_TASK);
         assert_int_equal(hf->early, 0);
@@ -551,7 +551,7 @@ void test_sleep_many(void **state)
     /* Herds of hour-long sleeps: aborting disarms 500 timers each. */
     for (unsigned w = W; w < 2 * W; w++) {
         prokio_task_abort(hh[w]);
-        assert_int_equal(prokio_task_join(hh[w]), PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_blocking_join(hh[w]), PROKIO_ECANCELED);
         prokio_task_release(hh[w]);
     }
     free(h);

@@ -45,7 +45,7 @@ static void *waker_thread_main(void *arg)
     atomic_store(&wt->ho->flag, 1);
     if (wt->by_ref) {
         prokio_waker_wake_by_ref(w);
-        prokio_waker_drop(w);
+        prokio_waker_release(w);
     } else {
         prokio_waker_wake(w);
     }
@@ -65,9 +65,9 @@ static void wake_from_thread(int by_ref)
         struct flag_waiter f = {.tr.d = &d, .ho = &ho};
         prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)k % 2, flag_waiter_poll, &f, sizeof f, track_drop, &h),
+            prokio_spawn_on(&h, rt, (unsigned)k % 2, flag_waiter_poll, &f, sizeof f, track_drop),
             0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         pthread_join(th, NULL);
         struct flag_waiter *ff = prokio_task_frame(h);
         assert_int_equal(ff->tr.polls, 2);
@@ -161,8 +161,8 @@ static int coalesce_parent_poll(void *frame, prokio_cx_t *cx)
     PROKIO_BEGIN(&f->co);
     struct flag_waiter fw = {.tr.d = f->d, .ho = f->ho};
     struct local_waker lw = {.ho = f->ho};
-    if (prokio_spawn_local(cx, flag_waiter_poll, &fw, sizeof fw, track_drop, &f->waiter) < 0 ||
-        prokio_spawn_local(cx, local_waker_poll, &lw, sizeof lw, NULL, &f->waker) < 0)
+    if (prokio_spawn_local(&f->waiter, flag_waiter_poll, &fw, sizeof fw, track_drop, cx) < 0 ||
+        prokio_spawn_local(&f->waker, local_waker_poll, &lw, sizeof lw, NULL, cx) < 0)
         return PROKIO_EIO;
     PROKIO_AWAIT_INTO(&f->co, f->waker_rc, prokio_task_join_poll(f->waker, cx));
     PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->waiter, cx));
@@ -180,8 +180,8 @@ void test_waker_coalesce(void **state)
         struct handoff ho = {NULL, 0};
         struct coalesce_parent p = {.d = &d, .ho = &ho};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, coalesce_parent_poll, &p, sizeof p, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, coalesce_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct coalesce_parent *f = prokio_task_frame(h);
         assert_int_equal(f->waker_rc, 0);
         struct flag_waiter *fw = prokio_task_frame(f->waiter);
@@ -198,12 +198,12 @@ void test_waker_coalesce(void **state)
         struct handoff ho = {NULL, 0};
         struct flag_waiter f = {.tr.d = &d, .ho = &ho};
         prokio_task_t *hw = NULL, *hb = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, flag_waiter_poll, &f, sizeof f, track_drop, &hw),
+        assert_int_equal(prokio_spawn_on(&hw, rt, w, flag_waiter_poll, &f, sizeof f, track_drop),
                          0);
         prokio_waker_t *waker = take_waker(&ho);
         atomic_int in_poll = 0, release = 0, go = 0;
         struct blocker b = {&in_poll, &release};
-        assert_int_equal(prokio_spawn_on(rt, w, blocker_poll, &b, sizeof b, NULL, &hb), 0);
+        assert_int_equal(prokio_spawn_on(&hb, rt, w, blocker_poll, &b, sizeof b, NULL), 0);
         spin_until(&in_poll, 1);
         /* The waiter was polled once before the blocker started (the
          * waker was published in that poll) and cannot run now. */
@@ -218,11 +218,11 @@ void test_waker_coalesce(void **state)
         for (int i = 0; i < HAMMERS; i++)
             pthread_join(th[i], NULL);
         atomic_store(&release, 1);
-        assert_int_equal(prokio_task_join(hb), 0);
-        assert_int_equal(prokio_task_join(hw), 0);
+        assert_int_equal(prokio_task_blocking_join(hb), 0);
+        assert_int_equal(prokio_task_blocking_join(hw), 0);
         struct flag_waiter *ff = prokio_task_frame(hw);
         assert_int_equal(ff->tr.polls, 2);
-        prokio_waker_drop(waker);
+        prokio_waker_release(waker);
         prokio_task_release(hw);
         prokio_task_release(hb);
     }
@@ -260,8 +260,8 @@ void test_waker_wake_while_running(void **state)
         struct self_waker s = {.tr.d = &d, .consume = k / 2};
         prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop, &h), 0);
-        assert_true(prokio_task_join(h) >= 0);
+            prokio_spawn_on(&h, rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop), 0);
+        assert_true(prokio_task_blocking_join(h) >= 0);
         struct self_waker *f = prokio_task_frame(h);
         assert_int_equal(f->tr.polls, 2);
         assert_int_equal(f->tr.drops, 1);
@@ -295,8 +295,8 @@ void test_waker_finished_task(void **state)
         prokio_waker_t *w = NULL;
         struct leaver l = {.tr.d = &d, .out = &w};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(rt, leaver_poll, &l, sizeof l, track_drop, &h), 0);
-        assert_true(prokio_task_join(h) >= 0);
+        assert_int_equal(prokio_spawn(&h, rt, leaver_poll, &l, sizeof l, track_drop), 0);
+        assert_true(prokio_task_blocking_join(h) >= 0);
         assert_non_null(w);
         if (k == 1) {
             /* The handle goes first: the waker alone keeps the task. */
@@ -314,7 +314,7 @@ void test_waker_finished_task(void **state)
             assert_int_equal(f->tr.drops, 1);
             assert_true(prokio_task_result(h) >= 0);
         }
-        prokio_waker_drop(w);
+        prokio_waker_release(w);
         if (h)
             prokio_task_release(h);
     }
@@ -336,7 +336,7 @@ static int will_poll(void *frame, prokio_cx_t *cx)
     f->self_self = prokio_waker_will_wake(me, me);
     f->clone_self = prokio_waker_will_wake(c, me);
     f->self_clone = prokio_waker_will_wake(me, c);
-    prokio_waker_drop(c);
+    prokio_waker_release(c);
     prokio_waker_t *o = atomic_load(f->other);
     f->self_other = prokio_waker_will_wake(me, o);
     f->other_self = prokio_waker_will_wake(o, me);
@@ -357,12 +357,12 @@ void test_waker_will_wake(void **state)
     for (unsigned w = 0; w < 2; w++) {
         _Atomic(prokio_waker_t *) other = NULL;
         _Atomic(prokio_waker_t *) *p = &other;
-        assert_int_equal(prokio_block_on(rt, clone_out_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_runtime_block_on(rt, clone_out_poll, &p, sizeof p, NULL), 0);
         assert_non_null(atomic_load(&other));
         struct will f = {.other = &other};
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(rt, w, will_poll, &f, sizeof f, NULL, &h), 0);
-        assert_int_equal(prokio_task_join(h), 0);
+        assert_int_equal(prokio_spawn_on(&h, rt, w, will_poll, &f, sizeof f, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), 0);
         struct will *r = prokio_task_frame(h);
         assert_true(r->self_self);
         assert_true(r->clone_self);
@@ -370,7 +370,7 @@ void test_waker_will_wake(void **state)
         assert_false(r->self_other);
         assert_false(r->other_self);
         prokio_task_release(h);
-        prokio_waker_drop(atomic_load(&other));
+        prokio_waker_release(atomic_load(&other));
     }
     test_runtime_free(rt);
 }

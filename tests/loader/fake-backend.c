@@ -72,7 +72,7 @@ __attribute__((unused)) static const prokio_backend_vtable_t fake_vtable = {
 #ifdef FAKE_BAD_NAME
     .name = "Bad Name",
 #else
-    .name = "fake",
+    .name = FAKE_NAME, /* the file is prokio-FAKE_NAME.so (Makefile.inc) */
 #endif
     .version = "0 (test fake)",
 #ifdef FAKE_ZERO_SIZES

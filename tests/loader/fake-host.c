@@ -112,7 +112,7 @@ static void fh_watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *
 static const prokio_backend_vtable_t fh_vtable = {
     .size = sizeof(prokio_backend_vtable_t),
     .abi_version = PROKIO_BACKEND_ABI_VERSION,
-    .name = "fakehost",
+    .name = "fake-host",
     .version = "1.0 (test fake of a host that cannot block)",
     .caps = PROKIO_BACKEND_CAP_NONBLOCKING_HOST,
     .loop_size = sizeof(struct fh_loop),
@@ -131,7 +131,7 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(fakehost)(const prokio_backend_ho
                                                          uint32_t core_abi,
                                                          const prokio_backend_vtable_t **vtable)
 {
-    int rc = prokio_backend_check_core(h, core_abi, "fakehost");
+    int rc = prokio_backend_check_core(h, core_abi, "fake-host");
     if (rc < 0)
         return rc;
     host = h;

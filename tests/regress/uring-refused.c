@@ -97,7 +97,7 @@ static int child(int err)
     if (strcmp(prokio_runtime_backend_name(rt), "uring") == 0)
         return CHILD_AUTO_PICKED_URING;
     int answer = 0;
-    rc = prokio_block_on(rt, answer_poll, &answer, sizeof answer, NULL);
+    rc = prokio_runtime_block_on(rt, answer_poll, &answer, sizeof answer, NULL);
     if (rc != 0 || answer != 42 || prokio_runtime_free(rt) != 0)
         return CHILD_TASK_FAILED;
     return CHILD_OK;

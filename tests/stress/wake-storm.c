@@ -122,7 +122,7 @@ static int storm_poll(void *frame, prokio_cx_t *cx)
     if (f->yield_every &&
         atomic_load_explicit(&s->polls, memory_order_relaxed) % (uint64_t)f->yield_every == 0) {
         atomic_fetch_add_explicit(&s->yields, 1, memory_order_relaxed);
-        return prokio_yield(cx);
+        return prokio_cx_yield(cx);
     }
     return PROKIO_PENDING;
 }
@@ -156,7 +156,7 @@ static void *producer_main(void *arg)
         }
     }
     for (int t = 0; t < TASKS; t++)
-        prokio_waker_drop(w[t]);
+        prokio_waker_release(w[t]);
     return NULL;
 }
 
@@ -186,7 +186,7 @@ static void token_storm(int yield_every)
         st->slot[t].assigned = (uint64_t)PRODUCERS * ROUNDS * TOKENS_PER_WAKE;
         struct storm_task f = {.st = st, .s = &st->slot[t], .yield_every = yield_every};
         assert_int_equal(
-            prokio_spawn_on(rt, (unsigned)t % WORKERS, storm_poll, &f, sizeof f, NULL, &h[t]), 0);
+            prokio_spawn_on(&h[t], rt, (unsigned)t % WORKERS, storm_poll, &f, sizeof f, NULL), 0);
     }
     while (atomic_load(&st->published) < TASKS)
         sched_yield();
@@ -206,7 +206,7 @@ static void token_storm(int yield_every)
     uint64_t wakes = 0, polls = 0, yields = 0;
     for (int t = 0; t < TASKS; t++) {
         struct slot *s = &st->slot[t];
-        assert_int_equal(prokio_task_join(h[t]), 0);
+        assert_int_equal(prokio_task_blocking_join(h[t]), 0);
         assert_int_equal(atomic_load(&s->received), s->assigned);
         assert_int_equal(atomic_load(&s->tokens), 0);
         assert_int_equal(atomic_load(&s->over), 0);
@@ -314,7 +314,7 @@ static void test_ping_pong(void **state)
     prokio_task_t *h[2];
     for (int i = 0; i < 2; i++) {
         struct player p = {c, i};
-        assert_int_equal(prokio_spawn_on(rt, (unsigned)i, player_poll, &p, sizeof p, NULL, &h[i]),
+        assert_int_equal(prokio_spawn_on(&h[i], rt, (unsigned)i, player_poll, &p, sizeof p, NULL),
                          0);
     }
     while (atomic_load(&c->published) < 2)
@@ -324,8 +324,8 @@ static void test_ping_pong(void **state)
     prokio_waker_wake_by_ref(atomic_load(&c->waker[0]));
     /* A lost pass leaves both players parked: say so before joining. */
     wait_progress(&c->finished, 2, &c->rally, 10, describe_court, c);
-    assert_int_equal(prokio_task_join(h[1]), 0);
-    assert_int_equal(prokio_task_join(h[0]), 0);
+    assert_int_equal(prokio_task_blocking_join(h[1]), 0);
+    assert_int_equal(prokio_task_blocking_join(h[0]), 0);
     uint64_t elapsed = mono_ns() - t0;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(c->hits[i], PING_ROUNDS);
@@ -333,7 +333,7 @@ static void test_ping_pong(void **state)
         /* The poll that published the waker, then one per hit. */
         assert_int_equal(c->polls[i], PING_ROUNDS + 1);
         prokio_task_release(h[i]);
-        prokio_waker_drop(atomic_load(&c->waker[i]));
+        prokio_waker_release(atomic_load(&c->waker[i]));
     }
     test_runtime_free(rt);
     print_message("# ping-pong: %d round trips across workers, %.3f s, %.2f us per round trip\n",
@@ -419,7 +419,7 @@ static void *race_producer_main(void *arg)
         sched_yield();
     }
     for (int t = 0; t < RACERS; t++)
-        prokio_waker_drop(w[t]);
+        prokio_waker_release(w[t]);
     return NULL;
 }
 
@@ -468,7 +468,7 @@ static void test_wake_vs_end(void **state)
             struct racer f = {
                 .r = r, .s = &r->slot[t], .limit = t % 8 == 1 ? 0 : limit, .counted = t % 8 != 3};
             assert_int_equal(
-                prokio_spawn_on(rt, (unsigned)t % 2, racer_poll, &f, sizeof f, racer_drop, &h[t]),
+                prokio_spawn_on(&h[t], rt, (unsigned)t % 2, racer_poll, &f, sizeof f, racer_drop),
                 0);
         }
         while (atomic_load(&r->published) < RACERS)
@@ -520,7 +520,7 @@ static void test_wake_vs_end(void **state)
         for (int t = 0; t < RACERS; t++) {
             if (h[t])
                 prokio_task_release(h[t]);
-            prokio_waker_drop(atomic_load(&r->slot[t].waker));
+            prokio_waker_release(atomic_load(&r->slot[t].waker));
         }
         test_runtime_free(rt);
         free(r);

@@ -1,0 +1,49 @@
+/* core/waker_slot.h: the one waiter of something that completes once or
+ * repeatedly: a JoinHandle's joiner, a oneshot's receiver, and later every
+ * single-consumer channel end (Tokio's AtomicWaker).
+ *
+ * The slot is one atomic word holding a waker (a tagged pointer, waker.h) or
+ * 0. Every store and every take is an atomic exchange or compare-exchange,
+ * so each waker put in is released exactly once, by whoever takes it out,
+ * even when a waiter and the completer race, or when a careless caller
+ * registers from two threads at once.
+ *
+ * The protocol with the completer, whose condition lives elsewhere (the
+ * task's COMPLETE bit, the oneshot's TX_DONE):
+ *   waiter:     register(slot, me); then re-check the condition; if it now
+ *               holds, unregister(slot, me) and take the result.
+ *   completer:  publish the condition; then wake(slot).
+ * Both sides' two steps are sequentially consistent, so at least one of
+ * them sees the other: the waiter sees the condition, or the completer sees
+ * the waker (a Dekker handshake: no wakeup is lost, and a spurious one at
+ * worst). */
+#ifndef PROKIO_CORE_WAKER_SLOT_H
+#define PROKIO_CORE_WAKER_SLOT_H
+
+#include "internal.h"
+
+struct prokio__waker_slot {
+    _Atomic uintptr_t waker; /* 0: nobody waits */
+};
+
+/* Stores a clone of `waker` as the one to wake, replacing (and releasing) a
+ * task's waker that was there: a handle handed from one task to another is
+ * awaited by the last one that polled. A thread blocked on the slot (a
+ * parker) is never displaced: then returns PROKIO_EBUSY, storing nothing.
+ * Returns 0 when stored, or when the slot already held `waker` (no clone).
+ * Thread: any. */
+int prokio__waker_slot_register(struct prokio__waker_slot *slot, uintptr_t waker);
+
+/* Takes `waker` back if the slot still holds it (the waiter saw the
+ * condition itself, or gives up). Thread: any. */
+void prokio__waker_slot_unregister(struct prokio__waker_slot *slot, uintptr_t waker);
+
+/* Takes whatever waker is there and wakes it, releasing the slot's
+ * reference. Cheap when nobody waits (one load). Thread: any. */
+void prokio__waker_slot_wake(struct prokio__waker_slot *slot);
+
+/* Takes whatever waker is there and releases it without waking.
+ * Thread: any. */
+void prokio__waker_slot_clear(struct prokio__waker_slot *slot);
+
+#endif
