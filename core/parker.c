@@ -9,6 +9,11 @@ static pthread_once_t thread_parker_once = PTHREAD_ONCE_INIT;
 static int thread_parker_key_rc;
 static __thread struct prokio__parker *thread_parker;
 
+/* Test hook (tests/regress/block-on-enomem.c): the next this-many parker
+ * allocations fail as if out of memory. Tests link the core statically and
+ * set it; it is not exported. */
+_Atomic unsigned prokio__parker_fail_allocs;
+
 static void thread_exit(void *p)
 {
     prokio__parker_unref(p);
@@ -21,6 +26,13 @@ static void make_key(void)
 
 static struct prokio__parker *parker_new(void)
 {
+    unsigned fail = atomic_load_explicit(&prokio__parker_fail_allocs, memory_order_relaxed);
+    while (fail && !atomic_compare_exchange_weak_explicit(&prokio__parker_fail_allocs, &fail,
+                                                          fail - 1, memory_order_relaxed,
+                                                          memory_order_relaxed))
+        ;
+    if (fail)
+        return NULL;
     struct prokio__parker *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;

@@ -22,6 +22,9 @@ struct prokio__parker {
     pthread_cond_t cond;
 };
 
+/* Test hook: how many coming parker allocations fail (parker.c). */
+extern _Atomic unsigned prokio__parker_fail_allocs;
+
 /* The calling thread's parker (borrowed: the thread holds a reference until
  * it exits), or NULL when out of memory. Thread: any. */
 struct prokio__parker *prokio__parker_current(void);
