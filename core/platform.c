@@ -64,8 +64,9 @@ bool prokio__self_dir(char *buf, size_t cap)
         return false;
     const char *path = info.dli_fname;
     char exe[4096];
-    if (strchr(path, '/') == NULL) {
-        /* dladdr names the main program by argv[0] at most: ask the kernel. */
+    if (path[0] != '/') {
+        /* dladdr names the main program as it was started ("./prog", or
+         * nothing): ask the kernel for the executable instead. */
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
         if (n <= 0)
             return false;
