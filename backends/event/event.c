@@ -112,7 +112,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     host->watch_ready(w->loop->host_loop, (prokio_backend_watch_t *)w, events);
 }
 
-static struct event_base *new_base(bool edge)
+static struct event_base *new_base(void)
 {
     struct event_config *cfg = event_config_new();
     if (!cfg)
@@ -120,11 +120,13 @@ static struct event_base *new_base(bool edge)
     /* NOLOCK: one thread uses the base. IGNORE_ENV: the core chooses, and
      * EVENT_NOEPOLL would quietly cost edge triggering. PRECISE_TIMER:
      * CLOCK_MONOTONIC and a timerfd rather than the coarse clock and
-     * millisecond epoll timeouts, so deadlines are met within microseconds. */
+     * millisecond epoll timeouts, so deadlines are met within microseconds.
+     * No EV_FEATURE_ET requirement: the first method libevent tries where
+     * this backend builds is epoll, which has it, so requiring it only
+     * turned a failed epoll_create into a printed "no event mechanism
+     * available" and a second base. loop_init reads what the base offers. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
                                    EVENT_BASE_FLAG_PRECISE_TIMER);
-    if (edge)
-        event_config_require_features(cfg, EV_FEATURE_ET);
     struct event_base *base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     return base;
@@ -141,10 +143,7 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     if (l->wake_fd < 0)
         return prokio_error(errno);
     errno = 0;
-    l->base = new_base(true);
-    if (!l->base)
-        l->base = new_base(false);
-    if (!l->base) {
+    if (!(l->base = new_base())) {
         rc = prokio_error(errno);
         goto fail_fd;
     }
