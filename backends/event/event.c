@@ -14,6 +14,7 @@
 #include <prokio/backend.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,12 @@
 /* Longer waits are cut into days: no library or kernel arithmetic ever sees
  * a deadline near overflow. */
 #define MAX_TIMEOUT_NS (UINT64_C(86400) * NS_PER_S)
+
+/* The descriptors event_base_new_with_config opens, counted from libevent
+ * 2.1's epoll backend with EVENT_BASE_FLAG_PRECISE_TIMER: epoll_create1, the
+ * timerfd of PRECISE_TIMER, and the pipe2 pair of evsig_init_, in that order.
+ * libevent answers a failure of the last with exit(1). */
+#define LIBEVENT_BASE_FDS 4
 
 struct loop {
     struct event_base *base;
@@ -112,11 +119,40 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     host->watch_ready(w->loop->host_loop, (prokio_backend_watch_t *)w, events);
 }
 
-static struct event_base *new_base(void)
+/* 0 if libevent's descriptors can be opened now, else why not. It opens as
+ * many (eventfds, so that the system-wide file table is counted too) and
+ * closes them again, which leaves the lowest free numbers free for whoever
+ * opens next. */
+static int base_descriptors_free(void)
+{
+    int fds[LIBEVENT_BASE_FDS], i, rc = 0;
+    for (i = 0; i < LIBEVENT_BASE_FDS; i++) {
+        if ((fds[i] = eventfd(0, EFD_CLOEXEC)) < 0) {
+            rc = prokio_error(errno);
+            break;
+        }
+    }
+    while (i-- > 0)
+        close(fds[i]);
+    return rc;
+}
+
+/* Serialises the check and the base creation of concurrent loop_inits, so
+ * that two loops never count the same free descriptors. */
+static pthread_mutex_t new_base_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* libevent ends the process when a new base cannot have its signal pipe, and
+ * its fatal callback, which could prevent that, is process-wide and must not
+ * return: not for a library to set. So the descriptors it needs are checked
+ * right before. Another thread may still take them in between (the
+ * application's, or one starting a loop of another backend); then libevent
+ * prints and exits as before: the check narrows that window to a few system
+ * calls, and only libevent could close it. */
+static int new_base(struct event_base **out)
 {
     struct event_config *cfg = event_config_new();
     if (!cfg)
-        return NULL;
+        return PROKIO_ENOMEM;
     /* NOLOCK: one thread uses the base. IGNORE_ENV: the core chooses, and
      * EVENT_NOEPOLL would quietly cost edge triggering. PRECISE_TIMER:
      * CLOCK_MONOTONIC and a timerfd rather than the coarse clock and
@@ -127,9 +163,16 @@ static struct event_base *new_base(void)
      * available" and a second base. loop_init reads what the base offers. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
                                    EVENT_BASE_FLAG_PRECISE_TIMER);
-    struct event_base *base = event_base_new_with_config(cfg);
+    pthread_mutex_lock(&new_base_lock);
+    int rc = base_descriptors_free();
+    if (rc == 0) {
+        errno = 0;
+        if (!(*out = event_base_new_with_config(cfg)))
+            rc = prokio_error(errno);
+    }
+    pthread_mutex_unlock(&new_base_lock);
     event_config_free(cfg);
-    return base;
+    return rc;
 }
 
 static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
@@ -142,11 +185,8 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0)
         return prokio_error(errno);
-    errno = 0;
-    if (!(l->base = new_base())) {
-        rc = prokio_error(errno);
+    if ((rc = new_base(&l->base)) < 0)
         goto fail_fd;
-    }
     l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
     if (!l->edge) {
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
