@@ -4,7 +4,8 @@
  * EV_FEATURE_ET (epoll on Linux), and a private eventfd for wake(): libevent's
  * own cross-thread machinery (evthread locking, event_active from another
  * thread) would put a lock on every event operation of every loop, and the
- * core already guarantees that only wake() crosses threads.
+ * core already guarantees that only wake() crosses threads. An epoll
+ * instance of the loop's own answers watch_init (see there).
  *
  * Memory: the event_base is libevent's (allocated at loop_init, freed at
  * loop_fini); everything else lives in the memory the core gives us, with the
@@ -18,8 +19,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ struct loop {
     struct event_base *base;
     prokio_backend_host_loop_t *host_loop;
     int wake_fd;
+    int probe_fd;            /* an epoll instance of our own, for watch_init */
     atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
     bool edge;
     bool woken;  /* during wait: wake_fd was read */
@@ -185,8 +187,12 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0)
         return prokio_error(errno);
-    if ((rc = new_base(&l->base)) < 0)
+    if ((l->probe_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        rc = prokio_error(errno);
         goto fail_fd;
+    }
+    if ((rc = new_base(&l->base)) < 0)
+        goto fail_probe;
     l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
     if (!l->edge) {
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
@@ -205,6 +211,8 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
 
 fail_base:
     event_base_free(l->base);
+fail_probe:
+    close(l->probe_fd);
 fail_fd:
     close(l->wake_fd);
     return rc;
@@ -215,6 +223,7 @@ static void loop_fini(prokio_backend_loop_t *loop)
     struct loop *l = (struct loop *)loop;
     event_del(loop_event(l, WAKE_EVENT));
     event_base_free(l->base);
+    close(l->probe_fd);
     close(l->wake_fd);
 }
 
@@ -280,16 +289,19 @@ static void loop_wake(prokio_backend_loop_t *loop)
 
 static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd)
 {
+    struct loop *l = (struct loop *)loop;
     struct watch *w = (struct watch *)watch;
-    struct stat st;
-    /* libevent touches the kernel only at event_add, and epoll's refusal of
-     * files and directories would then be printed by libevent's logger: say it
-     * here instead, where the contract expects it. */
-    if (fstat(fd, &st) < 0)
+    struct epoll_event ev = {0};
+    /* libevent touches the kernel only at event_add, and prints epoll's
+     * refusals with its logger: ask epoll here instead, where the contract
+     * expects the answer. It refuses (EPERM) exactly the files without a poll
+     * method, which no file type tells: regular files, directories, block
+     * devices and /dev/null are among them, some files of /proc are not.
+     * Two system calls per watch, as libuv's uv_poll_init does. */
+    if (epoll_ctl(l->probe_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return prokio_error(errno);
-    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
-        return PROKIO_EPERM;
-    w->loop = (struct loop *)loop;
+    epoll_ctl(l->probe_fd, EPOLL_CTL_DEL, fd, &ev);
+    w->loop = l;
     w->fd = fd;
     return 0;
 }
