@@ -4,7 +4,8 @@
  * EV_FEATURE_ET (epoll on Linux), and a private eventfd for wake(): libevent's
  * own cross-thread machinery (evthread locking, event_active from another
  * thread) would put a lock on every event operation of every loop, and the
- * core already guarantees that only wake() crosses threads.
+ * core already guarantees that only wake() crosses threads. An epoll
+ * instance of the loop's own answers watch_init (see there).
  *
  * Memory: the event_base is libevent's (allocated at loop_init, freed at
  * loop_fini); everything else lives in the memory the core gives us, with the
@@ -14,11 +15,12 @@
 #include <prokio/backend.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -30,10 +32,17 @@
  * a deadline near overflow. */
 #define MAX_TIMEOUT_NS (UINT64_C(86400) * NS_PER_S)
 
+/* The descriptors event_base_new_with_config opens, counted from libevent
+ * 2.1's epoll backend with EVENT_BASE_FLAG_PRECISE_TIMER: epoll_create1, the
+ * timerfd of PRECISE_TIMER, and the pipe2 pair of evsig_init_, in that order.
+ * libevent answers a failure of the last with exit(1). */
+#define LIBEVENT_BASE_FDS 4
+
 struct loop {
     struct event_base *base;
     prokio_backend_host_loop_t *host_loop;
     int wake_fd;
+    int probe_fd;            /* an epoll instance of our own, for watch_init */
     atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
     bool edge;
     bool woken;  /* during wait: wake_fd was read */
@@ -112,22 +121,60 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     host->watch_ready(w->loop->host_loop, (prokio_backend_watch_t *)w, events);
 }
 
-static struct event_base *new_base(bool edge)
+/* 0 if libevent's descriptors can be opened now, else why not. It opens as
+ * many (eventfds, so that the system-wide file table is counted too) and
+ * closes them again, which leaves the lowest free numbers free for whoever
+ * opens next. */
+static int base_descriptors_free(void)
+{
+    int fds[LIBEVENT_BASE_FDS], i, rc = 0;
+    for (i = 0; i < LIBEVENT_BASE_FDS; i++) {
+        if ((fds[i] = eventfd(0, EFD_CLOEXEC)) < 0) {
+            rc = prokio_error(errno);
+            break;
+        }
+    }
+    while (i-- > 0)
+        close(fds[i]);
+    return rc;
+}
+
+/* Serialises the check and the base creation of concurrent loop_inits, so
+ * that two loops never count the same free descriptors. */
+static pthread_mutex_t new_base_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* libevent ends the process when a new base cannot have its signal pipe, and
+ * its fatal callback, which could prevent that, is process-wide and must not
+ * return: not for a library to set. So the descriptors it needs are checked
+ * right before. Another thread may still take them in between (the
+ * application's, or one starting a loop of another backend); then libevent
+ * prints and exits as before: the check narrows that window to a few system
+ * calls, and only libevent could close it. */
+static int new_base(struct event_base **out)
 {
     struct event_config *cfg = event_config_new();
     if (!cfg)
-        return NULL;
+        return PROKIO_ENOMEM;
     /* NOLOCK: one thread uses the base. IGNORE_ENV: the core chooses, and
      * EVENT_NOEPOLL would quietly cost edge triggering. PRECISE_TIMER:
      * CLOCK_MONOTONIC and a timerfd rather than the coarse clock and
-     * millisecond epoll timeouts, so deadlines are met within microseconds. */
+     * millisecond epoll timeouts, so deadlines are met within microseconds.
+     * No EV_FEATURE_ET requirement: the first method libevent tries where
+     * this backend builds is epoll, which has it, so requiring it only
+     * turned a failed epoll_create into a printed "no event mechanism
+     * available" and a second base. loop_init reads what the base offers. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
                                    EVENT_BASE_FLAG_PRECISE_TIMER);
-    if (edge)
-        event_config_require_features(cfg, EV_FEATURE_ET);
-    struct event_base *base = event_base_new_with_config(cfg);
+    pthread_mutex_lock(&new_base_lock);
+    int rc = base_descriptors_free();
+    if (rc == 0) {
+        errno = 0;
+        if (!(*out = event_base_new_with_config(cfg)))
+            rc = prokio_error(errno);
+    }
+    pthread_mutex_unlock(&new_base_lock);
     event_config_free(cfg);
-    return base;
+    return rc;
 }
 
 static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
@@ -140,14 +187,12 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0)
         return prokio_error(errno);
-    errno = 0;
-    l->base = new_base(true);
-    if (!l->base)
-        l->base = new_base(false);
-    if (!l->base) {
+    if ((l->probe_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         rc = prokio_error(errno);
         goto fail_fd;
     }
+    if ((rc = new_base(&l->base)) < 0)
+        goto fail_probe;
     l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
     if (!l->edge) {
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
@@ -166,6 +211,8 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
 
 fail_base:
     event_base_free(l->base);
+fail_probe:
+    close(l->probe_fd);
 fail_fd:
     close(l->wake_fd);
     return rc;
@@ -176,6 +223,7 @@ static void loop_fini(prokio_backend_loop_t *loop)
     struct loop *l = (struct loop *)loop;
     event_del(loop_event(l, WAKE_EVENT));
     event_base_free(l->base);
+    close(l->probe_fd);
     close(l->wake_fd);
 }
 
@@ -241,16 +289,19 @@ static void loop_wake(prokio_backend_loop_t *loop)
 
 static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd)
 {
+    struct loop *l = (struct loop *)loop;
     struct watch *w = (struct watch *)watch;
-    struct stat st;
-    /* libevent touches the kernel only at event_add, and epoll's refusal of
-     * files and directories would then be printed by libevent's logger: say it
-     * here instead, where the contract expects it. */
-    if (fstat(fd, &st) < 0)
+    struct epoll_event ev = {0};
+    /* libevent touches the kernel only at event_add, and prints epoll's
+     * refusals with its logger: ask epoll here instead, where the contract
+     * expects the answer. It refuses (EPERM) exactly the files without a poll
+     * method, which no file type tells: regular files, directories, block
+     * devices and /dev/null are among them, some files of /proc are not.
+     * Two system calls per watch, as libuv's uv_poll_init does. */
+    if (epoll_ctl(l->probe_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return prokio_error(errno);
-    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
-        return PROKIO_EPERM;
-    w->loop = (struct loop *)loop;
+    epoll_ctl(l->probe_fd, EPOLL_CTL_DEL, fd, &ev);
+    w->loop = l;
     w->fd = fd;
     return 0;
 }

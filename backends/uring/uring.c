@@ -25,10 +25,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 /* liburing 2.4 and later say which version they are; 2.3 is the oldest that
  * has everything used here (io_uring_submit_and_get_events, DEFER_TASKRUN). */
@@ -86,6 +86,7 @@ struct loop {
     bool multishot;
     bool wake_armed; /* the eventfd read is in the kernel */
     bool closing;
+    int probe_fd; /* an epoll instance of our own, for watch_init */
     uint64_t wake_buf;
     struct iovec wake_iov; /* READV, not READ: the former is in every kernel */
     /* Touched by other threads: keep it off the loop's busy cache lines. (The
@@ -419,6 +420,11 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
         host->log(PROKIO_BACKEND_LOG_DEBUG, "eventfd: %s", strerrorname_np(-r));
         goto fail_ring;
     }
+    if ((l->probe_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        r = -errno;
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "epoll_create1: %s", strerrorname_np(-r));
+        goto fail_efd;
+    }
     l->wake_iov = (struct iovec){&l->wake_buf, sizeof l->wake_buf};
     l->host_loop = host_loop;
     l->multishot = probe_multishot(l);
@@ -427,6 +433,8 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     flush(l); /* arms the wake read */
     return 0;
 
+fail_efd:
+    close(l->efd);
 fail_ring:
     io_uring_queue_exit(&l->ring);
     return err_of(r);
@@ -462,6 +470,7 @@ static void loop_fini(prokio_backend_loop_t *loop)
     while (l->recs)
         rec_free(l, l->recs);
     close(l->efd);
+    close(l->probe_fd);
 }
 
 static uint64_t loop_now_ns(prokio_backend_loop_t *loop)
@@ -527,11 +536,20 @@ static void loop_wake(prokio_backend_loop_t *loop)
 static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch, int fd)
 {
     struct loop *l = L(loop);
+    struct epoll_event ev = {0};
     struct rec *r;
 
-    /* A poll on a bad descriptor would only fail at the next wait. */
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-        return PROKIO_EBADF;
+    /* On a file without a poll method the kernel completes a poll at once,
+     * multishot or not, without IORING_CQE_F_MORE, and every flush would arm
+     * it again: the loop would spin. epoll refuses exactly those files
+     * (EPERM), which no file type tells (regular files, directories, block
+     * devices and /dev/null are among them, some files of /proc are not),
+     * and a bad descriptor (EBADF), which a poll would report only at the
+     * next wait. So epoll is asked, at two system calls per watch, as
+     * libuv's uv_poll_init does. */
+    if (epoll_ctl(l->probe_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return err_of(-errno);
+    epoll_ctl(l->probe_fd, EPOLL_CTL_DEL, fd, &ev);
     if (!(r = host->alloc(sizeof *r)))
         return PROKIO_ENOMEM;
     r->watch = watch;

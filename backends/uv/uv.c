@@ -13,8 +13,12 @@
  */
 #include <prokio/backend.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -22,6 +26,14 @@
 /* Longer waits are cut into days: no library or kernel arithmetic ever sees
  * a deadline near overflow. */
 #define MAX_TIMEOUT_MS (UINT64_C(86400) * 1000)
+
+/* The descriptors uv_loop_init opens on Linux, counted from libuv 1.44's
+ * source and seen with strace: its epoll instance; then, the first time in
+ * a process (per load of libuv), the global signal-lock pipe, whose failure
+ * libuv answers with abort(); then the loop's signal pipe and the eventfd of
+ * its async handles. */
+#define UV_LOOP_FDS   4
+#define UV_GLOBAL_FDS 2
 
 struct loop {
     uv_loop_t uv;
@@ -100,6 +112,59 @@ static void close_any(uv_handle_t *handle, void *arg)
         uv_close(handle, handle->type == UV_POLL ? on_poll_closed : NULL);
 }
 
+/* 0 if n descriptors can be opened now, else why not. It opens them
+ * (eventfds, so that the system-wide file table is counted too) and closes
+ * them again, which leaves the lowest free numbers free for whoever opens
+ * next. */
+static int descriptors_free(int n)
+{
+    int fds[UV_LOOP_FDS + UV_GLOBAL_FDS], i, rc = 0;
+    for (i = 0; i < n && i < (int)(sizeof fds / sizeof *fds); i++) {
+        if ((fds[i] = eventfd(0, EFD_CLOEXEC)) < 0) {
+            rc = -errno;
+            break;
+        }
+    }
+    while (i-- > 0)
+        close(fds[i]);
+    return rc;
+}
+
+/* Serialises the check and uv_loop_init of concurrent loop_inits, so that
+ * two loops never count the same free descriptors. */
+static pthread_mutex_t uv_init_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under uv_init_lock: a loop of this load of the backend started, so
+ * libuv's global pipe exists. (Loaded again, the backend comes with libuv
+ * loaded again, whose pipe is made again; an application's own use of
+ * libuv only makes this count two descriptors too many, once.) */
+static bool uv_global_made;
+
+/* uv_loop_init, short of descriptors, aborts when the global pipe cannot be
+ * made, and when a step after the epoll instance fails it closes everything
+ * but that instance (Linux's uv__platform_loop_delete closes only inotify's
+ * descriptor). So the descriptors it needs are checked right before.
+ * Another thread may still take them in between (the application's, or one
+ * starting a loop of another backend): the epoll instance is then closed
+ * here, but a failure of the global pipe in that window still aborts; only
+ * libuv could close that window. */
+static int uv_loop_init_or_nothing(uv_loop_t *uv)
+{
+    pthread_mutex_lock(&uv_init_lock);
+    int rc = descriptors_free(UV_LOOP_FDS + (uv_global_made ? 0 : UV_GLOBAL_FDS));
+    if (rc == 0) {
+        rc = prokio_error(uv_loop_init(uv));
+        if (rc == 0)
+            uv_global_made = true;
+        else if (uv_backend_fd(uv) > 0)
+            /* -1 when the epoll instance was not made, and 0 from
+             * uv_loop_init's memset when it failed even before: 0 is never
+             * closed here, whoever holds it. */
+            close(uv_backend_fd(uv));
+    }
+    pthread_mutex_unlock(&uv_init_lock);
+    return rc;
+}
+
 static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
                      const prokio_backend_loop_config_t *config, uint64_t *caps)
 {
@@ -107,9 +172,9 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     (void)config;
     (void)caps;
     l->host_loop = host_loop;
-    int rc = uv_loop_init(&l->uv);
+    int rc = uv_loop_init_or_nothing(&l->uv);
     if (rc < 0)
-        return prokio_error(rc);
+        return rc;
     /* The async handle stays active and referenced for the loop's life, which
      * also keeps uv_run(UV_RUN_ONCE) from returning at once for want of
      * handles. */

@@ -26,12 +26,20 @@
 
 #ifdef PROKIO_VALGRIND
 #include <valgrind/memcheck.h>
-#define UNDER_VALGRIND    (RUNNING_ON_VALGRIND != 0)
-#define VALGRIND_ERRORS() ((unsigned)VALGRIND_COUNT_ERRORS)
+#define UNDER_VALGRIND (RUNNING_ON_VALGRIND != 0)
 #else
-#define UNDER_VALGRIND    false
-#define VALGRIND_ERRORS() 0u
+#define UNDER_VALGRIND false
 #endif
+
+/* How many errors valgrind has reported so far (0 without it). */
+static unsigned valgrind_errors(void)
+{
+#ifdef PROKIO_VALGRIND
+    return (unsigned)VALGRIND_COUNT_ERRORS;
+#else
+    return 0;
+#endif
+}
 
 /* valgrind writes its reports to a descriptor of its own, not to the
  * child's stderr: the child asks it how many it made and says so. */
@@ -87,7 +95,7 @@ static void child(enum uaf what)
     prokio_task_t *h = finished_task(rt);
     volatile struct frame *f = prokio_task_frame(h);
     prokio_task_release(h); /* the last reference: the task is freed */
-    unsigned errors = VALGRIND_ERRORS();
+    unsigned errors = valgrind_errors();
     switch (what) {
     case READ_FRAME:
         fprintf(stderr, "read %d\n", f->value);
@@ -99,7 +107,7 @@ static void child(enum uaf what)
         prokio_task_release(h);
         break;
     }
-    if (VALGRIND_ERRORS() > errors) {
+    if (valgrind_errors() > errors) {
         fprintf(stderr, "the use after free was " VALGRIND_CAUGHT "\n");
         _exit(42);
     }
