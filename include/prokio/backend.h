@@ -363,6 +363,14 @@ typedef struct prokio_backend_vtable {
 typedef int (*prokio_backend_entry_fn)(const prokio_backend_host_t *host, uint32_t core_abi,
                                        const prokio_backend_vtable_t **vtable);
 
+#ifndef PROKIO_BACKEND_STATIC
+/* The entry's declaration, so that a backend built with
+ * -Wmissing-prototypes defines it without a warning. (A static build's
+ * per-backend names are declared by whoever links them.) */
+PROKIO_BACKEND_EXPORT int prokio_backend_entry(const prokio_backend_host_t *host, uint32_t core_abi,
+                                               const prokio_backend_vtable_t **vtable);
+#endif
+
 /* The sizes of the 1.0 tables: what every 1.x core and backend provide. A
  * member added in 1.N is read only when the table is large enough for it
  * and the other side's minor is >= N. */
