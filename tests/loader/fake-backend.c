@@ -28,7 +28,11 @@ static uint64_t fake_now_ns(prokio_backend_loop_t *loop)
 __attribute__((unused)) static int fake_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
 {
     (void)loop, (void)deadline_ns;
+#ifdef FAKE_WAIT_FAILS
+    return PROKIO_EIO; /* a loop that has become unusable, for good */
+#else
     return 0;
+#endif
 }
 
 static void fake_wake(prokio_backend_loop_t *loop)

@@ -127,6 +127,59 @@ static void test_init_failure_explicit(void **state)
                    "failed to start", "EPERM", NULL);
 }
 
+/* A task that never ends on its own (it keeps no waker). */
+static int park_forever(void *frame, prokio_cx_t *cx)
+{
+    (void)frame, (void)cx;
+    return PROKIO_PENDING;
+}
+
+static void test_wait_fails_for_good(void **state)
+{
+    (void)state;
+    char so[1300], log_path[512];
+    snprintf(so, sizeof so, "%s/../waitfails/.libs/prokio-waitfails.so", fakes);
+    snprintf(log_path, sizeof log_path, "%s/waitfails.txt", tmpdir);
+    prokio_runtime_t *rt = NULL;
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.workers = 1; /* a second failing worker would print after stderr is restored */
+    o.backend = so;
+    assert_int_equal(prokio_runtime_new(&rt, &o), 0);
+
+    /* The failure is printed whatever PROKIO_DEBUG says. */
+    fflush(stderr);
+    int saved = dup(2), fd = open(log_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+    prokio_task_t *h = NULL;
+    int spawned = prokio_spawn_on(&h, rt, 0, park_forever, NULL, 0, NULL);
+    /* The worker gives up after its retries (about a quarter of a second)
+     * and ends its tasks with the backend's code: the join returns. */
+    int result = spawned == 0 ? prokio_task_blocking_join(h) : spawned;
+    int again = prokio_spawn_on(NULL, rt, 0, park_forever, NULL, 0, NULL);
+    char again_msg[512];
+    snprintf(again_msg, sizeof again_msg, "%s", prokio_last_error());
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+
+    char log[4096] = "";
+    FILE *f = fopen(log_path, "r");
+    size_t n = fread(log, 1, sizeof log - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    print_message("# stderr: %s# spawn afterwards: %s: %s\n", log, prokio_err_name(again),
+                  again_msg);
+    assert_int_equal(spawned, 0);
+    assert_int_equal(result, PROKIO_EIO);
+    assert_non_null(strstr(log, "worker 0"));
+    assert_non_null(strstr(log, "the worker has stopped"));
+    assert_int_equal(again, PROKIO_EIO);
+    assert_non_null(strstr(again_msg, "stopped for good"));
+    prokio_task_release(h);
+    test_runtime_free(rt);
+}
+
 static void test_env_and_options(void **state)
 {
     (void)state;
@@ -448,13 +501,14 @@ int main(void)
     setenv("PROKIO_BACKEND_PATH", reals, 1);
     setenv("PROKIO_BACKEND_DIR", reals, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_name),    cmocka_unit_test(test_invalid_name),
-        cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_not_a_shared_object),
-        cmocka_unit_test(test_no_entry_symbol), cmocka_unit_test(test_major_mismatch),
-        cmocka_unit_test(test_newer_minor),     cmocka_unit_test(test_entry_refuses),
-        cmocka_unit_test(test_broken_vtables),  cmocka_unit_test(test_init_failure_explicit),
-        cmocka_unit_test(test_env_and_options), cmocka_unit_test(test_auto_fallback),
-        cmocka_unit_test(test_probe_all),       cmocka_unit_test(test_nonblocking_host),
+        cmocka_unit_test(test_unknown_name),        cmocka_unit_test(test_invalid_name),
+        cmocka_unit_test(test_missing_file),        cmocka_unit_test(test_not_a_shared_object),
+        cmocka_unit_test(test_no_entry_symbol),     cmocka_unit_test(test_major_mismatch),
+        cmocka_unit_test(test_newer_minor),         cmocka_unit_test(test_entry_refuses),
+        cmocka_unit_test(test_broken_vtables),      cmocka_unit_test(test_init_failure_explicit),
+        cmocka_unit_test(test_wait_fails_for_good), cmocka_unit_test(test_env_and_options),
+        cmocka_unit_test(test_auto_fallback),       cmocka_unit_test(test_probe_all),
+        cmocka_unit_test(test_nonblocking_host),
     };
     int rc = cmocka_run_group_tests_name("backend loader", tests, NULL, NULL);
     char cmd[300];
