@@ -27,9 +27,9 @@ static void make_key(void)
 static struct prokio__parker *parker_new(void)
 {
     unsigned fail = atomic_load_explicit(&prokio__parker_fail_allocs, memory_order_relaxed);
-    while (fail && !atomic_compare_exchange_weak_explicit(&prokio__parker_fail_allocs, &fail,
-                                                          fail - 1, memory_order_relaxed,
-                                                          memory_order_relaxed))
+    while (fail &&
+           !atomic_compare_exchange_weak_explicit(&prokio__parker_fail_allocs, &fail, fail - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
     if (fail)
         return NULL;
