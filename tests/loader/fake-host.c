@@ -33,6 +33,17 @@ struct fh_loop {
 
 static const prokio_backend_host_t *host;
 static struct fh_loop *current;
+static struct fakehost_stats *stats_now; /* of the fakehost_run in progress */
+static bool dispatching;                 /* inside host->watch_ready */
+
+/* A call into the backend from inside host->watch_ready, which backend.h
+ * promises the core never makes (a backend holding its own lock there
+ * would deadlock). */
+static void note_reentry(void)
+{
+    if (dispatching && stats_now)
+        stats_now->reentries++;
+}
 
 static int fh_loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
                         const prokio_backend_loop_config_t *config, uint64_t *caps)
@@ -65,6 +76,7 @@ static uint64_t fh_now_ns(prokio_backend_loop_t *loop)
 static void fh_wake(prokio_backend_loop_t *loop)
 {
     struct fh_loop *l = (struct fh_loop *)loop;
+    note_reentry();
     if (!atomic_exchange(&l->microtask, 1)) {
         uint64_t one = 1;
         (void)!write(l->wake_fd, &one, sizeof one);
@@ -93,6 +105,9 @@ static int fh_watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *
                            unsigned events)
 {
     (void)loop;
+    note_reentry();
+    if (events == 0 && stats_now)
+        stats_now->narrowed++;
     ((struct fh_watch *)watch)->events = events;
     return 0;
 }
@@ -144,11 +159,21 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(fakehost)(const prokio_backend_ho
 PROKIO_BACKEND_EXPORT int fakehost_run(int (*done)(void *), void *arg,
                                        struct fakehost_stats *stats);
 
+static int run(struct fh_loop *l, int (*done)(void *), void *arg, struct fakehost_stats *stats);
+
 int fakehost_run(int (*done)(void *), void *arg, struct fakehost_stats *stats)
 {
     struct fh_loop *l = current;
     if (l == NULL)
         return PROKIO_EINVAL;
+    stats_now = stats;
+    int rc = run(l, done, arg, stats);
+    stats_now = NULL;
+    return rc;
+}
+
+static int run(struct fh_loop *l, int (*done)(void *), void *arg, struct fakehost_stats *stats)
+{
     while (!done(arg)) {
         if (atomic_exchange(&l->microtask, 0)) {
             stats->microtasks++;
@@ -197,7 +222,9 @@ int fakehost_run(int (*done)(void *), void *arg, struct fakehost_stats *stats)
                           ((pfd[i].revents & POLLOUT) ? PROKIO_BACKEND_WRITABLE : 0) |
                           ((pfd[i].revents & (POLLERR | POLLNVAL)) ? PROKIO_BACKEND_ERROR : 0) |
                           ((pfd[i].revents & POLLHUP) ? PROKIO_BACKEND_HANGUP : 0);
+            dispatching = true;
             host->watch_ready(l->host_loop, (prokio_backend_watch_t *)ws[i], ev);
+            dispatching = false;
             any = true;
         }
         now = host->monotonic_ns();

@@ -8,6 +8,10 @@ struct fakehost_stats {
     unsigned long microtasks; /* drives asked for by wake() */
     unsigned long macrotasks; /* drives asked for by arm(0): the budget ran out */
     unsigned long timers;     /* drives because an armed deadline passed */
+    /* backend.h: the core never calls back into the backend from inside
+     * host->watch_ready. Calls made there anyway (watch_update, wake): */
+    unsigned long reentries;
+    unsigned long narrowed; /* watch_update to interest 0 (level-triggered narrowing) */
 };
 
 /* Runs the fake host's event loop until done(arg) is true.
