@@ -1,5 +1,5 @@
 /* core/log.c: PROKIO_DEBUG. The environment is read once, with
- * secure_getenv so that a set-user-ID program ignores it. */
+ * prokio__getenv (secure_getenv) so that a set-user-ID program ignores it. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "log.h"
+#include "platform.h"
 
 static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
 static unsigned enabled_areas;
 
 static void parse_debug_env(void)
 {
-    const char *env = secure_getenv("PROKIO_DEBUG");
+    const char *env = prokio__getenv("PROKIO_DEBUG");
     if (env == NULL)
         return;
     char buf[256];

@@ -42,6 +42,11 @@ void prokio__sleep_ns(uint64_t ns)
         ;
 }
 
+void prokio__thread_yield(void)
+{
+    sched_yield();
+}
+
 int prokio__thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {
     static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};

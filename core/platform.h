@@ -6,7 +6,8 @@
  * this file and platform.c: the WebAssembly build (one worker, on the
  * browser's or node's main thread, no threads created, no affinity) and a
  * libprokio loaded with dlopen by a language binding each change the TLS
- * model below and nothing else. */
+ * model below and nothing else. Loading backends (dlopen) is loader.c's:
+ * a static build links its backend instead. */
 #ifndef PROKIO_CORE_PLATFORM_H
 #define PROKIO_CORE_PLATFORM_H
 
@@ -43,6 +44,9 @@ uint64_t prokio__monotonic_ns(void);
 
 /* Sleeps the calling thread for about ns nanoseconds. Thread: any. */
 void prokio__sleep_ns(uint64_t ns);
+
+/* Lets other threads run (a spin-wait's pause). Thread: any. */
+void prokio__thread_yield(void);
 
 /* Starts a thread for a worker. Asynchronous signals are blocked in it, so
  * that they reach the application's own threads and no system call of a

@@ -34,8 +34,6 @@
  * its own, with the backend's code as its tasks' result, and records that
  * code in w->failed so that spawns onto it say why they fail; step 2 then
  * finds it already stopped. */
-#include <sched.h>
-
 #include "error_internal.h"
 #include "fd.h"
 #include "runtime.h"
@@ -70,7 +68,7 @@ void prokio__worker_shut_down(struct prokio__worker *w, int result)
     prokio__timer_heap_fini(&w->timers);
     /* A waker that pushed before the close may still be inside vt->wake. */
     while (atomic_load_explicit(&w->waking, memory_order_seq_cst) != 0)
-        sched_yield();
+        prokio__thread_yield();
     w->vt->loop_fini(w->loop);
 }
 
