@@ -127,6 +127,30 @@ static void test_init_failure_explicit(void **state)
                    "failed to start", "EPERM", NULL);
 }
 
+/* Sends stderr to a file of tmpdir until stderr_end, which reads it back
+ * into log (cap bytes) and restores stderr. */
+static int stderr_begin(const char *name, char *path, size_t path_cap)
+{
+    snprintf(path, path_cap, "%s/%s", tmpdir, name);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void stderr_end(int saved, const char *path, char *log, size_t cap)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(log, 1, cap - 1, f) : 0;
+    log[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
 /* A task that never ends on its own (it keeps no waker). */
 static int park_forever(void *frame, prokio_cx_t *cx)
 {
@@ -137,9 +161,8 @@ static int park_forever(void *frame, prokio_cx_t *cx)
 static void test_wait_fails_for_good(void **state)
 {
     (void)state;
-    char so[1300], log_path[512];
+    char so[1300], log_path[512], log[4096];
     snprintf(so, sizeof so, "%s/../waitfails/.libs/prokio-waitfails.so", fakes);
-    snprintf(log_path, sizeof log_path, "%s/waitfails.txt", tmpdir);
     prokio_runtime_t *rt = NULL;
     prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
     o.workers = 1; /* a second failing worker would print after stderr is restored */
@@ -147,10 +170,7 @@ static void test_wait_fails_for_good(void **state)
     assert_int_equal(prokio_runtime_new(&rt, &o), 0);
 
     /* The failure is printed whatever PROKIO_DEBUG says. */
-    fflush(stderr);
-    int saved = dup(2), fd = open(log_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    dup2(fd, 2);
-    close(fd);
+    int saved = stderr_begin("waitfails.txt", log_path, sizeof log_path);
     prokio_task_t *h = NULL;
     int spawned = prokio_spawn_on(&h, rt, 0, park_forever, NULL, 0, NULL);
     /* The worker gives up after its retries (about a quarter of a second)
@@ -159,15 +179,7 @@ static void test_wait_fails_for_good(void **state)
     int again = prokio_spawn_on(NULL, rt, 0, park_forever, NULL, 0, NULL);
     char again_msg[512];
     snprintf(again_msg, sizeof again_msg, "%s", prokio_last_error());
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-
-    char log[4096] = "";
-    FILE *f = fopen(log_path, "r");
-    size_t n = fread(log, 1, sizeof log - 1, f);
-    log[n] = '\0';
-    fclose(f);
+    stderr_end(saved, log_path, log, sizeof log);
     print_message("# stderr: %s# spawn afterwards: %s: %s\n", log, prokio_err_name(again),
                   again_msg);
     assert_int_equal(spawned, 0);
@@ -222,25 +234,13 @@ static void test_auto_fallback(void **state)
     setenv("PROKIO_BACKEND_PATH", path, 1);
     unsetenv("PROKIO_BACKEND");
 
-    char log_path[512];
-    snprintf(log_path, sizeof log_path, "%s/stderr.txt", tmpdir);
-    fflush(stderr);
-    int saved = dup(2), fd = open(log_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    dup2(fd, 2);
-    close(fd);
+    char log_path[512], log[8192];
+    int saved = stderr_begin("stderr.txt", log_path, sizeof log_path);
     prokio_runtime_t *rt = NULL;
     prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
     o.workers = 1;
     int rc = prokio_runtime_new(&rt, &o);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-
-    char log[8192] = "";
-    FILE *f = fopen(log_path, "r");
-    size_t n = fread(log, 1, sizeof log - 1, f);
-    log[n] = '\0';
-    fclose(f);
+    stderr_end(saved, log_path, log, sizeof log);
     print_message("# PROKIO_DEBUG=backend said:\n# %s\n", log);
     if (strstr(log, "skipping uring") == NULL || strstr(log, "EPERM") == NULL)
         fail_msg("debug output does not say why uring was skipped: %s", log);
