@@ -6,7 +6,13 @@
  *     Tasks, drop functions and helper threads record what they saw in
  *     their frames or in shared structs; the test asserts afterwards.
  *   - No sleeps as synchronisation: threads wait for a flag another thread
- *     sets (spin_until), tasks wait for wakes. The watchdog bounds it all.
+ *     sets, tasks wait for wakes. Every wait is bounded (conf_timeout_ns(),
+ *     scaled like the watchdog) and a wait that times out fails its test
+ *     with what it waited for, instead of hanging the suite until the
+ *     watchdog ends it: CONF_WAIT_FLAG on the main thread, conf_wait_flag
+ *     on other threads, struct conf_timeout in tasks.
+ *   - A task run to its end reads as one call: conf_run_on (spawn, block,
+ *     copy the final frame back, release) or conf_join (the last three).
  *   - Every test ends with test_runtime_free, which fails if anything the
  *     runtime owned is still held.
  *   - Counts are exact: a drop that runs twice, a poll too many or a task
@@ -14,6 +20,7 @@
 #ifndef PROKIO_TESTS_CONFORMANCE_H
 #define PROKIO_TESTS_CONFORMANCE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -105,13 +112,6 @@ int conf_park_forever(void *frame, prokio_cx_t *cx);
 
 /* --------------------------------------------------------------- waiting */
 
-/* Waits until *flag >= value. Threads only (never a task). */
-static inline void spin_until(atomic_int *flag, int value)
-{
-    while (atomic_load(flag) < value)
-        sched_yield();
-}
-
 static inline uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -119,16 +119,95 @@ static inline uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How long any wait of the suite may take before it counts as lost (10 s,
+ * scaled like the watchdog), and so the bound of "promptly". */
+static inline uint64_t conf_timeout_ns(void)
+{
+    return PROKIO_SEC(10) * test_timeout_scale();
+}
+
+/* Yields once; false once mono_ns() reached `deadline`. A bounded wait for
+ * anything reads
+ *     for (uint64_t end = mono_ns() + conf_timeout_ns(); !cond;)
+ *         if (!conf_yield_before(end)) -> timed out */
+static inline bool conf_yield_before(uint64_t deadline)
+{
+    sched_yield();
+    return mono_ns() < deadline;
+}
+
+/* Waits until *flag >= value; false if conf_timeout_ns() passed first. For
+ * helper threads, and for a poll that holds its worker on purpose: they
+ * record the timeout where the test asserts it. */
+bool conf_wait_flag(atomic_int *flag, int value);
+
+/* The same on the main thread, where a timeout fails the test and says what
+ * it waited for. */
+#define CONF_WAIT_FLAG(flag, value)                                                                \
+    do {                                                                                           \
+        if (!conf_wait_flag((flag), (value)))                                                      \
+            fail_msg("timed out waiting for %s >= %s (it is %d)", #flag, #value,                   \
+                     atomic_load(flag));                                                           \
+    } while (0)
+
+/* A task's bound on a wait that a lost wake would make endless: a sleep of
+ * conf_timeout_ns(), armed by the first call. The task polls it next to what
+ * it awaits and, once it says true, ends with a reason in its frame instead
+ * of hanging until the watchdog ends the whole suite. Frame storage, zeroed
+ * like the rest of the frame. */
+struct conf_timeout {
+    prokio_sleep_t s;
+    int armed;
+};
+
+static inline bool conf_timed_out(struct conf_timeout *t, prokio_cx_t *cx)
+{
+    if (!t->armed) {
+        prokio_sleep_init(&t->s, conf_timeout_ns());
+        t->armed = 1;
+    }
+    return prokio_sleep_poll(&t->s, cx) == 0;
+}
+
+/* Disarms it; the next conf_timed_out() starts a new bound. */
+static inline void conf_timeout_cancel(struct conf_timeout *t)
+{
+    prokio_sleep_cancel(&t->s);
+    t->armed = 0;
+}
+
+/* ------------------------------------------------------- running tasks */
+
+/* Any worker: conf_run_on spawns with prokio_spawn. */
+#define CONF_ANY UINT_MAX
+
+/* Blocks until the task of `h` ends, copies its final frame to frame_out
+ * (`size` bytes; nothing when frame_out is NULL), releases h and returns
+ * the task's result. Main thread. */
+int conf_join(prokio_task_t *h, void *frame_out, size_t size);
+
+/* Spawns poll with a copy of *frame on `worker` (or CONF_ANY), then
+ * conf_join into *frame: prokio_runtime_block_on with a choice of worker.
+ * A failed spawn fails the test at the caller's line. Main thread. */
+#define conf_run_on(rt, worker, poll, frame, size, drop)                                           \
+    conf_run_on_(__FILE__, __LINE__, rt, worker, poll, frame, size, drop)
+int conf_run_on_(const char *file, int line, prokio_runtime_t *rt, unsigned worker,
+                 prokio_poll_fn poll, void *frame, size_t size, prokio_drop_fn drop);
+
 /* The backend name the runner asked for (PROKIO_BACKEND, a name or a path
  * ending in prokio-NAME.so), or NULL when automatic. */
 const char *conf_expected_backend(void);
 
-/* Generous upper bound for "promptly" (scaled like the watchdog). */
+/* The unbounded forms the files are moving off. */
+static inline void spin_until(atomic_int *flag, int value)
+{
+    while (atomic_load(flag) < value)
+        sched_yield();
+}
+
 static inline uint64_t conf_prompt_ns(void)
 {
-    const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
-    unsigned k = scale ? (unsigned)atoi(scale) : 1;
-    return PROKIO_SEC(10) * (k ? k : 1);
+    return conf_timeout_ns();
 }
 
 /* --------------------------------------------------------------- tests */

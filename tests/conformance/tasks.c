@@ -140,34 +140,29 @@ void test_spawn_frames(void **state)
         assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, blob_poll, buf, size, NULL), 0);
         /* The frame is a copy: changing ours now changes nothing. */
         memset(buf + sizeof *b, 0, size - sizeof *b);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct blob_head *out = prokio_task_frame(h);
-        assert_int_equal(out->bad_bytes, 0);
-        assert_int_equal(out->aligned, 1);
-        assert_int_equal(out->sum_out, sum);
-        const unsigned char *o = prokio_task_frame(h);
+        assert_int_equal(conf_join(h, buf, size), 0);
+        assert_int_equal(b->bad_bytes, 0);
+        assert_int_equal(b->aligned, 1);
+        assert_int_equal(b->sum_out, sum);
         for (size_t i = sizeof *b; i < size; i++)
-            if (o[i] != (unsigned char)~pattern(b->seed, i))
+            if (buf[i] != (unsigned char)~pattern(b->seed, i))
                 fail_msg("frame of %zu bytes: byte %zu not written back", size, i);
-        prokio_task_release(h);
         free(buf);
 
         /* NULL: zero-filled. */
         conf_zero_size = size;
         assert_int_equal(prokio_spawn(&h, rt, zero_poll, NULL, size, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        const unsigned char *z = prokio_task_frame(h);
+        unsigned char z[2];
+        assert_int_equal(conf_join(h, z, sizeof z), 0);
         assert_int_equal(z[0], 0);
         assert_int_equal(z[1], 1);
-        prokio_task_release(h);
     }
-    unsigned char one = 41;
+    unsigned char one = 41, out = 0;
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, byte_poll, &one, 1, NULL), 0);
-    assert_int_equal(prokio_task_blocking_join(h), 0);
-    assert_int_equal(*(unsigned char *)prokio_task_frame(h), 42);
+    assert_int_equal(conf_join(h, &out, 1), 0);
+    assert_int_equal(out, 42);
     assert_int_equal(one, 41);
-    prokio_task_release(h);
     /* No frame at all. */
     assert_int_equal(prokio_spawn(NULL, rt, byte_poll, NULL, 0, NULL), 0);
     test_runtime_free(rt);
@@ -224,14 +219,13 @@ void test_spawn_from_task(void **state)
         assert_int_equal(prokio_spawn_on(&h[w], rt, w, parent_poll, &p, sizeof p, track_drop), 0);
     }
     for (unsigned w = 0; w < 3; w++) {
-        assert_int_equal(prokio_task_blocking_join(h[w]), 0);
-        struct parent *p = prokio_task_frame(h[w]);
+        struct parent p;
+        assert_int_equal(conf_join(h[w], &p, sizeof p), 0);
         for (int i = 0; i < KIDS; i++) {
-            assert_int_equal(p->spawn_rc[i], 0);
-            check_result(p->result[i], codes[i % NCODES]);
-            assert_int_equal(p->out[i], codes[i % NCODES] * 2 + 1);
+            assert_int_equal(p.spawn_rc[i], 0);
+            check_result(p.result[i], codes[i % NCODES]);
+            assert_int_equal(p.out[i], codes[i % NCODES] * 2 + 1);
         }
-        prokio_task_release(h[w]);
     }
     assert_int_equal(atomic_load(&d.n), 3);
     assert_int_equal(atomic_load(&kd.n), 3 * KIDS);
@@ -292,15 +286,11 @@ void test_spawn_local_same_worker(void **state)
     conf_worker_threads(rt, threads);
     for (unsigned w = 0; w < 4; w++) {
         struct local_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct local_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->worker, w);
-        assert_true(pthread_equal(f->thread, threads[w]));
-        assert_int_equal(f->joined, 4);
-        assert_int_equal(f->mismatches, 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.worker, w);
+        assert_true(pthread_equal(p.thread, threads[w]));
+        assert_int_equal(p.joined, 4);
+        assert_int_equal(p.mismatches, 0);
     }
     test_runtime_free(rt);
 }
@@ -345,17 +335,13 @@ void test_spawn_on_each_worker(void **state)
     conf_worker_threads(rt, threads); /* spawn_on from main, checked inside */
     for (unsigned from = 0; from < W; from++) {
         struct on_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, from, on_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct on_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->n, W);
-        assert_int_equal(f->out_of_range, PROKIO_EINVAL);
+        assert_int_equal(conf_run_on(rt, from, on_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.n, W);
+        assert_int_equal(p.out_of_range, PROKIO_EINVAL);
         for (unsigned i = 0; i < W; i++) {
-            assert_int_equal(f->got[i], i);
-            assert_true(pthread_equal(f->thread[i], threads[i]));
+            assert_int_equal(p.got[i], i);
+            assert_true(pthread_equal(p.thread[i], threads[i]));
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
 }
@@ -426,18 +412,17 @@ void test_result_pending_while_running(void **state)
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
-    spin_until(&started, 1);
+    CONF_WAIT_FLAG(&started, 1);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
     int v = 1234;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
     assert_true(prokio_task_blocking_join(h) >= 0);
     assert_true(prokio_task_result(h) >= 0);
-    struct gated *f = prokio_task_frame(h);
-    assert_int_equal(f->value, 1234);
-    assert_int_equal(f->recv_rc, 0);
-    assert_int_equal(f->tr.polls, 2);
-    assert_int_equal(f->tr.drops, 1);
-    prokio_task_release(h);
+    assert_true(conf_join(h, &g, sizeof g) >= 0);
+    assert_int_equal(g.value, 1234);
+    assert_int_equal(g.recv_rc, 0);
+    assert_int_equal(g.tr.polls, 2);
+    assert_int_equal(g.tr.drops, 1);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
 }
@@ -494,28 +479,24 @@ void test_join_poll_before_finish(void **state)
             struct gated g;
             prokio_oneshot_tx_t *tx;
             conf_gated_init(&g, &d, PROKIO_ETIMEDOUT, &tx);
-            prokio_task_t *ht = NULL, *hj = NULL;
+            prokio_task_t *ht = NULL;
             assert_int_equal(
                 prokio_spawn_on(&ht, rt, target_w, conf_gated_poll, &g, sizeof g, conf_gated_drop),
                 0);
             struct joiner j = {.tr.d = &d, .target = ht, .gate = tx};
-            assert_int_equal(
-                prokio_spawn_on(&hj, rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop), 0);
-            assert_true(prokio_task_blocking_join(hj) >= 0);
-            struct joiner *jf = prokio_task_frame(hj);
-            assert_int_equal(jf->first, PROKIO_PENDING);
-            assert_int_equal(jf->sent, 0);
-            assert_int_equal(jf->result, PROKIO_ETIMEDOUT);
-            assert_int_equal(jf->tr.polls, 2);
+            assert_true(conf_run_on(rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop) >= 0);
+            assert_int_equal(j.first, PROKIO_PENDING);
+            assert_int_equal(j.sent, 0);
+            assert_int_equal(j.result, PROKIO_ETIMEDOUT);
+            assert_int_equal(j.tr.polls, 2);
+            /* Ended already: the joiner saw it. */
             assert_int_equal(prokio_task_result(ht), PROKIO_ETIMEDOUT);
-            struct gated *gf = prokio_task_frame(ht);
-            assert_int_equal(gf->value, 7);
+            assert_int_equal(conf_join(ht, &g, sizeof g), PROKIO_ETIMEDOUT);
+            assert_int_equal(g.value, 7);
             /* Pending then woken, or first polled after the gate opened. */
-            assert_true(gf->tr.polls == 1 || gf->tr.polls == 2);
-            assert_int_equal(gf->tr.drops, 1);
-            assert_int_equal(jf->tr.drops, 1);
-            prokio_task_release(hj);
-            prokio_task_release(ht);
+            assert_true(g.tr.polls == 1 || g.tr.polls == 2);
+            assert_int_equal(g.tr.drops, 1);
+            assert_int_equal(j.tr.drops, 1);
         }
     }
     test_runtime_free(rt);
@@ -530,18 +511,14 @@ void test_join_poll_after_finish(void **state)
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         struct ret r = {.tr.d = &d, .ret = PROKIO_EPIPE};
-        prokio_task_t *ht = NULL, *hj = NULL;
+        prokio_task_t *ht = NULL;
         assert_int_equal(prokio_spawn_on(&ht, rt, w, ret_poll, &r, sizeof r, track_drop), 0);
         assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EPIPE);
         struct joiner j = {.tr.d = &d, .target = ht};
-        assert_int_equal(prokio_spawn_on(&hj, rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop),
-                         0);
-        assert_true(prokio_task_blocking_join(hj) >= 0);
-        struct joiner *jf = prokio_task_frame(hj);
-        assert_int_equal(jf->first, PROKIO_EPIPE);
-        assert_int_equal(jf->result, PROKIO_EPIPE);
-        assert_int_equal(jf->tr.polls, 1);
-        prokio_task_release(hj);
+        assert_true(conf_run_on(rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop) >= 0);
+        assert_int_equal(j.first, PROKIO_EPIPE);
+        assert_int_equal(j.result, PROKIO_EPIPE);
+        assert_int_equal(j.tr.polls, 1);
         prokio_task_release(ht);
     }
     test_runtime_free(rt);
@@ -591,7 +568,7 @@ void test_join_from_threads(void **state)
             assert_int_equal(pthread_create(&th[i], NULL, thread_join_main, &tj[i]), 0);
         if (!(round % 2)) {
             for (int i = 0; i < T; i++) {
-                spin_until(&tj[i].started, 1);
+                CONF_WAIT_FLAG(&tj[i].started, 1);
                 assert_int_equal(prokio_oneshot_send(tx[i], &i), 0);
             }
         }
@@ -601,8 +578,9 @@ void test_join_from_threads(void **state)
                 assert_int_equal(tj[i].result, PROKIO_ECONNRESET);
             else
                 assert_true(tj[i].result >= 0);
-            assert_int_equal(((struct gated *)prokio_task_frame(tj[i].h))->value, i);
-            prokio_task_release(tj[i].h);
+            struct gated g;
+            assert_int_equal(conf_join(tj[i].h, &g, sizeof g), tj[i].result);
+            assert_int_equal(g.value, i);
         }
     }
     test_runtime_free(rt);
@@ -831,20 +809,18 @@ void test_coro_macros(void **state)
     assert_int_equal(prokio_spawn(&h, rt, coro_poll, &c, sizeof c, coro_drop), 0);
     int v = 99;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    assert_true(prokio_task_blocking_join(h) >= 0);
-    struct coro *f = prokio_task_frame(h);
+    assert_true(conf_join(h, &c, sizeof c) >= 0);
     static const int want[] = {1, 2, 3, 10, 11, 12, 4};
-    assert_int_equal(f->nsteps, 7);
+    assert_int_equal(c.nsteps, 7);
     for (int i = 0; i < 7; i++)
-        assert_int_equal(f->steps[i], want[i]);
-    assert_int_equal(f->nap_rc, 2);
-    assert_int_equal(f->nap.co, 0);
-    assert_int_equal(f->kid_rc, PROKIO_ENOENT);
-    assert_int_equal(f->recv_rc, 0);
-    assert_int_equal(f->got, 99);
-    assert_int_equal(f->co, 0);
-    assert_int_equal(f->tr.drops, 1);
-    prokio_task_release(h);
+        assert_int_equal(c.steps[i], want[i]);
+    assert_int_equal(c.nap_rc, 2);
+    assert_int_equal(c.nap.co, 0);
+    assert_int_equal(c.kid_rc, PROKIO_ENOENT);
+    assert_int_equal(c.recv_rc, 0);
+    assert_int_equal(c.got, 99);
+    assert_int_equal(c.co, 0);
+    assert_int_equal(c.tr.drops, 1);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
 }
@@ -917,10 +893,7 @@ void test_yield_order(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct ylog log = {{0}, 0};
         struct yield_parent p = {.log = &log};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
         log.buf[log.len] = '\0';
         assert_string_equal(log.buf, "ABABABABab");
     }
@@ -944,7 +917,7 @@ struct taker {
     int is_b;
     int use_rx;
     int polls, first, result, timed_out, value;
-    prokio_sleep_t dl;
+    struct conf_timeout to;
 };
 
 static int taker_poll(void *frame, prokio_cx_t *cx)
@@ -959,20 +932,19 @@ static int taker_poll(void *frame, prokio_cx_t *cx)
     }
     if (f->polls == 1) {
         f->first = r;
-        prokio_sleep_init(&f->dl, conf_prompt_ns());
         int v = 21;
         if (prokio_oneshot_send(f->ho->gate, &v) < 0)
             return PROKIO_EIO;
         f->ho->gate = NULL;
     }
     if (r == PROKIO_PENDING) {
-        if (prokio_sleep_poll(&f->dl, cx) == 0) {
+        if (conf_timed_out(&f->to, cx)) {
             f->timed_out = 1;
             return PROKIO_ETIMEDOUT;
         }
         return PROKIO_PENDING;
     }
-    prokio_sleep_cancel(&f->dl);
+    conf_timeout_cancel(&f->to);
     f->result = r;
     return 0;
 }
@@ -1002,29 +974,24 @@ void test_handle_handover(void **state)
         }
         struct taker a = {.ho = &ho, .use_rx = use_rx},
                      b = {.ho = &ho, .is_b = 1, .use_rx = use_rx};
-        prokio_task_t *ha = NULL, *hb = NULL;
-        assert_int_equal(prokio_spawn_on(&ha, rt, wa, taker_poll, &a, sizeof a, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(ha), 0);
+        assert_int_equal(conf_run_on(rt, wa, taker_poll, &a, sizeof a, NULL), 0);
         assert_int_equal(ho.a_first, PROKIO_PENDING);
         /* A ended while registered; B takes over on the other worker. */
-        prokio_task_release(ha);
-        assert_int_equal(prokio_spawn_on(&hb, rt, wb, taker_poll, &b, sizeof b, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(hb), 0);
-        struct taker *bf = prokio_task_frame(hb);
-        if (bf->timed_out)
+        int rc = conf_run_on(rt, wb, taker_poll, &b, sizeof b, NULL);
+        if (b.timed_out)
             fail_msg("%s handed over: the new awaiter was never woken",
                      use_rx ? "receiver" : "JoinHandle");
-        assert_int_equal(bf->first, PROKIO_PENDING);
-        assert_int_equal(bf->polls, 2);
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.first, PROKIO_PENDING);
+        assert_int_equal(b.polls, 2);
         if (use_rx) {
-            assert_int_equal(bf->result, 0);
-            assert_int_equal(bf->value, 21);
+            assert_int_equal(b.result, 0);
+            assert_int_equal(b.value, 21);
             prokio_oneshot_rx_release(ho.rx);
         } else {
-            assert_int_equal(bf->result, PROKIO_ENOTCONN);
+            assert_int_equal(b.result, PROKIO_ENOTCONN);
             prokio_task_release(ht);
         }
-        prokio_task_release(hb);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
@@ -1100,18 +1067,15 @@ void test_spawn_many(void **state)
             prokio_spawn_on(&h[i], rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop),
             0);
         if (i % 2 == 1) { /* release some early, keep others */
-            check_result(prokio_task_blocking_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
-            assert_int_equal(((struct tiny *)prokio_task_frame(h[i - 1]))->i, -(i - 1) - 1);
-            prokio_task_release(h[i - 1]);
+            struct tiny f;
+            check_result(conf_join(h[i - 1], &f, sizeof f), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
+            assert_int_equal(f.i, -(i - 1) - 1);
         }
     }
-    for (int i = 1; i < MANY_REMOTE; i += 2) {
-        check_result(prokio_task_blocking_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
-        prokio_task_release(h[i]);
-    }
-    assert_int_equal(prokio_task_blocking_join(hs), 0);
-    assert_int_equal(((struct spawner *)prokio_task_frame(hs))->bad, 0);
-    prokio_task_release(hs);
+    for (int i = 1; i < MANY_REMOTE; i += 2)
+        check_result(conf_join(h[i], NULL, 0), i % 5 == 0 ? PROKIO_EAGAIN : 0);
+    assert_int_equal(conf_join(hs, &s, sizeof s), 0);
+    assert_int_equal(s.bad, 0);
     assert_int_equal(atomic_load(&polls), 2 * MANY_LOCAL + MANY_REMOTE);
     free(h);
     free(s.h);
@@ -1178,21 +1142,20 @@ void test_drop_reenters(void **state)
         assert_int_equal(prokio_spawn_on(&hr, rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop),
                          0);
         if (!at_shutdown) {
-            assert_true(prokio_task_blocking_join(hr) >= 0);
-            assert_int_equal(prokio_task_blocking_join(hv), PROKIO_ECANCELED);
-            spin_until(&ran, 1);
-            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc, 0);
+            assert_true(conf_join(hr, &r, sizeof r) >= 0);
+            assert_int_equal(conf_join(hv, NULL, 0), PROKIO_ECANCELED);
+            CONF_WAIT_FLAG(&ran, 1);
+            assert_int_equal(r.spawn_rc, 0);
         } else {
             assert_int_equal(prokio_runtime_shutdown(rt), 0);
             assert_int_equal(prokio_task_result(hr), PROKIO_ECANCELED);
             assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
-            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc,
-                             PROKIO_ESHUTDOWN);
+            assert_int_equal(conf_join(hr, &r, sizeof r), PROKIO_ECANCELED);
+            assert_int_equal(conf_join(hv, NULL, 0), PROKIO_ECANCELED);
+            assert_int_equal(r.spawn_rc, PROKIO_ESHUTDOWN);
             assert_int_equal(atomic_load(&ran), 0);
         }
-        assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->tr.drops, 1);
-        prokio_task_release(hr);
-        prokio_task_release(hv);
+        assert_int_equal(r.tr.drops, 1);
         test_runtime_free(rt);
         /* Each round: the reentrant task, its victim and the two it held
          * (detached by its drop, cancelled when the runtime goes). */
