@@ -59,20 +59,16 @@ void test_sleep_order(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned w = 0; w < 2; w++) {
         struct order_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct order_parent *f = prokio_task_frame(h);
+        assert_int_equal(conf_run_on(rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
         for (int i = 0; i < NORDER; i++) {
-            struct ordered *o = prokio_task_frame(f->kid[i]);
+            struct ordered o;
+            assert_int_equal(conf_join(p.kid[i], &o, sizeof o), 0);
             /* Position = rank of its duration (10 ms apart, so distinct). */
             int rank = (int)order_ms[i] / 10 - 1;
-            assert_int_equal(o->pos, rank);
-            assert_true(o->end >= o->start + o->dur);
-            assert_int_equal(o->polls, 2);
-            prokio_task_release(f->kid[i]);
+            assert_int_equal(o.pos, rank);
+            assert_true(o.end >= o.start + o.dur);
+            assert_int_equal(o.polls, 2);
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
 }
@@ -123,14 +119,13 @@ void test_sleep_never_early(void **state)
         assert_int_equal(prokio_spawn(&h[i], rt, napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
-        struct napper *n = prokio_task_frame(h[i]);
-        assert_int_equal(n->i, 3);
-        assert_int_equal(n->early, 0);
+        struct napper n;
+        assert_int_equal(conf_join(h[i], &n, sizeof n), 0);
+        assert_int_equal(n.i, 3);
+        assert_int_equal(n.early, 0);
         /* Anything longer than the clock's step cannot be ready at once. */
-        if (n->dur >= PROKIO_US(50))
-            assert_int_equal(n->immediate, 0);
-        prokio_task_release(h[i]);
+        if (n.dur >= PROKIO_US(50))
+            assert_int_equal(n.immediate, 0);
     }
     /* Three sleeps of 20 ms in a row took at least 60 ms of real time. */
     assert_true(mono_ns() - t0 >= PROKIO_MS(60));
@@ -219,15 +214,12 @@ void test_sleep_huge(void **state)
                          0);
     }
     for (int i = 0; i < K; i++)
-        spin_until(&polls[i], 1);
+        CONF_WAIT_FLAG(&polls[i], 1);
     /* A short sleep on each worker finishes; none of the huge ones may
      * have fired meanwhile (a wrapped deadline would fire at once). */
     for (unsigned w = 0; w < 2; w++) {
         struct napper n = {.dur = PROKIO_MS(30), .rounds = 1};
-        prokio_task_t *hs = NULL;
-        assert_int_equal(prokio_spawn_on(&hs, rt, w, napper_poll, &n, sizeof n, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(hs), 0);
-        prokio_task_release(hs);
+        assert_int_equal(conf_run_on(rt, w, napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < K; i++) {
         assert_int_equal(prokio_task_result(h[i]), PROKIO_PENDING);
@@ -237,11 +229,10 @@ void test_sleep_huge(void **state)
     for (int i = 0; i < K; i++)
         prokio_task_abort(h[i]);
     for (int i = 0; i < K; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), PROKIO_ECANCELED);
+        assert_int_equal(conf_join(h[i], NULL, 0), PROKIO_ECANCELED);
         assert_int_equal(atomic_load(&polls[i]), 1);
-        prokio_task_release(h[i]);
     }
-    assert_true(mono_ns() - t0 < conf_prompt_ns());
+    assert_true(mono_ns() - t0 < conf_timeout_ns());
     test_runtime_free(rt);
 }
 
@@ -299,17 +290,13 @@ void test_sleep_cancel(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned w = 0; w < 2; w++) {
         struct canceller c = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, canceller_poll, &c, sizeof c, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct canceller *f = prokio_task_frame(h);
-        assert_int_equal(f->a_first, PROKIO_PENDING);
-        assert_int_equal(f->b_first, PROKIO_PENDING);
-        assert_int_equal(f->a_again_first, PROKIO_PENDING);
-        assert_int_equal(f->a_again_done, 0);
-        assert_int_equal(f->spurious, 0);
-        assert_int_equal(f->polls, 3);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, canceller_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(c.a_first, PROKIO_PENDING);
+        assert_int_equal(c.b_first, PROKIO_PENDING);
+        assert_int_equal(c.a_again_first, PROKIO_PENDING);
+        assert_int_equal(c.a_again_done, 0);
+        assert_int_equal(c.spurious, 0);
+        assert_int_equal(c.polls, 3);
     }
     test_runtime_free(rt);
 }
@@ -347,14 +334,10 @@ void test_sleep_reinit_armed(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned round = 0; round < 4; round++) {
         struct reinit r = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct reinit *f = prokio_task_frame(h);
+        assert_int_equal(conf_run_on(rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
         /* It waited for the last deadline only, not for a minute. */
-        assert_true(f->end >= f->start + PROKIO_MS(5));
-        assert_true(f->end < f->start + PROKIO_SEC(30));
-        prokio_task_release(h);
+        assert_true(r.end >= r.start + PROKIO_MS(5));
+        assert_true(r.end < r.start + PROKIO_SEC(30));
     }
     test_runtime_free(rt);
 }
@@ -415,12 +398,11 @@ void test_sleep_armed_at_end(void **state)
         assert_int_equal(
             prokio_spawn_on(&h[i], rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL), 0);
     }
-    spin_until(&armed, N);
+    CONF_WAIT_FLAG(&armed, N);
     for (int i = 0; i < N; i++) {
         if (i % 2)
             prokio_task_abort(h[i]);
-        assert_int_equal(prokio_task_blocking_join(h[i]), i % 2 ? PROKIO_ECANCELED : 0);
-        prokio_task_release(h[i]);
+        assert_int_equal(conf_join(h[i], NULL, 0), i % 2 ? PROKIO_ECANCELED : 0);
     }
     atomic_int polls[N];
     for (int i = 0; i < N; i++) {
@@ -430,9 +412,8 @@ void test_sleep_armed_at_end(void **state)
             prokio_spawn_on(&h[i], rt, (unsigned)i % 2, canary_poll, &c, sizeof c, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
+        assert_int_equal(conf_join(h[i], NULL, 0), 0);
         assert_int_equal(atomic_load(&polls[i]), 2);
-        prokio_task_release(h[i]);
     }
     /* And some left armed at shutdown. */
     for (int i = 0; i < N; i++) {
@@ -440,7 +421,7 @@ void test_sleep_armed_at_end(void **state)
         assert_int_equal(prokio_spawn_on(NULL, rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL),
                          0);
     }
-    spin_until(&armed, 2 * N);
+    CONF_WAIT_FLAG(&armed, 2 * N);
     test_runtime_free(rt);
 }
 
@@ -527,33 +508,29 @@ void test_sleep_many(void **state)
         assert_int_equal(prokio_spawn(&h[i], rt, many_poll, &m, sizeof m, NULL), 0);
     }
     prokio_task_t *hh[2 * W];
+    struct herd *hf = calloc(1, sizeof *hf);
+    assert_non_null(hf);
     for (unsigned w = 0; w < 2 * W; w++) {
-        struct herd *hf = calloc(1, sizeof *hf);
-        assert_non_null(hf);
+        memset(hf, 0, sizeof *hf);
         hf->abort_me = w >= W;
         hf->ready = &ready;
         assert_int_equal(prokio_spawn_on(&hh[w], rt, w % W, herd_poll, hf, sizeof *hf, NULL), 0);
-        free(hf);
     }
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
-        prokio_task_release(h[i]);
-    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(conf_join(h[i], NULL, 0), 0);
     assert_int_equal(atomic_load(&done), N);
-    spin_until(&ready, 2 * W);
+    CONF_WAIT_FLAG(&ready, 2 * W);
     for (unsigned w = 0; w < W; w++) {
-        assert_int_equal(prokio_task_blocking_join(hh[w]), 0);
-        struct herd *hf = prokio_task_frame(hh[w]);
+        assert_int_equal(conf_join(hh[w], hf, sizeof *hf), 0);
         assert_int_equal(hf->fired, PER_TASK);
         assert_int_equal(hf->early, 0);
-        prokio_task_release(hh[w]);
     }
     /* Herds of hour-long sleeps: aborting disarms 500 timers each. */
     for (unsigned w = W; w < 2 * W; w++) {
         prokio_task_abort(hh[w]);
-        assert_int_equal(prokio_task_blocking_join(hh[w]), PROKIO_ECANCELED);
-        prokio_task_release(hh[w]);
+        assert_int_equal(conf_join(hh[w], NULL, 0), PROKIO_ECANCELED);
     }
+    free(hf);
     free(h);
     test_runtime_free(rt);
 }
