@@ -111,21 +111,17 @@ void test_oneshot_cross_worker(void **state)
         assert_int_equal(prokio_spawn_on(&hs, rt, sw, sender_poll, &s, sizeof s, sender_drop), 0);
         assert_int_equal(prokio_spawn_on(&hr, rt, rw, receiver_poll, &r, sizeof r, receiver_drop),
                          0);
-        assert_int_equal(prokio_task_blocking_join(hr), 0);
-        assert_int_equal(prokio_task_blocking_join(hs), 0);
-        struct receiver *rf = prokio_task_frame(hr);
-        struct sender *sf = prokio_task_frame(hs);
-        assert_int_equal(rf->first, PROKIO_PENDING);
-        assert_int_equal(rf->pendings, 1);
-        assert_int_equal(rf->tr.polls, 2);
-        assert_int_equal(rf->go_rc, 0);
-        assert_int_equal(rf->rc, 0);
+        assert_int_equal(conf_join(hr, &r, sizeof r), 0);
+        assert_int_equal(conf_join(hs, &s, sizeof s), 0);
+        assert_int_equal(r.first, PROKIO_PENDING);
+        assert_int_equal(r.pendings, 1);
+        assert_int_equal(r.tr.polls, 2);
+        assert_int_equal(r.go_rc, 0);
+        assert_int_equal(r.rc, 0);
         struct payload want = payload_of(k);
-        assert_memory_equal(&rf->v, &want, sizeof want);
-        assert_int_equal(sf->go_rc, 0);
-        assert_int_equal(sf->send_rc, 0);
-        prokio_task_release(hr);
-        prokio_task_release(hs);
+        assert_memory_equal(&r.v, &want, sizeof want);
+        assert_int_equal(s.go_rc, 0);
+        assert_int_equal(s.send_rc, 0);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 2 * ROUNDS);
@@ -147,21 +143,19 @@ void test_oneshot_send_from_thread(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2)
-            spin_until(&pending, 1); /* else: either order */
+            CONF_WAIT_FLAG(&pending, 1); /* else: either order */
         assert_false(prokio_oneshot_tx_is_closed(tx));
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         memset(&v, 0, sizeof v); /* the channel kept a copy */
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, 0);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        assert_int_equal(r.rc, 0);
         struct payload want = payload_of(k);
-        assert_memory_equal(&f->v, &want, sizeof want);
+        assert_memory_equal(&r.v, &want, sizeof want);
         if (k % 2) {
-            assert_int_equal(f->pendings, 1);
-            assert_int_equal(f->tr.polls, 2);
+            assert_int_equal(r.pendings, 1);
+            assert_int_equal(r.tr.polls, 2);
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), ROUNDS);
@@ -179,14 +173,10 @@ void test_oneshot_send_before_recv(void **state)
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         struct receiver r = {.tr.d = &d, .rx = rx};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->first, 0);
-        assert_int_equal(f->tr.polls, 1);
-        assert_memory_equal(&f->v, &v, sizeof v);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, CONF_ANY, receiver_poll, &r, sizeof r, receiver_drop), 0);
+        assert_int_equal(r.first, 0);
+        assert_int_equal(r.tr.polls, 1);
+        assert_memory_equal(&r.v, &v, sizeof v);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 10);
@@ -208,14 +198,12 @@ void test_oneshot_tx_release(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2) {
-            spin_until(&pending, 1);
+            CONF_WAIT_FLAG(&pending, 1);
             prokio_oneshot_tx_release(tx);
         }
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, PROKIO_EPIPE);
-        assert_int_equal(f->tr.polls, k % 2 ? 2 : 1);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        assert_int_equal(r.rc, PROKIO_EPIPE);
+        assert_int_equal(r.tr.polls, k % 2 ? 2 : 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 20);
@@ -258,13 +246,12 @@ void test_oneshot_rx_release(void **state)
     struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
-    spin_until(&pending, 1);
+    CONF_WAIT_FLAG(&pending, 1);
     assert_false(prokio_oneshot_tx_is_closed(tx));
     prokio_task_abort(h);
-    assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
+    assert_int_equal(conf_join(h, NULL, 0), PROKIO_ECANCELED);
     assert_true(prokio_oneshot_tx_is_closed(tx));
     assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
-    prokio_task_release(h);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 1);
 }
@@ -303,10 +290,8 @@ void test_oneshot_size0(void **state)
             assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
         if (k >= 2)
             prokio_oneshot_tx_release(tx);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct signal_rx *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, k >= 2 ? PROKIO_EPIPE : 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(h, &s, sizeof s), 0);
+        assert_int_equal(s.rc, k >= 2 ? PROKIO_EPIPE : 0);
     }
     test_runtime_free(rt);
 }
