@@ -198,18 +198,6 @@ int conf_run_on_(const char *file, int line, prokio_runtime_t *rt, unsigned work
  * ending in prokio-NAME.so), or NULL when automatic. */
 const char *conf_expected_backend(void);
 
-/* The unbounded forms the files are moving off. */
-static inline void spin_until(atomic_int *flag, int value)
-{
-    while (atomic_load(flag) < value)
-        sched_yield();
-}
-
-static inline uint64_t conf_prompt_ns(void)
-{
-    return conf_timeout_ns();
-}
-
 /* --------------------------------------------------------------- tests */
 
 #define CONF_TESTS(X)                                                                              \

@@ -246,9 +246,9 @@ void test_runtime_many(void **state)
         assert_int_equal(prokio_spawn(&h, rt, echo_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(e.out, 3 * i);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        assert_int_equal(((struct echo *)prokio_task_frame(h))->out, 3 * i);
-        prokio_task_release(h);
+        struct echo o;
+        assert_int_equal(conf_join(h, &o, sizeof o), 0);
+        assert_int_equal(o.out, 3 * i);
         /* A detached task still queued when the runtime goes. */
         assert_int_equal(prokio_spawn(NULL, rt, echo_poll, &e, sizeof e, NULL), 0);
         test_runtime_free(rt);
