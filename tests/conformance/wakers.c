@@ -252,8 +252,8 @@ void test_waker_wake_while_running(void **state)
     struct drops d = {0};
     for (int k = 0; k < 4; k++) {
         struct self_waker s = {.tr.d = &d, .consume = k / 2};
-        assert_true(conf_run_on(rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop) >=
-                    0);
+        assert_int_equal(
+            conf_run_on(rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop), 0);
         assert_int_equal(s.tr.polls, 2);
         assert_int_equal(s.tr.drops, 1);
     }
@@ -286,7 +286,7 @@ void test_waker_finished_task(void **state)
         struct leaver l = {.tr.d = &d, .out = &w};
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, leaver_poll, &l, sizeof l, track_drop), 0);
-        assert_true(prokio_task_blocking_join(h) >= 0);
+        assert_int_equal(prokio_task_blocking_join(h), 3);
         assert_non_null(w);
         if (k == 1) {
             /* The handle goes first: the waker alone keeps the task. */
@@ -300,8 +300,8 @@ void test_waker_finished_task(void **state)
         prokio_waker_wake(c);
         prokio_waker_release(w); /* the last reference when the handle went first */
         if (h) {
-            assert_true(prokio_task_result(h) >= 0);
-            assert_true(conf_join(h, &l, sizeof l) >= 0);
+            assert_int_equal(prokio_task_result(h), 3);
+            assert_int_equal(conf_join(h, &l, sizeof l), 3);
             assert_int_equal(l.tr.polls, 1);
             assert_int_equal(l.tr.drops, 1);
         }
