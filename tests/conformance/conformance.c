@@ -72,6 +72,12 @@ int conf_park_forever(void *frame, prokio_cx_t *cx)
     return PROKIO_PENDING;
 }
 
+int conf_value_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    return *(const int *)frame;
+}
+
 int conf_gated_poll(void *frame, prokio_cx_t *cx)
 {
     struct gated *g = frame;

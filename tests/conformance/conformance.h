@@ -110,6 +110,9 @@ void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out);
  * (it keeps no waker, so nothing can wake it). Frame: struct track. */
 int conf_park_forever(void *frame, prokio_cx_t *cx);
 
+/* A task that returns the int its frame holds, at its first poll. */
+int conf_value_poll(void *frame, prokio_cx_t *cx);
+
 /* --------------------------------------------------------------- waiting */
 
 static inline uint64_t mono_ns(void)
@@ -218,14 +221,19 @@ const char *conf_expected_backend(void);
     X(spawn_on_each_worker)                                                                        \
     X(spawn_invalid)                                                                               \
     X(result_pending_while_running)                                                                \
+    X(result_exact)                                                                                \
     X(join_poll_before_finish)                                                                     \
     X(join_poll_after_finish)                                                                      \
+    X(join_poll_repoll)                                                                            \
     X(join_from_threads)                                                                           \
     X(block_on_frame)                                                                              \
     X(detach)                                                                                      \
     X(coro_macros)                                                                                 \
     X(yield_order)                                                                                 \
     X(handle_handover)                                                                             \
+    X(join_last_poller_woken)                                                                      \
+    X(join_blocked_thread_kept)                                                                    \
+    X(join_blocking_while_task_awaits)                                                             \
     X(spawn_many)                                                                                  \
     X(drop_reenters)                                                                               \
     /* abort.c */                                                                                  \

@@ -419,6 +419,72 @@ void test_result_pending_while_running(void **state)
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
 }
 
+/* A task's result is exactly the int its poll returned: positive values,
+ * 0, error codes and any other negative int but PROKIO_PENDING, through
+ * every way of reading it. */
+static const int exact[] = {1,          42,          INT_MAX,          0,       -1,
+                            PROKIO_EIO, PROKIO_EABI, PROKIO_ECANCELED, -0xffff, -0x10000,
+                            -0x10001,   -0x12345678, INT_MIN + 1};
+#define NEXACT (sizeof exact / sizeof exact[0])
+
+/* Spawns a child per value, on its own worker and on the other one in
+ * turn, and awaits each with prokio_task_join_poll. */
+struct exact_parent {
+    int co;
+    unsigned i;
+    int spawn_rc[NEXACT];
+    prokio_task_t *kid[NEXACT];
+    int got[NEXACT];
+};
+
+static int exact_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct exact_parent *f = frame;
+    PROKIO_BEGIN(&f->co);
+    for (f->i = 0; f->i < NEXACT; f->i++) {
+        unsigned other = 1 - prokio_cx_worker(cx);
+        f->spawn_rc[f->i] = f->i % 2
+                                ? prokio_spawn_on(&f->kid[f->i], prokio_cx_runtime(cx), other,
+                                                  conf_value_poll, &exact[f->i], sizeof(int), NULL)
+                                : prokio_spawn_local(&f->kid[f->i], conf_value_poll, &exact[f->i],
+                                                     sizeof(int), NULL, cx);
+        if (f->spawn_rc[f->i] < 0)
+            return PROKIO_EIO;
+    }
+    for (f->i = 0; f->i < NEXACT; f->i++)
+        PROKIO_AWAIT_INTO(&f->co, f->got[f->i], prokio_task_join_poll(f->kid[f->i], cx));
+    PROKIO_END(&f->co, 0);
+}
+
+void test_result_exact(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (size_t k = 0; k < NEXACT; k++) {
+        int v = exact[k];
+        /* prokio_task_blocking_join, then prokio_task_result. */
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(&h, rt, conf_value_poll, &v, sizeof v, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), v);
+        assert_int_equal(prokio_task_result(h), v);
+        assert_int_equal(conf_join(h, NULL, 0), v);
+        /* prokio_runtime_block_on. */
+        assert_int_equal(prokio_runtime_block_on(rt, conf_value_poll, &v, sizeof v, NULL), v);
+    }
+    /* prokio_task_join_poll, from a task on either worker. */
+    for (unsigned w = 0; w < 2; w++) {
+        struct exact_parent p = {0};
+        assert_int_equal(conf_run_on(rt, w, exact_parent_poll, &p, sizeof p, NULL), 0);
+        for (size_t k = 0; k < NEXACT; k++) {
+            assert_int_equal(p.spawn_rc[k], 0);
+            assert_int_equal(p.got[k], exact[k]);
+            assert_int_equal(prokio_task_result(p.kid[k]), exact[k]);
+            assert_int_equal(conf_join(p.kid[k], NULL, 0), exact[k]);
+        }
+    }
+    test_runtime_free(rt);
+}
+
 /* --------------------------------------------------------- join_poll */
 
 /* Awaits `target`; in its first poll, after registering, it opens the
@@ -515,6 +581,53 @@ void test_join_poll_after_finish(void **state)
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* A join that gave a result gives it again, in the same poll and in a
+ * later one, without waiting. */
+struct rejoiner {
+    int co;
+    int value;
+    unsigned kid_worker;
+    prokio_task_t *kid;
+    int spawn_rc, result, again, later, polls;
+};
+
+static int rejoiner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct rejoiner *f = frame;
+    f->polls++;
+    PROKIO_BEGIN(&f->co);
+    f->spawn_rc = prokio_spawn_on(&f->kid, prokio_cx_runtime(cx), f->kid_worker, conf_value_poll,
+                                  &f->value, sizeof f->value, NULL);
+    if (f->spawn_rc < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT_INTO(&f->co, f->result, prokio_task_join_poll(f->kid, cx));
+    f->again = prokio_task_join_poll(f->kid, cx);
+    PROKIO_YIELD(&f->co, cx);
+    f->later = prokio_task_join_poll(f->kid, cx);
+    PROKIO_END(&f->co, 0);
+}
+
+void test_join_poll_repoll(void **state)
+{
+    (void)state;
+    static const int values[] = {42, 0, PROKIO_EPIPE, -0x10000};
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 8; k++) {
+        unsigned w = (unsigned)k % 2, kw = (unsigned)(k / 2) % 2;
+        struct rejoiner r = {.value = values[k % 4], .kid_worker = kw};
+        assert_int_equal(conf_run_on(rt, w, rejoiner_poll, &r, sizeof r, NULL), 0);
+        assert_int_equal(r.spawn_rc, 0);
+        assert_int_equal(r.result, r.value);
+        assert_int_equal(r.again, r.value);
+        assert_int_equal(r.later, r.value);
+        /* Polled once before the kid ended (or twice, woken by it), then
+         * once after the yield: no poll the wakes do not explain. */
+        assert_true(r.polls == 2 || r.polls == 3);
+        assert_int_equal(conf_join(r.kid, NULL, 0), r.value);
+    }
+    test_runtime_free(rt);
 }
 
 /* ------------------------------------------------------ join from threads */
@@ -984,6 +1097,268 @@ void test_handle_handover(void **state)
             assert_int_equal(b.result, PROKIO_ENOTCONN);
             prokio_task_release(ht);
         }
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* --------------------------------------------------------- join waiters */
+
+/* The waiter rules of prokio/task.h: one waiter per handle. Between tasks,
+ * the last one that polled is the one woken; a thread blocked in
+ * prokio_task_blocking_join is never displaced (prokio_task_join_poll
+ * answers PROKIO_EBUSY meanwhile), and a thread does not displace a task
+ * that awaits the handle (prokio_task_blocking_join answers PROKIO_EBUSY). */
+
+/* Awaits `target`. With a `gate`, it also waits for the gate and ends only
+ * when it opens, with what the join says then; a poll before that is a
+ * wake from the target. Without one, it ends when the join gives a result
+ * (or when its timeout passes). `polls` is read by the test while it runs. */
+struct awaiter {
+    prokio_task_t *target;
+    prokio_oneshot_rx_t *gate;
+    atomic_int *polls;
+    int first, result, woken_by_target, timed_out;
+    struct conf_timeout to;
+};
+
+static int awaiter_poll(void *frame, prokio_cx_t *cx)
+{
+    struct awaiter *f = frame;
+    int n = atomic_fetch_add(f->polls, 1) + 1;
+    int r = prokio_task_join_poll(f->target, cx);
+    if (n == 1)
+        f->first = r;
+    if (f->gate != NULL) {
+        int g = prokio_oneshot_recv_poll(f->gate, NULL, cx);
+        if (g == PROKIO_PENDING) {
+            if (n > 1)
+                f->woken_by_target++;
+            return PROKIO_PENDING;
+        }
+        prokio_oneshot_rx_release(f->gate);
+        f->gate = NULL;
+    } else if (r == PROKIO_PENDING) {
+        if (!conf_timed_out(&f->to, cx))
+            return PROKIO_PENDING;
+        f->timed_out = 1;
+        return PROKIO_ETIMEDOUT;
+    }
+    conf_timeout_cancel(&f->to);
+    f->result = r;
+    return 0;
+}
+
+static void awaiter_drop(void *frame)
+{
+    struct awaiter *f = frame;
+    prokio_oneshot_rx_release(f->gate);
+    f->gate = NULL;
+}
+
+void test_join_last_poller_woken(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 8; k++) {
+        unsigned wa = (unsigned)k % 2, wb = (unsigned)(k / 2) % 2, wt = (unsigned)(k / 4) % 2;
+        struct gated g;
+        prokio_oneshot_tx_t *open_target, *open_a;
+        prokio_oneshot_rx_t *a_gate;
+        conf_gated_init(&g, &d, 17, &open_target);
+        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0), 0);
+        prokio_task_t *ht = NULL, *ha = NULL, *hb = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        /* A polls the handle first and stays alive; then B polls it. */
+        atomic_int a_polls = 0, b_polls = 0;
+        struct awaiter a = {.target = ht, .gate = a_gate, .polls = &a_polls};
+        struct awaiter b = {.target = ht, .polls = &b_polls};
+        assert_int_equal(prokio_spawn_on(&ha, rt, wa, awaiter_poll, &a, sizeof a, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&a_polls, 1);
+        assert_int_equal(prokio_spawn_on(&hb, rt, wb, awaiter_poll, &b, sizeof b, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&b_polls, 1);
+        /* The target ends: B, the last that polled, is woken. */
+        assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+        int rc = conf_join(hb, &b, sizeof b);
+        if (b.timed_out)
+            fail_msg("round %d: the task that polled the handle last was never woken", k);
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.first, PROKIO_PENDING);
+        assert_int_equal(b.result, 17);
+        assert_int_equal(atomic_load(&b_polls), 2);
+        /* A was not: it runs again when its own gate opens, and only then. */
+        assert_int_equal(prokio_oneshot_send(open_a, NULL), 0);
+        assert_int_equal(conf_join(ha, &a, sizeof a), 0);
+        assert_int_equal(a.first, PROKIO_PENDING);
+        assert_int_equal(a.woken_by_target, 0);
+        assert_int_equal(a.result, 17);
+        assert_int_equal(atomic_load(&a_polls), 2);
+        assert_int_equal(conf_join(ht, &g, sizeof g), 17);
+        assert_int_equal(g.value, k);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 8);
+}
+
+/* A thread blocked in prokio_task_blocking_join. It tries again while a
+ * task awaits the handle (PROKIO_EBUSY), so that it blocks once that task
+ * is gone. */
+struct blocked_joiner {
+    prokio_task_t *h;
+    atomic_int started, done, busy;
+    int rc, timed_out;
+};
+
+static void *blocked_joiner_main(void *arg)
+{
+    struct blocked_joiner *b = arg;
+    atomic_store(&b->started, 1);
+    uint64_t end = mono_ns() + conf_timeout_ns();
+    while ((b->rc = prokio_task_blocking_join(b->h)) == PROKIO_EBUSY) {
+        atomic_fetch_add(&b->busy, 1);
+        if (!conf_yield_before(end)) {
+            b->timed_out = 1;
+            break;
+        }
+    }
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+/* Calls prokio_task_blocking_join once and says what it answered. */
+struct once_joiner {
+    prokio_task_t *h;
+    atomic_int done;
+    int rc;
+    char msg[160];
+};
+
+static void *once_joiner_main(void *arg)
+{
+    struct once_joiner *o = arg;
+    o->rc = prokio_task_blocking_join(o->h);
+    snprintf(o->msg, sizeof o->msg, "%s", prokio_last_error());
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+/* Polls the handle once and ends, saying what the join answered. */
+struct prober {
+    prokio_task_t *target;
+    int rc;
+    char msg[160];
+};
+
+static int prober_poll(void *frame, prokio_cx_t *cx)
+{
+    struct prober *f = frame;
+    prokio_cx_yield(NULL); /* a known message, to see that the join sets its own */
+    f->rc = prokio_task_join_poll(f->target, cx);
+    snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+    return 0;
+}
+
+void test_join_blocked_thread_kept(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (unsigned w = 0; w < 2; w++) {
+        struct gated g;
+        prokio_oneshot_tx_t *open_target;
+        conf_gated_init(&g, &d, -0x10000, &open_target);
+        prokio_task_t *ht = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, 1 - w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        struct blocked_joiner x = {.h = ht};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, blocked_joiner_main, &x), 0);
+        CONF_WAIT_FLAG(&x.started, 1);
+        /* Probe until a task's join finds the thread blocked. */
+        struct prober p = {.target = ht, .rc = PROKIO_PENDING};
+        int probes = 0;
+        for (uint64_t end = mono_ns() + conf_timeout_ns(); p.rc != PROKIO_EBUSY; probes++) {
+            p.rc = PROKIO_PENDING;
+            assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+            if (p.rc != PROKIO_EBUSY && p.rc != PROKIO_PENDING)
+                fail_msg("worker %u: prokio_task_join_poll of a running task returned %s (%s)", w,
+                         prokio_err_name(p.rc), p.msg);
+            if (p.rc != PROKIO_EBUSY && !conf_yield_before(end))
+                fail_msg("worker %u: after %d probes, no prokio_task_join_poll found the thread "
+                         "blocked (it got PROKIO_EBUSY %d times)",
+                         w, probes, atomic_load(&x.busy));
+        }
+        assert_non_null(strstr(p.msg, "prokio_task_join_poll"));
+        /* The thread is still blocked, and a second thread gets PROKIO_EBUSY
+         * at once. */
+        assert_int_equal(atomic_load(&x.done), 0);
+        assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EBUSY);
+        assert_non_null(strstr(prokio_last_error(), "prokio_task_blocking_join"));
+        /* The target ends: the blocked thread, never displaced, wakes. */
+        assert_int_equal(prokio_oneshot_send(open_target, &probes), 0);
+        if (!conf_wait_flag(&x.done, 1))
+            fail_msg("worker %u: the thread blocked on the handle was never woken (displaced by a "
+                     "task's join?)",
+                     w);
+        pthread_join(th, NULL);
+        assert_false(x.timed_out);
+        assert_int_equal(x.rc, -0x10000);
+        /* After it, a task's join gets the result. */
+        assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.rc, -0x10000);
+        assert_int_equal(conf_join(ht, &g, sizeof g), -0x10000);
+        assert_int_equal(g.value, probes);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 2);
+}
+
+void test_join_blocking_while_task_awaits(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 4; k++) {
+        unsigned wa = (unsigned)k % 2, wt = (unsigned)(k / 2) % 2;
+        struct gated g;
+        prokio_oneshot_tx_t *open_target;
+        conf_gated_init(&g, &d, 5, &open_target);
+        prokio_task_t *ht = NULL, *ha = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        atomic_int a_polls = 0;
+        struct awaiter a = {.target = ht, .polls = &a_polls};
+        assert_int_equal(prokio_spawn_on(&ha, rt, wa, awaiter_poll, &a, sizeof a, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&a_polls, 1);
+        /* A task awaits the handle: a thread's blocking join is refused at
+         * once, in a thread of its own so that a wrong answer cannot hang
+         * the suite. */
+        struct once_joiner y = {.h = ht};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, once_joiner_main, &y), 0);
+        if (!conf_wait_flag(&y.done, 1)) {
+            assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+            pthread_join(th, NULL);
+            fail_msg("round %d: prokio_task_blocking_join blocked while a task awaited the "
+                     "handle (then returned %d); it must return PROKIO_EBUSY at once",
+                     k, y.rc);
+        }
+        pthread_join(th, NULL);
+        assert_int_equal(y.rc, PROKIO_EBUSY);
+        assert_non_null(strstr(y.msg, "prokio_task_blocking_join"));
+        /* The task still awaits it, and is woken when it ends. */
+        assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+        int rc = conf_join(ha, &a, sizeof a);
+        if (a.timed_out)
+            fail_msg("round %d: the task that awaited the handle was never woken", k);
+        assert_int_equal(rc, 0);
+        assert_int_equal(a.first, PROKIO_PENDING);
+        assert_int_equal(a.result, 5);
+        assert_int_equal(atomic_load(&a_polls), 2);
+        assert_int_equal(conf_join(ht, &g, sizeof g), 5);
+        assert_int_equal(g.value, k);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
