@@ -259,6 +259,9 @@ const char *conf_expected_backend(void);
     X(sleep_cancel)                                                                                \
     X(sleep_reinit_armed)                                                                          \
     X(sleep_armed_at_end)                                                                          \
+    X(sleep_repoll_expired)                                                                        \
+    X(sleep_repoll_cancelled)                                                                      \
+    X(sleep_uninit)                                                                                \
     X(sleep_many)                                                                                  \
     /* io.c */                                                                                     \
     X(io_read_rounds)                                                                              \

@@ -425,6 +425,191 @@ void test_sleep_armed_at_end(void **state)
     test_runtime_free(rt);
 }
 
+/* ------------------------------------------------------------- re-polled */
+
+/* A sleep that expired returns 0 again when polled again, at once and
+ * without arming anything: nothing wakes the task 20 ms later, when a sleep
+ * armed again would fire, only the 100 ms sleep it waits for next. */
+struct expired {
+    int phase, polls, ref_polls;
+    prokio_sleep_t s, ref;
+    int first, again, later, past, past_again;
+};
+
+static int expired_poll(void *frame, prokio_cx_t *cx)
+{
+    struct expired *f = frame;
+    f->polls++;
+    switch (f->phase) {
+    case 0:
+        prokio_sleep_init_until(&f->ref, prokio_cx_now_ns(cx) - 1);
+        f->past = prokio_sleep_poll(&f->ref, cx);
+        f->past_again = prokio_sleep_poll(&f->ref, cx);
+        prokio_sleep_init(&f->s, PROKIO_MS(20));
+        f->phase = 1;
+        /* fall through */
+    case 1:
+        f->first = prokio_sleep_poll(&f->s, cx);
+        if (f->first == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->again = prokio_sleep_poll(&f->s, cx);
+        prokio_sleep_init(&f->ref, PROKIO_MS(100));
+        f->phase = 2;
+        /* fall through */
+    default:
+        f->ref_polls++;
+        if (prokio_sleep_poll(&f->ref, cx) == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->later = prokio_sleep_poll(&f->s, cx);
+        return 0;
+    }
+}
+
+void test_sleep_repoll_expired(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        struct expired e = {0};
+        assert_int_equal(conf_run_on(rt, w, expired_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(e.past, 0);
+        assert_int_equal(e.past_again, 0);
+        assert_int_equal(e.first, 0);
+        assert_int_equal(e.again, 0);
+        assert_int_equal(e.later, 0);
+        /* Armed, fired; then the reference sleep armed, fired: no other
+         * wake in between. */
+        assert_int_equal(e.ref_polls, 2);
+        assert_int_equal(e.polls, 3);
+    }
+    test_runtime_free(rt);
+}
+
+/* A cancelled sleep returns PROKIO_ECANCELED, whatever state it was
+ * cancelled in and however often it is polled, until it is initialised
+ * again; then it sleeps as any other. */
+struct cancelled {
+    int phase, polls;
+    prokio_sleep_t armed, done, fresh;
+    int armed_first, c_armed, c_armed_again, c_done, c_fresh, c_later;
+    int again_first, again_done, again_after;
+    uint64_t start, end;
+    char msg[160];
+};
+
+static int cancelled_poll(void *frame, prokio_cx_t *cx)
+{
+    struct cancelled *f = frame;
+    f->polls++;
+    switch (f->phase) {
+    case 0:
+        prokio_sleep_init(&f->armed, PROKIO_SEC(60));
+        f->armed_first = prokio_sleep_poll(&f->armed, cx);
+        prokio_sleep_cancel(&f->armed);
+        prokio_cx_yield(NULL); /* a known message, to see that the poll sets its own */
+        f->c_armed = prokio_sleep_poll(&f->armed, cx);
+        snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+        f->c_armed_again = prokio_sleep_poll(&f->armed, cx);
+        /* Cancelled after it expired, and before it was ever polled. */
+        prokio_sleep_init(&f->done, 0);
+        if (prokio_sleep_poll(&f->done, cx) != 0)
+            return PROKIO_EIO;
+        prokio_sleep_cancel(&f->done);
+        f->c_done = prokio_sleep_poll(&f->done, cx);
+        prokio_sleep_init(&f->fresh, PROKIO_MS(1));
+        prokio_sleep_cancel(&f->fresh);
+        f->c_fresh = prokio_sleep_poll(&f->fresh, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    case 1:
+        f->c_later = prokio_sleep_poll(&f->armed, cx);
+        /* Initialised again, it sleeps normally. */
+        f->start = prokio_cx_now_ns(cx);
+        prokio_sleep_init(&f->armed, PROKIO_MS(15));
+        f->again_first = prokio_sleep_poll(&f->armed, cx);
+        f->phase = 2;
+        return PROKIO_PENDING;
+    default:
+        f->again_done = prokio_sleep_poll(&f->armed, cx);
+        if (f->again_done == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->end = prokio_cx_now_ns(cx);
+        f->again_after = prokio_sleep_poll(&f->armed, cx);
+        return 0;
+    }
+}
+
+void test_sleep_repoll_cancelled(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        struct cancelled c = {0};
+        assert_int_equal(conf_run_on(rt, w, cancelled_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(c.armed_first, PROKIO_PENDING);
+        assert_int_equal(c.c_armed, PROKIO_ECANCELED);
+        assert_non_null(strstr(c.msg, "prokio_sleep_poll"));
+        assert_int_equal(c.c_armed_again, PROKIO_ECANCELED);
+        assert_int_equal(c.c_done, PROKIO_ECANCELED);
+        assert_int_equal(c.c_fresh, PROKIO_ECANCELED);
+        assert_int_equal(c.c_later, PROKIO_ECANCELED);
+        assert_int_equal(c.again_first, PROKIO_PENDING);
+        assert_int_equal(c.again_done, 0);
+        assert_true(c.end >= c.start + PROKIO_MS(15));
+        assert_int_equal(c.again_after, 0);
+        /* The yield, the new sleep's start and its end: the cancelled
+         * minute-long sleep woke nothing. */
+        assert_int_equal(c.polls, 3);
+    }
+    test_runtime_free(rt);
+}
+
+/* Memory that was never initialised (a zero-filled frame) is refused with
+ * PROKIO_EINVAL and a message, at every poll; cancelling it does not make
+ * it a sleep. */
+struct uninit {
+    int phase;
+    prokio_sleep_t s;
+    int first, again, cancelled, later;
+    char msg[160];
+};
+
+static int uninit_poll(void *frame, prokio_cx_t *cx)
+{
+    struct uninit *f = frame;
+    if (f->phase == 0) {
+        prokio_cx_yield(NULL); /* a known message, to see that the poll sets its own */
+        f->first = prokio_sleep_poll(&f->s, cx);
+        snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+        f->again = prokio_sleep_poll(&f->s, cx);
+        prokio_sleep_cancel(&f->s);
+        f->cancelled = prokio_sleep_poll(&f->s, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    }
+    f->later = prokio_sleep_poll(&f->s, cx);
+    return 0;
+}
+
+void test_sleep_uninit(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        /* A NULL frame: the runtime zero-fills it. */
+        struct uninit u;
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(&h, rt, w, uninit_poll, NULL, sizeof u, NULL), 0);
+        assert_int_equal(conf_join(h, &u, sizeof u), 0);
+        assert_int_equal(u.first, PROKIO_EINVAL);
+        assert_non_null(strstr(u.msg, "prokio_sleep_poll"));
+        assert_int_equal(u.again, PROKIO_EINVAL);
+        assert_int_equal(u.cancelled, PROKIO_EINVAL);
+        assert_int_equal(u.later, PROKIO_EINVAL);
+    }
+    test_runtime_free(rt);
+}
+
 /* ------------------------------------------------------------------ many */
 
 struct many {
