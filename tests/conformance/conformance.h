@@ -283,6 +283,7 @@ const char *conf_expected_backend(void);
     X(oneshot_tx_release)                                                                          \
     X(oneshot_rx_release)                                                                          \
     X(oneshot_size0)                                                                               \
+    X(oneshot_repoll)                                                                              \
     X(oneshot_many)                                                                                \
     /* shutdown.c */                                                                               \
     X(shutdown_every_state)                                                                        \

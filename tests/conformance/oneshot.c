@@ -296,6 +296,96 @@ void test_oneshot_size0(void **state)
     test_runtime_free(rt);
 }
 
+/* A receive that gave a result gives it again when polled again, in the
+ * same poll and in a later one: the value copied again, or PROKIO_EPIPE
+ * again. */
+struct rerecv {
+    prokio_oneshot_rx_t *rx;
+    atomic_int *pending;
+    int phase, polls;
+    int r1, r2, r3;
+    int v1, v2, v3;
+};
+
+static int rerecv_poll(void *frame, prokio_cx_t *cx)
+{
+    struct rerecv *f = frame;
+    f->polls++;
+    int *out = f->v1 == -2 ? NULL : &f->v1; /* -2: a bare signal, no value */
+    if (f->phase == 0) {
+        f->r1 = prokio_oneshot_recv_poll(f->rx, out, cx);
+        if (f->r1 == PROKIO_PENDING) {
+            atomic_store(f->pending, 1);
+            return PROKIO_PENDING;
+        }
+        f->v2 = -1;
+        f->r2 = prokio_oneshot_recv_poll(f->rx, out ? &f->v2 : NULL, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    }
+    f->v3 = -1;
+    f->r3 = prokio_oneshot_recv_poll(f->rx, out ? &f->v3 : NULL, cx);
+    prokio_oneshot_rx_release(f->rx);
+    f->rx = NULL;
+    return 0;
+}
+
+static void rerecv_drop(void *frame)
+{
+    struct rerecv *f = frame;
+    prokio_oneshot_rx_release(f->rx);
+}
+
+void test_oneshot_repoll(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    /* k % 3: a value, the sender released, a bare signal; k / 3: sent
+     * before the receiver looks, or while it waits. */
+    for (int k = 0; k < 12; k++) {
+        int kind = k % 3, late = (k / 3) % 2;
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, kind == 2 ? 0 : sizeof(int)), 0);
+        atomic_int pending = 0;
+        struct rerecv r = {.rx = rx, .pending = &pending, .v1 = kind == 2 ? -2 : -1};
+        prokio_task_t *h = NULL;
+        if (late) {
+            assert_int_equal(
+                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
+                0);
+            CONF_WAIT_FLAG(&pending, 1);
+        }
+        int v = 1000 + k;
+        if (kind == 1)
+            prokio_oneshot_tx_release(tx);
+        else
+            assert_int_equal(prokio_oneshot_send(tx, kind == 2 ? NULL : &v), 0);
+        if (!late)
+            assert_int_equal(
+                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
+                0);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        int want = kind == 1 ? PROKIO_EPIPE : 0;
+        assert_int_equal(r.r1, want);
+        assert_int_equal(r.r2, want);
+        assert_int_equal(r.r3, want);
+        if (kind == 0) {
+            assert_int_equal(r.v1, v);
+            assert_int_equal(r.v2, v);
+            assert_int_equal(r.v3, v);
+        } else {
+            assert_int_equal(r.v1, kind == 2 ? -2 : -1);
+            assert_int_equal(r.v2, -1);
+            assert_int_equal(r.v3, -1);
+        }
+        /* Pending once when late; then the result, and once more after the
+         * yield. */
+        assert_int_equal(r.polls, late ? 3 : 2);
+    }
+    test_runtime_free(rt);
+}
+
 /* A relay chain: task i receives from channel i and sends value + 1 on
  * channel i + 1; consecutive links live on different workers. */
 struct link {
