@@ -320,13 +320,20 @@ static int check_spawn(prokio_task_t **join_out, const void *rt_or_cx, prokio_po
     return 0;
 }
 
+/* prokio_spawn, for the functions that spawn on its behalf (`who`). */
+static int spawn_as(prokio_task_t **join_out, prokio_runtime_t *rt, prokio_poll_fn poll,
+                    const void *frame, size_t frame_size, prokio_drop_fn drop, const char *who)
+{
+    int rc = check_spawn(join_out, rt, poll, frame, frame_size, who);
+    if (rc < 0)
+        return rc;
+    return prokio__worker_spawn(join_out, pick_worker(rt), poll, frame, frame_size, drop, who);
+}
+
 int prokio_spawn(prokio_task_t **join_out, prokio_runtime_t *rt, prokio_poll_fn poll,
                  const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    int rc = check_spawn(join_out, rt, poll, frame, frame_size, "prokio_spawn");
-    if (rc < 0)
-        return rc;
-    return prokio__worker_spawn(join_out, pick_worker(rt), poll, frame, frame_size, drop);
+    return spawn_as(join_out, rt, poll, frame, frame_size, drop, "prokio_spawn");
 }
 
 int prokio_spawn_local(prokio_task_t **join_out, prokio_poll_fn poll, const void *frame,
@@ -335,7 +342,8 @@ int prokio_spawn_local(prokio_task_t **join_out, prokio_poll_fn poll, const void
     int rc = check_spawn(join_out, cx, poll, frame, frame_size, "prokio_spawn_local");
     if (rc < 0)
         return rc;
-    return prokio__worker_spawn(join_out, cx->worker, poll, frame, frame_size, drop);
+    return prokio__worker_spawn(join_out, cx->worker, poll, frame, frame_size, drop,
+                                "prokio_spawn_local");
 }
 
 int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned worker,
@@ -347,7 +355,8 @@ int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned wor
     if (worker >= rt->nworkers)
         return prokio__error(PROKIO_EINVAL, "prokio_spawn_on: worker %u of %u", worker,
                              rt->nworkers);
-    return prokio__worker_spawn(join_out, rt->workers[worker], poll, frame, frame_size, drop);
+    return prokio__worker_spawn(join_out, rt->workers[worker], poll, frame, frame_size, drop,
+                                "prokio_spawn_on");
 }
 
 int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame,
@@ -367,7 +376,7 @@ int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
                              "prokio_runtime_block_on: no memory for this thread's parker; "
                              "nothing was spawned");
     prokio_task_t *h;
-    int rc = prokio_spawn(&h, rt, poll, frame, frame_size, drop);
+    int rc = spawn_as(&h, rt, poll, frame, frame_size, drop, "prokio_runtime_block_on");
     if (rc < 0)
         return rc;
     rc = prokio_task_blocking_join(h);
