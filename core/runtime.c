@@ -214,7 +214,7 @@ int prokio_runtime_free(prokio_runtime_t *rt)
 {
     if (rt == NULL)
         return prokio__error(PROKIO_EINVAL, "prokio_runtime_free: rt is NULL");
-    int rc = prokio_runtime_shutdown(rt);
+    int rc = prokio__runtime_shutdown(rt, "prokio_runtime_free");
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&rt->lock);
