@@ -212,7 +212,6 @@ const char *conf_expected_backend(void);
     X(runtime_options_versions)                                                                    \
     X(runtime_edeadlk)                                                                             \
     X(runtime_many)                                                                                \
-    X(errors)                                                                                      \
     /* tasks.c */                                                                                  \
     X(spawn_from_main)                                                                             \
     X(spawn_frames)                                                                                \
@@ -276,6 +275,10 @@ const char *conf_expected_backend(void);
     X(io_fd_reuse)                                                                                 \
     X(io_same_fd_two_workers)                                                                      \
     X(io_many)                                                                                     \
+    /* errors.c */                                                                                 \
+    X(errors)                                                                                      \
+    X(error_messages)                                                                              \
+    X(error_kept_by_join)                                                                          \
     /* oneshot.c */                                                                                \
     X(oneshot_cross_worker)                                                                        \
     X(oneshot_send_from_thread)                                                                    \
