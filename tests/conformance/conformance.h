@@ -212,6 +212,8 @@ const char *conf_expected_backend(void);
     X(runtime_options_versions)                                                                    \
     X(runtime_edeadlk)                                                                             \
     X(runtime_many)                                                                                \
+    X(runtime_current)                                                                             \
+    X(runtime_clone)                                                                               \
     /* tasks.c */                                                                                  \
     X(spawn_from_main)                                                                             \
     X(spawn_frames)                                                                                \
