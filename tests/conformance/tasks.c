@@ -1108,7 +1108,8 @@ void test_handle_handover(void **state)
  * the last one that polled is the one woken; a thread blocked in
  * prokio_task_blocking_join is never displaced (prokio_task_join_poll
  * answers PROKIO_EBUSY meanwhile), and a thread does not displace a task
- * that awaits the handle (prokio_task_blocking_join answers PROKIO_EBUSY). */
+ * that awaits the handle (prokio_task_blocking_join answers PROKIO_EBUSY);
+ * a task that ended awaits nothing. */
 
 /* Awaits `target`. With a `gate`, it also waits for the gate and ends only
  * when it opens, with what the join says then; a poll before that is a
@@ -1272,12 +1273,17 @@ void test_join_blocked_thread_kept(void **state)
         prokio_task_t *ht = NULL;
         assert_int_equal(
             prokio_spawn_on(&ht, rt, 1 - w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        /* A task polls the handle and ends: it awaits nothing any more, so
+         * the thread takes its place. */
+        struct prober p = {.target = ht};
+        assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.rc, PROKIO_PENDING);
         struct blocked_joiner x = {.h = ht};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, blocked_joiner_main, &x), 0);
         CONF_WAIT_FLAG(&x.started, 1);
         /* Probe until a task's join finds the thread blocked. */
-        struct prober p = {.target = ht, .rc = PROKIO_PENDING};
+        p.rc = PROKIO_PENDING;
         int probes = 0;
         for (uint64_t end = mono_ns() + conf_timeout_ns(); p.rc != PROKIO_EBUSY; probes++) {
             p.rc = PROKIO_PENDING;
