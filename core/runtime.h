@@ -27,4 +27,8 @@ struct prokio_runtime {
  * worker of rt. */
 void prokio__runtime_stop_workers(prokio_runtime_t *rt, unsigned started);
 
+/* prokio_runtime_shutdown for a function that shuts down on its way
+ * (`who`, named by the message of a failure). */
+int prokio__runtime_shutdown(prokio_runtime_t *rt, const char *who);
+
 #endif

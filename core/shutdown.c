@@ -101,15 +101,16 @@ void prokio__runtime_stop_workers(prokio_runtime_t *rt, unsigned started)
         prokio__worker_join(rt->workers[i]);
 }
 
-int prokio_runtime_shutdown(prokio_runtime_t *rt)
+int prokio__runtime_shutdown(prokio_runtime_t *rt, const char *who)
 {
     if (rt == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_runtime_shutdown: rt is NULL");
+        return prokio__error(PROKIO_EINVAL, "%s: rt is NULL", who);
     struct prokio__worker *self = prokio__tls_worker;
     if (self != NULL && !(rt->nonblocking && self->rt == rt))
         return prokio__error(PROKIO_EDEADLK,
-                             "prokio_runtime_shutdown: called from a worker thread; shut down "
-                             "from the thread that created the runtime");
+                             "%s: called from a worker thread; shut down from the thread that "
+                             "created the runtime",
+                             who);
     pthread_mutex_lock(&rt->lock);
     if (!rt->shut_down) {
         atomic_store_explicit(&rt->closing, 1, memory_order_seq_cst);
@@ -118,6 +119,11 @@ int prokio_runtime_shutdown(prokio_runtime_t *rt)
     }
     pthread_mutex_unlock(&rt->lock);
     return 0;
+}
+
+int prokio_runtime_shutdown(prokio_runtime_t *rt)
+{
+    return prokio__runtime_shutdown(rt, "prokio_runtime_shutdown");
 }
 
 bool prokio_runtime_is_shut_down(const prokio_runtime_t *rt)

@@ -69,9 +69,11 @@ void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t);
 /* Makes w look at its remote queue (or stop flag) soon. Thread: any. */
 void prokio__worker_notify(struct prokio__worker *w);
 
-/* Spawns a task on w. Thread: any (local path when it is w's thread). */
+/* Spawns a task on w. `who` is the public function that spawns, named by
+ * the message of a failure. Thread: any (local path when it is w's thread). */
 int prokio__worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
-                         const void *frame, size_t frame_size, prokio_drop_fn drop);
+                         const void *frame, size_t frame_size, prokio_drop_fn drop,
+                         const char *who);
 
 /* The load estimate used to pick a worker: tasks alive on it. Thread: any. */
 static inline int64_t prokio__worker_load(struct prokio__worker *w)

@@ -34,17 +34,24 @@ static void test_watchdog_fire(int sig)
     _exit(1);
 }
 
-/* Ends the process with "Bail out!" if it runs longer than `seconds`
- * (times PROKIO_TEST_TIMEOUT_SCALE, for valgrind). Every test program arms
- * one: a hung test must fail, not hang CI. Workers block signals, so
- * SIGALRM reaches the main thread. */
-static inline void test_watchdog(const char *what, unsigned seconds)
+/* PROKIO_TEST_TIMEOUT_SCALE (default 1): what every time limit of the tests
+ * is multiplied by, for slow runs (valgrind). */
+static inline unsigned test_timeout_scale(void)
 {
     const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
     unsigned k = scale ? (unsigned)atoi(scale) : 1;
+    return k ? k : 1;
+}
+
+/* Ends the process with "Bail out!" if it runs longer than `seconds`
+ * (times test_timeout_scale()). Every test program arms one: a hung test
+ * must fail, not hang CI. Workers block signals, so SIGALRM reaches the
+ * main thread. */
+static inline void test_watchdog(const char *what, unsigned seconds)
+{
     test_watchdog_what = what;
     signal(SIGALRM, test_watchdog_fire);
-    alarm(seconds * (k ? k : 1));
+    alarm(seconds * test_timeout_scale());
 }
 
 /* A runtime on the backend the runner chose (PROKIO_BACKEND), or fail. */

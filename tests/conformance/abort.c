@@ -32,17 +32,13 @@ void test_abort_before_first_poll(void **state)
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         struct abort_parent p = {.d = &d};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, abort_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct abort_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->kid_rc, PROKIO_ECANCELED);
-        assert_int_equal(prokio_task_result(f->kid), PROKIO_ECANCELED);
-        struct track *kt = prokio_task_frame(f->kid);
-        assert_int_equal(kt->polls, 0);
-        assert_int_equal(kt->drops, 1);
-        prokio_task_release(f->kid);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, abort_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.kid_rc, PROKIO_ECANCELED);
+        assert_int_equal(prokio_task_result(p.kid), PROKIO_ECANCELED);
+        struct track kt;
+        assert_int_equal(conf_join(p.kid, &kt, sizeof kt), PROKIO_ECANCELED);
+        assert_int_equal(kt.polls, 0);
+        assert_int_equal(kt.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 2);
@@ -68,11 +64,10 @@ void test_abort_from_main_at_once(void **state)
             prokio_task_abort(h[i]); /* twice is harmless */
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), PROKIO_ECANCELED);
-        struct track *t = prokio_task_frame(h[i]);
-        assert_true(t->polls <= 1);
-        assert_int_equal(t->drops, 1);
-        prokio_task_release(h[i]);
+        struct track t;
+        assert_int_equal(conf_join(h[i], &t, sizeof t), PROKIO_ECANCELED);
+        assert_true(t.polls <= 1);
+        assert_int_equal(t.drops, 1);
     }
     assert_int_equal(atomic_load(&d.n), N);
     test_runtime_free(rt);
@@ -125,15 +120,13 @@ void test_abort_parked_on_long_sleep(void **state)
                                 .duration_ns = kinds[k].ns};
             prokio_task_t *h = NULL;
             assert_int_equal(prokio_spawn_on(&h, rt, w, sleeper_poll, &s, sizeof s, track_drop), 0);
-            spin_until(&started, 1);
+            CONF_WAIT_FLAG(&started, 1);
             uint64_t t0 = mono_ns();
             prokio_task_abort(h);
-            assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
-            assert_true(mono_ns() - t0 < conf_prompt_ns());
-            struct sleeper *f = prokio_task_frame(h);
-            assert_int_equal(f->tr.polls, 1);
-            assert_int_equal(f->tr.drops, 1);
-            prokio_task_release(h);
+            assert_int_equal(conf_join(h, &s, sizeof s), PROKIO_ECANCELED);
+            assert_true(mono_ns() - t0 < conf_timeout_ns());
+            assert_int_equal(s.tr.polls, 1);
+            assert_int_equal(s.tr.drops, 1);
         }
     }
     test_runtime_free(rt);
@@ -189,17 +182,12 @@ void test_abort_self(void **state)
         /* The parent's frame must stay put while the child reads f->kid:
          * it does, the frame never moves. */
         struct self_parent p = {.d = &d, .then_yield = k % 2};
-        prokio_task_t *h = NULL;
-        assert_int_equal(
-            prokio_spawn_on(&h, rt, (unsigned)k / 2, self_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct self_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->kid_rc, PROKIO_ECANCELED);
-        struct self_aborter *a = prokio_task_frame(f->kid);
-        assert_int_equal(a->tr.polls, 1);
-        assert_int_equal(a->tr.drops, 1);
-        prokio_task_release(f->kid);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, (unsigned)k / 2, self_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.kid_rc, PROKIO_ECANCELED);
+        struct self_aborter a;
+        assert_int_equal(conf_join(p.kid, &a, sizeof a), PROKIO_ECANCELED);
+        assert_int_equal(a.tr.polls, 1);
+        assert_int_equal(a.tr.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
@@ -213,6 +201,7 @@ struct busy {
     struct track tr;
     atomic_int *in_poll;
     atomic_int *aborted;
+    bool saw_abort;
 };
 
 static int busy_poll(void *frame, prokio_cx_t *cx)
@@ -222,8 +211,7 @@ static int busy_poll(void *frame, prokio_cx_t *cx)
     track_poll(&f->tr);
     if (f->tr.polls == 1) {
         atomic_store(f->in_poll, 1);
-        while (!atomic_load(f->aborted))
-            sched_yield();
+        f->saw_abort = conf_wait_flag(f->aborted, 1);
     }
     return PROKIO_PENDING;
 }
@@ -243,14 +231,13 @@ void test_abort_running(void **state)
                          .aborted = &aborted};
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn_on(&h, rt, w, busy_poll, &b, sizeof b, track_drop), 0);
-        spin_until(&in_poll, 1);
+        CONF_WAIT_FLAG(&in_poll, 1);
         prokio_task_abort(h);
         atomic_store(&aborted, 1);
-        assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
-        struct busy *f = prokio_task_frame(h);
-        assert_int_equal(f->tr.polls, 1);
-        assert_int_equal(f->tr.drops, 1);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(h, &b, sizeof b), PROKIO_ECANCELED);
+        assert_true(b.saw_abort);
+        assert_int_equal(b.tr.polls, 1);
+        assert_int_equal(b.tr.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 20);
@@ -289,25 +276,22 @@ void test_abort_from_other_worker(void **state)
         g.tr.thread = threads[w];
         g.tr.known = true;
         g.started = k < 10 ? &started : NULL;
-        prokio_task_t *hv = NULL, *ha = NULL;
+        prokio_task_t *hv = NULL;
         assert_int_equal(
             prokio_spawn_on(&hv, rt, w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
         if (k < 10)
-            spin_until(&started, 1); /* parked; later rounds: maybe not yet polled */
+            CONF_WAIT_FLAG(&started, 1); /* parked; later rounds: maybe not yet polled */
         struct remote_aborter a = {.victim = hv};
-        assert_int_equal(prokio_spawn_on(&ha, rt, 1 - w, remote_aborter_poll, &a, sizeof a, NULL),
-                         0);
-        assert_int_equal(prokio_task_blocking_join(ha), 0);
-        assert_int_equal(((struct remote_aborter *)prokio_task_frame(ha))->rc, PROKIO_ECANCELED);
+        assert_int_equal(conf_run_on(rt, 1 - w, remote_aborter_poll, &a, sizeof a, NULL), 0);
+        assert_int_equal(a.rc, PROKIO_ECANCELED);
+        /* Ended already: the aborter saw it. */
         assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
-        struct gated *f = prokio_task_frame(hv);
-        assert_int_equal(f->tr.drops, 1);
+        assert_int_equal(conf_join(hv, &g, sizeof g), PROKIO_ECANCELED);
+        assert_int_equal(g.tr.drops, 1);
         /* The receiver is gone with the task: the sender sees it. */
         assert_true(prokio_oneshot_tx_is_closed(tx));
         int v = 1;
         assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
-        prokio_task_release(ha);
-        prokio_task_release(hv);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 20);
@@ -342,14 +326,10 @@ void test_abort_after_completion(void **state)
         prokio_task_abort(h);
         assert_int_equal(prokio_task_result(h), r);
         assert_int_equal(prokio_task_blocking_join(h), r);
-        if (rets[k] >= 0)
-            assert_true(r >= 0);
-        else
-            assert_int_equal(r, rets[k]);
-        struct ender *f = prokio_task_frame(h);
-        assert_int_equal(f->tr.polls, 1);
-        assert_int_equal(f->tr.drops, 1);
-        prokio_task_release(h);
+        assert_int_equal(r, rets[k]);
+        assert_int_equal(conf_join(h, &e, sizeof e), r);
+        assert_int_equal(e.tr.polls, 1);
+        assert_int_equal(e.tr.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);

@@ -26,16 +26,43 @@ void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out)
     unsigned n = prokio_runtime_workers(rt);
     assert_true(n <= CONF_MAX_WORKERS);
     for (unsigned i = 0; i < n; i++) {
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, i, whoami_poll, NULL, sizeof(struct whoami), NULL),
-                         0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct whoami *f = prokio_task_frame(h);
-        assert_int_equal(f->worker, i);
-        assert_false(pthread_equal(f->thread, pthread_self()));
-        out[i] = f->thread;
-        prokio_task_release(h);
+        struct whoami f = {.worker = UINT_MAX};
+        assert_int_equal(conf_run_on(rt, i, whoami_poll, &f, sizeof f, NULL), 0);
+        assert_int_equal(f.worker, i);
+        assert_false(pthread_equal(f.thread, pthread_self()));
+        out[i] = f.thread;
     }
+}
+
+bool conf_wait_flag(atomic_int *flag, int value)
+{
+    for (uint64_t end = mono_ns() + conf_timeout_ns(); atomic_load(flag) < value;)
+        if (!conf_yield_before(end))
+            return atomic_load(flag) >= value;
+    return true;
+}
+
+int conf_join(prokio_task_t *h, void *frame_out, size_t size)
+{
+    int rc = prokio_task_blocking_join(h);
+    if (frame_out != NULL && size != 0)
+        memcpy(frame_out, prokio_task_frame(h), size);
+    prokio_task_release(h);
+    return rc;
+}
+
+int conf_run_on_(const char *file, int line, prokio_runtime_t *rt, unsigned worker,
+                 prokio_poll_fn poll, void *frame, size_t size, prokio_drop_fn drop)
+{
+    prokio_task_t *h = NULL;
+    int rc = worker == CONF_ANY ? prokio_spawn(&h, rt, poll, frame, size, drop)
+                                : prokio_spawn_on(&h, rt, worker, poll, frame, size, drop);
+    if (rc < 0) {
+        print_error("spawn on worker %d: %s: %s\n", (int)worker, prokio_err_name(rc),
+                    prokio_last_error());
+        _fail(file, line);
+    }
+    return conf_join(h, frame, size);
 }
 
 int conf_park_forever(void *frame, prokio_cx_t *cx)
@@ -43,6 +70,12 @@ int conf_park_forever(void *frame, prokio_cx_t *cx)
     (void)cx;
     track_poll(frame);
     return PROKIO_PENDING;
+}
+
+int conf_value_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    return *(const int *)frame;
 }
 
 int conf_gated_poll(void *frame, prokio_cx_t *cx)

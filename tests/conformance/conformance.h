@@ -6,7 +6,13 @@
  *     Tasks, drop functions and helper threads record what they saw in
  *     their frames or in shared structs; the test asserts afterwards.
  *   - No sleeps as synchronisation: threads wait for a flag another thread
- *     sets (spin_until), tasks wait for wakes. The watchdog bounds it all.
+ *     sets, tasks wait for wakes. Every wait is bounded (conf_timeout_ns(),
+ *     scaled like the watchdog) and a wait that times out fails its test
+ *     with what it waited for, instead of hanging the suite until the
+ *     watchdog ends it: CONF_WAIT_FLAG on the main thread, conf_wait_flag
+ *     on other threads, struct conf_timeout in tasks.
+ *   - A task run to its end reads as one call: conf_run_on (spawn, block,
+ *     copy the final frame back, release) or conf_join (the last three).
  *   - Every test ends with test_runtime_free, which fails if anything the
  *     runtime owned is still held.
  *   - Counts are exact: a drop that runs twice, a poll too many or a task
@@ -14,6 +20,7 @@
 #ifndef PROKIO_TESTS_CONFORMANCE_H
 #define PROKIO_TESTS_CONFORMANCE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -103,14 +110,10 @@ void conf_worker_threads(prokio_runtime_t *rt, pthread_t *out);
  * (it keeps no waker, so nothing can wake it). Frame: struct track. */
 int conf_park_forever(void *frame, prokio_cx_t *cx);
 
-/* --------------------------------------------------------------- waiting */
+/* A task that returns the int its frame holds, at its first poll. */
+int conf_value_poll(void *frame, prokio_cx_t *cx);
 
-/* Waits until *flag >= value. Threads only (never a task). */
-static inline void spin_until(atomic_int *flag, int value)
-{
-    while (atomic_load(flag) < value)
-        sched_yield();
-}
+/* --------------------------------------------------------------- waiting */
 
 static inline uint64_t mono_ns(void)
 {
@@ -119,17 +122,84 @@ static inline uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How long any wait of the suite may take before it counts as lost (10 s,
+ * scaled like the watchdog), and so the bound of "promptly". */
+static inline uint64_t conf_timeout_ns(void)
+{
+    return PROKIO_SEC(10) * test_timeout_scale();
+}
+
+/* Yields once; false once mono_ns() reached `deadline`. A bounded wait for
+ * anything reads
+ *     for (uint64_t end = mono_ns() + conf_timeout_ns(); !cond;)
+ *         if (!conf_yield_before(end)) -> timed out */
+static inline bool conf_yield_before(uint64_t deadline)
+{
+    sched_yield();
+    return mono_ns() < deadline;
+}
+
+/* Waits until *flag >= value; false if conf_timeout_ns() passed first. For
+ * helper threads, and for a poll that holds its worker on purpose: they
+ * record the timeout where the test asserts it. */
+bool conf_wait_flag(atomic_int *flag, int value);
+
+/* The same on the main thread, where a timeout fails the test and says what
+ * it waited for. */
+#define CONF_WAIT_FLAG(flag, value)                                                                \
+    do {                                                                                           \
+        if (!conf_wait_flag((flag), (value)))                                                      \
+            fail_msg("timed out waiting for %s >= %s (it is %d)", #flag, #value,                   \
+                     atomic_load(flag));                                                           \
+    } while (0)
+
+/* A task's bound on a wait that a lost wake would make endless: a sleep of
+ * conf_timeout_ns(), armed by the first call. The task polls it next to what
+ * it awaits and, once it says true, ends with a reason in its frame instead
+ * of hanging until the watchdog ends the whole suite. Frame storage, zeroed
+ * like the rest of the frame. */
+struct conf_timeout {
+    prokio_sleep_t s;
+    int armed;
+};
+
+static inline bool conf_timed_out(struct conf_timeout *t, prokio_cx_t *cx)
+{
+    if (!t->armed) {
+        prokio_sleep_init(&t->s, conf_timeout_ns());
+        t->armed = 1;
+    }
+    return prokio_sleep_poll(&t->s, cx) == 0;
+}
+
+/* Disarms it; the next conf_timed_out() starts a new bound. */
+static inline void conf_timeout_cancel(struct conf_timeout *t)
+{
+    prokio_sleep_cancel(&t->s);
+    t->armed = 0;
+}
+
+/* ------------------------------------------------------- running tasks */
+
+/* Any worker: conf_run_on spawns with prokio_spawn. */
+#define CONF_ANY UINT_MAX
+
+/* Blocks until the task of `h` ends, copies its final frame to frame_out
+ * (`size` bytes; nothing when frame_out is NULL), releases h and returns
+ * the task's result. Main thread. */
+int conf_join(prokio_task_t *h, void *frame_out, size_t size);
+
+/* Spawns poll with a copy of *frame on `worker` (or CONF_ANY), then
+ * conf_join into *frame: prokio_runtime_block_on with a choice of worker.
+ * A failed spawn fails the test at the caller's line. Main thread. */
+#define conf_run_on(rt, worker, poll, frame, size, drop)                                           \
+    conf_run_on_(__FILE__, __LINE__, rt, worker, poll, frame, size, drop)
+int conf_run_on_(const char *file, int line, prokio_runtime_t *rt, unsigned worker,
+                 prokio_poll_fn poll, void *frame, size_t size, prokio_drop_fn drop);
+
 /* The backend name the runner asked for (PROKIO_BACKEND, a name or a path
  * ending in prokio-NAME.so), or NULL when automatic. */
 const char *conf_expected_backend(void);
-
-/* Generous upper bound for "promptly" (scaled like the watchdog). */
-static inline uint64_t conf_prompt_ns(void)
-{
-    const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
-    unsigned k = scale ? (unsigned)atoi(scale) : 1;
-    return PROKIO_SEC(10) * (k ? k : 1);
-}
 
 /* --------------------------------------------------------------- tests */
 
@@ -142,7 +212,8 @@ static inline uint64_t conf_prompt_ns(void)
     X(runtime_options_versions)                                                                    \
     X(runtime_edeadlk)                                                                             \
     X(runtime_many)                                                                                \
-    X(errors)                                                                                      \
+    X(runtime_current)                                                                             \
+    X(runtime_clone)                                                                               \
     /* tasks.c */                                                                                  \
     X(spawn_from_main)                                                                             \
     X(spawn_frames)                                                                                \
@@ -151,14 +222,19 @@ static inline uint64_t conf_prompt_ns(void)
     X(spawn_on_each_worker)                                                                        \
     X(spawn_invalid)                                                                               \
     X(result_pending_while_running)                                                                \
+    X(result_exact)                                                                                \
     X(join_poll_before_finish)                                                                     \
     X(join_poll_after_finish)                                                                      \
+    X(join_poll_repoll)                                                                            \
     X(join_from_threads)                                                                           \
     X(block_on_frame)                                                                              \
     X(detach)                                                                                      \
     X(coro_macros)                                                                                 \
     X(yield_order)                                                                                 \
     X(handle_handover)                                                                             \
+    X(join_last_poller_woken)                                                                      \
+    X(join_blocked_thread_kept)                                                                    \
+    X(join_blocking_while_task_awaits)                                                             \
     X(spawn_many)                                                                                  \
     X(drop_reenters)                                                                               \
     /* abort.c */                                                                                  \
@@ -184,6 +260,9 @@ static inline uint64_t conf_prompt_ns(void)
     X(sleep_cancel)                                                                                \
     X(sleep_reinit_armed)                                                                          \
     X(sleep_armed_at_end)                                                                          \
+    X(sleep_repoll_expired)                                                                        \
+    X(sleep_repoll_cancelled)                                                                      \
+    X(sleep_uninit)                                                                                \
     X(sleep_many)                                                                                  \
     /* io.c */                                                                                     \
     X(io_read_rounds)                                                                              \
@@ -198,6 +277,10 @@ static inline uint64_t conf_prompt_ns(void)
     X(io_fd_reuse)                                                                                 \
     X(io_same_fd_two_workers)                                                                      \
     X(io_many)                                                                                     \
+    /* errors.c */                                                                                 \
+    X(errors)                                                                                      \
+    X(error_messages)                                                                              \
+    X(error_kept_by_join)                                                                          \
     /* oneshot.c */                                                                                \
     X(oneshot_cross_worker)                                                                        \
     X(oneshot_send_from_thread)                                                                    \
@@ -205,6 +288,7 @@ static inline uint64_t conf_prompt_ns(void)
     X(oneshot_tx_release)                                                                          \
     X(oneshot_rx_release)                                                                          \
     X(oneshot_size0)                                                                               \
+    X(oneshot_repoll)                                                                              \
     X(oneshot_many)                                                                                \
     /* shutdown.c */                                                                               \
     X(shutdown_every_state)                                                                        \

@@ -1,6 +1,6 @@
 /* tests/conformance/io.c: descriptor readiness (prokio_fd_t) over
- * AF_UNIX socketpairs. Tasks that wait for a backend's report also arm a
- * generous deadline, so that a lost report fails the test with a reason
+ * AF_UNIX socketpairs. Tasks that wait for a backend's report also poll a
+ * struct conf_timeout, so that a lost report fails the test with a reason
  * instead of hanging until the watchdog ends the whole suite. */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,32 +20,15 @@ static void set_blocking(int fd)
     assert_int_equal(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK), 0);
 }
 
-/* A deadline that ends a wait which a lost readiness report would make
- * endless. Returns true once it passed. */
-struct deadline {
-    prokio_sleep_t s;
-    int armed;
-};
-
-static bool deadline_passed(struct deadline *d, prokio_cx_t *cx)
-{
-    if (!d->armed) {
-        prokio_sleep_init(&d->s, conf_prompt_ns());
-        d->armed = 1;
-    }
-    return prokio_sleep_poll(&d->s, cx) == 0;
-}
-
 /* ------------------------------------------------------------ read rounds */
 
 struct reader {
     int fd;
     int rounds;
-    atomic_int *waiting; /* messages received + 1, published when pending */
-    atomic_int *gave_up;
+    atomic_int *waiting; /* messages received + 1 when pending; INT_MAX: gave up */
     prokio_fd_t *io;
-    struct deadline dl;
-    int got, pendings, eagain, bad, eof, not_readable, free_rc, err, have;
+    struct conf_timeout to;
+    int got, pendings, eagain, bad, eof, not_readable, free_rc, err, have, timed_out;
     unsigned char buf[4];
 };
 
@@ -60,8 +43,9 @@ static int reader_poll(void *frame, prokio_cx_t *cx)
     for (;;) {
         int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
-            if (deadline_passed(&f->dl, cx)) {
-                atomic_store(f->gave_up, 1);
+            if (conf_timed_out(&f->to, cx)) {
+                f->timed_out = 1;
+                atomic_store(f->waiting, INT_MAX); /* the writer stops waiting */
                 break;
             }
             f->pendings++;
@@ -112,29 +96,26 @@ static void reader_drop(void *frame)
     f->io = NULL;
 }
 
+/* Writes message r once the reader waits for it, then closes. */
 struct writer_thread {
     int fd;
     int rounds;
     atomic_int *waiting;
-    atomic_int *gave_up;
+    int timed_out;
 };
-
-static void wait_or_give_up(atomic_int *flag, int value, atomic_int *gave_up)
-{
-    while (atomic_load(flag) < value && !atomic_load(gave_up))
-        sched_yield();
-}
 
 static void *writer_thread_main(void *arg)
 {
     struct writer_thread *wt = arg;
-    for (int r = 0; r < wt->rounds; r++) {
-        wait_or_give_up(wt->waiting, r + 1, wt->gave_up);
+    for (int r = 0; r <= wt->rounds; r++) {
+        if (!conf_wait_flag(wt->waiting, r + 1)) {
+            wt->timed_out = 1;
+            break;
+        }
         uint32_t v = (uint32_t)r;
-        if (write(wt->fd, &v, 4) != 4)
+        if (r < wt->rounds && write(wt->fd, &v, 4) != 4)
             break;
     }
-    wait_or_give_up(wt->waiting, wt->rounds + 1, wt->gave_up);
     close(wt->fd);
     return NULL;
 }
@@ -147,35 +128,33 @@ void test_io_read_rounds(void **state)
     for (unsigned w = 0; w < 2; w++) {
         int sv[2];
         pair(sv);
-        atomic_int waiting = 0, gave_up = 0;
-        struct writer_thread wt = {sv[1], ROUNDS, &waiting, &gave_up};
+        atomic_int waiting = 0;
+        struct writer_thread wt = {sv[1], ROUNDS, &waiting, 0};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, writer_thread_main, &wt), 0);
-        struct reader rd = {
-            .fd = sv[0], .rounds = ROUNDS, .waiting = &waiting, .gave_up = &gave_up};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, reader_poll, &rd, sizeof rd, reader_drop), 0);
-        int rc = prokio_task_blocking_join(h);
+        struct reader rd = {.fd = sv[0], .rounds = ROUNDS, .waiting = &waiting};
+        int rc = conf_run_on(rt, w, reader_poll, &rd, sizeof rd, reader_drop);
         pthread_join(th, NULL);
-        struct reader *f = prokio_task_frame(h);
-        if (atomic_load(&gave_up))
+        if (rd.timed_out)
             fail_msg("worker %u: no readiness report after %d messages (%d pending polls)", w,
-                     f->got, f->pendings);
+                     rd.got, rd.pendings);
+        if (wt.timed_out)
+            fail_msg("worker %u: the writer waited in vain for the reader after %d messages", w,
+                     rd.got);
         assert_int_equal(rc, 0);
-        assert_int_equal(f->err, 0);
-        assert_int_equal(f->got, ROUNDS);
-        assert_int_equal(f->bad, 0);
-        assert_int_equal(f->eof, 1);
-        assert_int_equal(f->free_rc, 0);
-        assert_int_equal(f->not_readable, 0);
+        assert_int_equal(rd.err, 0);
+        assert_int_equal(rd.got, ROUNDS);
+        assert_int_equal(rd.bad, 0);
+        assert_int_equal(rd.eof, 1);
+        assert_int_equal(rd.free_rc, 0);
+        assert_int_equal(rd.not_readable, 0);
         /* Exactly one EAGAIN per message, one pending poll per message
          * plus the one before the end: no lost and no spurious report. */
-        if (f->eagain != ROUNDS || f->pendings != ROUNDS + 1)
+        if (rd.eagain != ROUNDS || rd.pendings != ROUNDS + 1)
             print_message("# worker %u: %d EAGAIN, %d pending polls for %d messages\n", w,
-                          f->eagain, f->pendings, ROUNDS);
-        assert_true(f->eagain >= ROUNDS);
-        assert_int_equal(f->pendings, f->eagain + 1);
-        prokio_task_release(h);
+                          rd.eagain, rd.pendings, ROUNDS);
+        assert_true(rd.eagain >= ROUNDS);
+        assert_int_equal(rd.pendings, rd.eagain + 1);
         close(sv[0]);
     }
     test_runtime_free(rt);
@@ -187,7 +166,7 @@ struct early {
     int fd;
     unsigned interest;
     prokio_fd_t *io;
-    struct deadline dl;
+    struct conf_timeout to;
     int mask, timed_out, nread, free_rc, pendings;
     char buf[8];
 };
@@ -202,7 +181,7 @@ static int early_poll(void *frame, prokio_cx_t *cx)
     }
     int r = prokio_fd_ready_poll(f->io, f->interest, cx);
     if (r == PROKIO_PENDING) {
-        if (!deadline_passed(&f->dl, cx)) {
+        if (!conf_timed_out(&f->to, cx)) {
             f->pendings++;
             return PROKIO_PENDING;
         }
@@ -212,7 +191,7 @@ static int early_poll(void *frame, prokio_cx_t *cx)
         if (r > 0 && (r & PROKIO_READABLE))
             f->nread = (int)read(f->fd, f->buf, sizeof f->buf);
     }
-    prokio_sleep_cancel(&f->dl.s);
+    conf_timeout_cancel(&f->to);
     f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
@@ -231,21 +210,17 @@ void test_io_ready_before_register(void **state)
         if (interest & PROKIO_READABLE)
             assert_int_equal(write(sv[1], "early", 5), 5);
         struct early e = {.fd = sv[0], .interest = interest};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, early_poll, &e, sizeof e, NULL),
-                         0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct early *f = prokio_task_frame(h);
-        if (f->timed_out)
+        int rc = conf_run_on(rt, (unsigned)k % 2, early_poll, &e, sizeof e, NULL);
+        if (e.timed_out)
             fail_msg("interest %u: readiness present before registration never reported", interest);
-        assert_true(f->mask > 0);
-        assert_int_equal(f->mask & ~(int)interest, 0);
-        if (f->mask & PROKIO_READABLE) {
-            assert_int_equal(f->nread, 5);
-            assert_memory_equal(f->buf, "early", 5);
+        assert_int_equal(rc, 0);
+        assert_true(e.mask > 0);
+        assert_int_equal(e.mask & ~(int)interest, 0);
+        if (e.mask & PROKIO_READABLE) {
+            assert_int_equal(e.nread, 5);
+            assert_memory_equal(e.buf, "early", 5);
         }
-        assert_int_equal(f->free_rc, 0);
-        prokio_task_release(h);
+        assert_int_equal(e.free_rc, 0);
         close(sv[0]);
         close(sv[1]);
     }
@@ -262,11 +237,10 @@ static unsigned char stream_byte(uint64_t off)
 struct filler {
     int fd;
     int rounds;
-    atomic_int *blocked; /* round + 1 once the socket is full */
+    atomic_int *blocked; /* round + 1 once the socket is full; rounds + 1 at the end */
     _Atomic uint64_t *written;
-    atomic_int *gave_up;
     prokio_fd_t *io;
-    struct deadline dl;
+    struct conf_timeout to;
     int round, pendings, err, free_rc, timed_out;
     uint64_t off;
     unsigned char chunk[16384];
@@ -283,9 +257,8 @@ static int filler_poll(void *frame, prokio_cx_t *cx)
     while (f->round < f->rounds) {
         int r = prokio_fd_ready_poll(f->io, PROKIO_WRITABLE, cx);
         if (r == PROKIO_PENDING) {
-            if (deadline_passed(&f->dl, cx)) {
+            if (conf_timed_out(&f->to, cx)) {
                 f->timed_out = 1;
-                atomic_store(f->gave_up, 1);
                 break;
             }
             f->pendings++;
@@ -324,14 +297,14 @@ static void filler_drop(void *frame)
         prokio_fd_free(f->io);
 }
 
+/* Reads what the filler wrote each time it found the socket full. */
 struct drainer {
     int fd;
     int rounds;
     atomic_int *blocked;
     _Atomic uint64_t *written;
-    atomic_int *gave_up;
     uint64_t read_total;
-    int bad;
+    int bad, timed_out;
 };
 
 static void *drainer_main(void *arg)
@@ -339,9 +312,10 @@ static void *drainer_main(void *arg)
     struct drainer *d = arg;
     unsigned char buf[8192];
     for (int r = 1; r <= d->rounds; r++) {
-        wait_or_give_up(d->blocked, r, d->gave_up);
-        if (atomic_load(d->gave_up))
+        if (!conf_wait_flag(d->blocked, r)) {
+            d->timed_out = r;
             break;
+        }
         uint64_t until = atomic_load(d->written);
         while (d->read_total < until) {
             uint64_t left = until - d->read_total;
@@ -366,26 +340,23 @@ void test_io_writable(void **state)
         int sv[2];
         pair(sv);
         set_blocking(sv[1]);
-        atomic_int blocked = 0, gave_up = 0;
+        atomic_int blocked = 0;
         _Atomic uint64_t written = 0;
-        struct drainer dr = {sv[1], ROUNDS, &blocked, &written, &gave_up, 0, 0};
+        struct drainer dr = {sv[1], ROUNDS, &blocked, &written, 0, 0, 0};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, drainer_main, &dr), 0);
-        struct filler *fl = calloc(1, sizeof *fl);
-        assert_non_null(fl);
-        fl->fd = sv[0];
-        fl->rounds = ROUNDS;
-        fl->blocked = &blocked;
-        fl->written = &written;
-        fl->gave_up = &gave_up;
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, filler_poll, fl, sizeof *fl, filler_drop), 0);
-        free(fl);
-        int rc = prokio_task_blocking_join(h);
+        struct filler *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        f->fd = sv[0];
+        f->rounds = ROUNDS;
+        f->blocked = &blocked;
+        f->written = &written;
+        int rc = conf_run_on(rt, w, filler_poll, f, sizeof *f, filler_drop);
         pthread_join(th, NULL);
-        struct filler *f = prokio_task_frame(h);
         if (f->timed_out)
             fail_msg("worker %u: no writable report in round %d", w, f->round);
+        if (dr.timed_out)
+            fail_msg("worker %u: the filler never filled the socket in round %d", w, dr.timed_out);
         assert_int_equal(rc, 0);
         assert_int_equal(f->round, ROUNDS);
         assert_int_equal(f->free_rc, 0);
@@ -393,7 +364,7 @@ void test_io_writable(void **state)
         assert_true(f->pendings >= ROUNDS - 1);
         assert_int_equal(dr.bad, 0);
         assert_true(dr.read_total > 0);
-        prokio_task_release(h);
+        free(f);
         close(sv[0]);
         close(sv[1]);
     }
@@ -411,7 +382,7 @@ struct duplex_shared {
 struct half {
     struct duplex_shared *sh;
     unsigned dir;
-    struct deadline dl;
+    struct conf_timeout to;
     int polls, mask, n, timed_out, counted;
     char buf[4];
 };
@@ -422,7 +393,7 @@ static int half_poll(void *frame, prokio_cx_t *cx)
     f->polls++;
     int r = prokio_fd_ready_poll(f->sh->io, f->dir, cx);
     if (r == PROKIO_PENDING) {
-        if (!deadline_passed(&f->dl, cx)) {
+        if (!conf_timed_out(&f->to, cx)) {
             if (!f->counted) {
                 f->counted = 1;
                 atomic_fetch_add(&f->sh->pending, 1);
@@ -432,7 +403,7 @@ static int half_poll(void *frame, prokio_cx_t *cx)
         f->timed_out = 1;
         return PROKIO_ETIMEDOUT;
     }
-    prokio_sleep_cancel(&f->dl.s);
+    conf_timeout_cancel(&f->to);
     f->mask = r;
     if (r < 0)
         return r;
@@ -485,7 +456,7 @@ void test_io_reader_and_writer(void **state)
             struct duplex_owner o = {.sh = &sh};
             prokio_task_t *h = NULL;
             assert_int_equal(prokio_spawn_on(&h, rt, w, duplex_owner_poll, &o, sizeof o, NULL), 0);
-            spin_until(&sh.pending, 2);
+            CONF_WAIT_FLAG(&sh.pending, 2);
             /* Wake them one direction at a time, in both orders. */
             for (int step = 0; step < 2; step++) {
                 if ((step == 0) == (order == 0)) {
@@ -496,25 +467,23 @@ void test_io_reader_and_writer(void **state)
                         ;
                 }
             }
-            assert_int_equal(prokio_task_blocking_join(h), 0);
-            struct duplex_owner *f = prokio_task_frame(h);
-            struct half *rf = prokio_task_frame(f->r), *wf = prokio_task_frame(f->w);
-            if (rf->timed_out || wf->timed_out)
+            assert_int_equal(conf_join(h, &o, sizeof o), 0);
+            struct half rf, wf;
+            assert_int_equal(conf_join(o.r, &rf, sizeof rf), o.rr);
+            assert_int_equal(conf_join(o.w, &wf, sizeof wf), o.wr);
+            if (rf.timed_out || wf.timed_out)
                 fail_msg("worker %u order %d: reader %s, writer %s", w, order,
-                         rf->timed_out ? "never woken" : "woken",
-                         wf->timed_out ? "never woken" : "woken");
-            assert_true(f->filled > 0);
-            assert_int_equal(f->rr, 0);
-            assert_int_equal(f->wr, 0);
-            assert_true(rf->mask & PROKIO_READABLE);
-            assert_int_equal(rf->n, 1);
-            assert_int_equal(rf->buf[0], 'r');
-            assert_true(wf->mask & PROKIO_WRITABLE);
-            assert_int_equal(wf->n, 1);
-            assert_int_equal(f->free_rc, 0);
-            prokio_task_release(f->r);
-            prokio_task_release(f->w);
-            prokio_task_release(h);
+                         rf.timed_out ? "never woken" : "woken",
+                         wf.timed_out ? "never woken" : "woken");
+            assert_true(o.filled > 0);
+            assert_int_equal(o.rr, 0);
+            assert_int_equal(o.wr, 0);
+            assert_true(rf.mask & PROKIO_READABLE);
+            assert_int_equal(rf.n, 1);
+            assert_int_equal(rf.buf[0], 'r');
+            assert_true(wf.mask & PROKIO_WRITABLE);
+            assert_int_equal(wf.n, 1);
+            assert_int_equal(o.free_rc, 0);
             close(sv[0]);
             close(sv[1]);
         }
@@ -528,7 +497,7 @@ struct closer_wait {
     int fd;
     atomic_int *pending;
     prokio_fd_t *io;
-    struct deadline dl;
+    struct conf_timeout to;
     int phase, timed_out, got, eof, polls, send_errno, wmask, wpendings, free_rc;
     char buf[16];
 };
@@ -542,7 +511,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
     while (f->phase == 0) {
         int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
-            if (deadline_passed(&f->dl, cx)) {
+            if (conf_timed_out(&f->to, cx)) {
                 f->timed_out = 1;
                 goto out;
             }
@@ -566,7 +535,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
     /* The peer is gone: writable (the write fails), not pending for ever. */
     f->wmask = prokio_fd_ready_poll(f->io, PROKIO_WRITABLE, cx);
     if (f->wmask == PROKIO_PENDING) {
-        if (deadline_passed(&f->dl, cx)) {
+        if (conf_timed_out(&f->to, cx)) {
             f->timed_out = 2;
             goto out;
         }
@@ -576,7 +545,7 @@ static int closer_wait_poll(void *frame, prokio_cx_t *cx)
     if (f->wmask > 0 && send(f->fd, "x", 1, MSG_NOSIGNAL) < 0)
         f->send_errno = errno;
 out:
-    prokio_sleep_cancel(&f->dl.s);
+    conf_timeout_cancel(&f->to);
     f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
@@ -594,21 +563,19 @@ void test_io_peer_close(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(
             prokio_spawn_on(&h, rt, (unsigned)k % 2, closer_wait_poll, &c, sizeof c, NULL), 0);
-        spin_until(&pending, 1);
+        CONF_WAIT_FLAG(&pending, 1);
         if (k >= 4)
             assert_int_equal(write(sv[1], "bye", 3), 3);
         close(sv[1]);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct closer_wait *f = prokio_task_frame(h);
-        if (f->timed_out)
-            fail_msg("peer close never reported as %s",
-                     f->timed_out == 1 ? "readable" : "writable");
-        assert_int_equal(f->eof, 1);
-        assert_int_equal(f->got, k >= 4 ? 3 : 0);
-        assert_true(f->wmask > 0);
-        assert_int_equal(f->send_errno, EPIPE);
-        assert_int_equal(f->free_rc, 0);
-        prokio_task_release(h);
+        int rc = conf_join(h, &c, sizeof c);
+        if (c.timed_out)
+            fail_msg("peer close never reported as %s", c.timed_out == 1 ? "readable" : "writable");
+        assert_int_equal(rc, 0);
+        assert_int_equal(c.eof, 1);
+        assert_int_equal(c.got, k >= 4 ? 3 : 0);
+        assert_true(c.wmask > 0);
+        assert_int_equal(c.send_errno, EPIPE);
+        assert_int_equal(c.free_rc, 0);
         close(sv[0]);
     }
     test_runtime_free(rt);
@@ -661,33 +628,24 @@ void test_io_exdev(void **state)
         int sv[2];
         pair(sv);
         struct io_maker m = {.fd = sv[0]};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, io_maker_poll, &m, sizeof m, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct io_maker *mf = prokio_task_frame(h);
-        assert_int_equal(mf->rc, 0);
-        prokio_fd_t *io = mf->io;
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, io_maker_poll, &m, sizeof m, NULL), 0);
+        assert_int_equal(m.rc, 0);
+        prokio_fd_t *io = m.io;
         assert_non_null(io);
         assert_int_equal(prokio_fd_fileno(io), sv[0]);
         /* From the main thread while the runtime runs: refused. */
         assert_int_equal(prokio_fd_free(io), PROKIO_EXDEV);
         /* From a task of the other worker: refused, nothing done. */
         struct io_user u = {.io = io};
-        assert_int_equal(prokio_spawn_on(&h, rt, 1 - w, io_foreign_poll, &u, sizeof u, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct io_user *uf = prokio_task_frame(h);
-        assert_int_equal(uf->poll_rc, PROKIO_EXDEV);
-        assert_int_equal(uf->free_rc, PROKIO_EXDEV);
-        assert_int_equal(uf->fd, sv[0]);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, 1 - w, io_foreign_poll, &u, sizeof u, NULL), 0);
+        assert_int_equal(u.poll_rc, PROKIO_EXDEV);
+        assert_int_equal(u.free_rc, PROKIO_EXDEV);
+        assert_int_equal(u.fd, sv[0]);
         /* The owner can still use it, then free it. */
-        assert_int_equal(prokio_spawn_on(&h, rt, w, io_owner_free_poll, &u, sizeof u, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        uf = prokio_task_frame(h);
-        assert_true(uf->poll_rc > 0);
-        assert_int_equal(uf->free_rc, 0);
-        prokio_task_release(h);
+        struct io_user o = {.io = io};
+        assert_int_equal(conf_run_on(rt, w, io_owner_free_poll, &o, sizeof o, NULL), 0);
+        assert_true(o.poll_rc > 0);
+        assert_int_equal(o.free_rc, 0);
         close(sv[0]);
         close(sv[1]);
     }
@@ -808,19 +766,14 @@ void test_io_free_wakes_waiter(void **state)
         pair(sv);
         struct free_shared sh = {0};
         struct io_free_parent p = {.sh = &sh, .fd = sv[0]};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, io_free_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct io_free_parent *f = prokio_task_frame(h);
-        struct io_waiter *wf = prokio_task_frame(f->waiter);
-        assert_int_equal(wf->first, PROKIO_PENDING);
-        assert_int_equal(wf->polls, 2);
+        assert_int_equal(conf_run_on(rt, w, io_free_parent_poll, &p, sizeof p, NULL), 0);
+        struct io_waiter wf;
+        assert_int_equal(conf_join(p.waiter, &wf, sizeof wf), 0);
+        assert_int_equal(wf.first, PROKIO_PENDING);
+        assert_int_equal(wf.polls, 2);
         assert_int_equal(sh.freed, 1);
         assert_int_equal(sh.free_rc, 0);
-        assert_int_equal(prokio_task_blocking_join(wf->freer), 0);
-        prokio_task_release(wf->freer);
-        prokio_task_release(f->waiter);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(wf.freer, NULL, 0), 0);
         close(sv[0]);
         close(sv[1]);
     }
@@ -874,14 +827,15 @@ void test_io_left_at_shutdown(void **state)
                          0);
     }
     for (unsigned w = 0; w < 2; w++)
-        spin_until(&pending[w], 1);
+        CONF_WAIT_FLAG(&pending[w], 1);
     /* While the runtime runs, the main thread may not free them. */
     assert_int_equal(prokio_fd_free(atomic_load(&io[0])), PROKIO_EXDEV);
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     for (unsigned w = 0; w < 2; w++) {
         assert_int_equal(prokio_task_result(h[w]), PROKIO_ECANCELED);
-        assert_int_equal(((struct leftover *)prokio_task_frame(h[w]))->drops, 1);
-        prokio_task_release(h[w]);
+        struct leftover l;
+        assert_int_equal(conf_join(h[w], &l, sizeof l), PROKIO_ECANCELED);
+        assert_int_equal(l.drops, 1);
     }
     /* Handles are gone, registrations are not. */
     assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);
@@ -905,7 +859,7 @@ struct reuse {
     int fd;
     atomic_int *pending;
     prokio_fd_t *io;
-    struct deadline dl;
+    struct conf_timeout to;
     int timed_out, nread, eagain_after, free_rc;
     unsigned char byte;
 };
@@ -918,7 +872,7 @@ static int reuse_poll(void *frame, prokio_cx_t *cx)
     for (;;) {
         int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
         if (r == PROKIO_PENDING) {
-            if (deadline_passed(&f->dl, cx)) {
+            if (conf_timed_out(&f->to, cx)) {
                 f->timed_out = 1;
                 break;
             }
@@ -938,7 +892,7 @@ static int reuse_poll(void *frame, prokio_cx_t *cx)
         f->nread = (int)n;
         break;
     }
-    prokio_sleep_cancel(&f->dl.s);
+    conf_timeout_cancel(&f->to);
     f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
@@ -961,18 +915,17 @@ void test_io_fd_reuse(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, reuse_poll, &r, sizeof r, NULL),
                          0);
-        spin_until(&pending, 1);
+        CONF_WAIT_FLAG(&pending, 1);
         unsigned char b = (unsigned char)k;
         assert_int_equal(write(sv[1], &b, 1), 1);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct reuse *f = prokio_task_frame(h);
-        if (f->timed_out)
+        int rc = conf_join(h, &r, sizeof r);
+        if (r.timed_out)
             fail_msg("round %d (fd %d): the new registration got no report", k, sv[0]);
-        assert_int_equal(f->nread, 1);
-        assert_int_equal(f->byte, b);
-        assert_int_equal(f->free_rc, 0);
-        stale += f->eagain_after;
-        prokio_task_release(h);
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.nread, 1);
+        assert_int_equal(r.byte, b);
+        assert_int_equal(r.free_rc, 0);
+        stale += r.eagain_after;
         /* Readiness for the freed registration, then the number goes. */
         if (k % 2)
             assert_int_equal(write(sv[1], &b, 1), 1);
@@ -991,7 +944,7 @@ struct twin {
     int fd;
     atomic_int *pending;
     prokio_fd_t *io;
-    struct deadline dl;
+    struct conf_timeout to;
     int new_rc, mask, timed_out, free_rc;
 };
 
@@ -1007,7 +960,7 @@ static int twin_poll(void *frame, prokio_cx_t *cx)
     }
     int r = prokio_fd_ready_poll(f->io, PROKIO_READABLE, cx);
     if (r == PROKIO_PENDING) {
-        if (!deadline_passed(&f->dl, cx)) {
+        if (!conf_timed_out(&f->to, cx)) {
             if (f->mask == 0) {
                 f->mask = -1; /* parked: count it once */
                 atomic_fetch_add(f->pending, 1);
@@ -1018,7 +971,7 @@ static int twin_poll(void *frame, prokio_cx_t *cx)
     } else {
         f->mask = r;
     }
-    prokio_sleep_cancel(&f->dl.s);
+    conf_timeout_cancel(&f->to);
     f->free_rc = prokio_fd_free(f->io);
     f->io = NULL;
     return 0;
@@ -1033,27 +986,25 @@ static void twins(prokio_runtime_t *rt, unsigned w0, unsigned w1, bool may_refus
     prokio_task_t *h[2];
     assert_int_equal(prokio_spawn_on(&h[0], rt, w0, twin_poll, &t, sizeof t, NULL), 0);
     assert_int_equal(prokio_spawn_on(&h[1], rt, w1, twin_poll, &t, sizeof t, NULL), 0);
-    spin_until(&pending, 2);
+    CONF_WAIT_FLAG(&pending, 2);
     assert_int_equal(write(sv[1], "!", 1), 1);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
-        struct twin *f = prokio_task_frame(h[i]);
-        if (f->new_rc < 0) {
+        struct twin f;
+        assert_int_equal(conf_join(h[i], &f, sizeof f), 0);
+        if (f.new_rc < 0) {
             /* A second watch of one descriptor on one worker may be refused,
              * cleanly. */
             if (!may_refuse)
                 fail_msg("workers %u/%u: registration %d refused: %s", w0, w1, i,
-                         prokio_err_name(f->new_rc));
+                         prokio_err_name(f.new_rc));
             continue;
         }
-        if (f->timed_out)
+        if (f.timed_out)
             fail_msg("workers %u/%u: watch %d of the descriptor never reported it readable", w0, w1,
                      i);
-        assert_int_equal(f->mask, PROKIO_READABLE);
-        assert_int_equal(f->free_rc, 0);
+        assert_int_equal(f.mask, PROKIO_READABLE);
+        assert_int_equal(f.free_rc, 0);
     }
-    for (int i = 0; i < 2; i++)
-        prokio_task_release(h[i]);
     close(sv[0]);
     close(sv[1]);
 }
@@ -1083,7 +1034,7 @@ struct many_io {
     int n;
     int round;
     atomic_int *waiting; /* round + 1 once every descriptor waits */
-    struct deadline dl;
+    struct conf_timeout to;
     int timed_out, bad, free_rc, pendings;
 };
 
@@ -1122,7 +1073,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
             }
         }
         if (done < f->n) {
-            if (deadline_passed(&f->dl, cx)) {
+            if (conf_timed_out(&f->to, cx)) {
                 f->timed_out = 1;
                 break;
             }
@@ -1132,8 +1083,7 @@ static int many_io_poll(void *frame, prokio_cx_t *cx)
             return PROKIO_PENDING;
         }
         f->round++;
-        prokio_sleep_cancel(&f->dl.s);
-        memset(&f->dl, 0, sizeof f->dl);
+        conf_timeout_cancel(&f->to);
     }
     /* Free everything, in the middle of whatever the backend has pending. */
     for (int i = 0; i < f->n; i++)
@@ -1151,20 +1101,20 @@ void test_io_many(void **state)
         pair(sv[i]);
     atomic_int waiting[2];
     prokio_task_t *h[2];
+    struct many_io *m = calloc(1, sizeof *m);
+    assert_non_null(m);
     for (unsigned w = 0; w < 2; w++) {
         atomic_init(&waiting[w], 0);
-        struct many_io *m = calloc(1, sizeof *m);
-        assert_non_null(m);
+        memset(m, 0, sizeof *m);
         m->n = MANY_PAIRS / 2;
         m->waiting = &waiting[w];
         for (int i = 0; i < m->n; i++)
             m->fd[i] = sv[(int)w * m->n + i][0];
         assert_int_equal(prokio_spawn_on(&h[w], rt, w, many_io_poll, m, sizeof *m, NULL), 0);
-        free(m);
     }
     for (int round = 0; round < MANY_ROUNDS; round++) {
         for (unsigned w = 0; w < 2; w++)
-            spin_until(&waiting[w], round + 1);
+            CONF_WAIT_FLAG(&waiting[w], round + 1);
         /* Writes in a scrambled order. */
         for (int j = 0; j < MANY_PAIRS; j++) {
             int i = (j * 97 + round) % MANY_PAIRS;
@@ -1174,17 +1124,17 @@ void test_io_many(void **state)
         }
     }
     for (unsigned w = 0; w < 2; w++) {
-        assert_int_equal(prokio_task_blocking_join(h[w]), 0);
-        struct many_io *f = prokio_task_frame(h[w]);
-        if (f->timed_out)
-            fail_msg("worker %u: round %d never completed", w, f->round);
-        assert_int_equal(f->round, MANY_ROUNDS);
-        assert_int_equal(f->bad, 0);
-        assert_int_equal(f->free_rc, 0);
-        for (int i = 0; i < f->n; i++)
-            assert_int_equal(f->got[i], MANY_ROUNDS);
-        prokio_task_release(h[w]);
+        int rc = conf_join(h[w], m, sizeof *m);
+        if (m->timed_out)
+            fail_msg("worker %u: round %d never completed", w, m->round);
+        assert_int_equal(rc, 0);
+        assert_int_equal(m->round, MANY_ROUNDS);
+        assert_int_equal(m->bad, 0);
+        assert_int_equal(m->free_rc, 0);
+        for (int i = 0; i < m->n; i++)
+            assert_int_equal(m->got[i], MANY_ROUNDS);
     }
+    free(m);
     for (int i = 0; i < MANY_PAIRS; i++) {
         close(sv[i][0]);
         close(sv[i][1]);

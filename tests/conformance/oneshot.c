@@ -111,21 +111,17 @@ void test_oneshot_cross_worker(void **state)
         assert_int_equal(prokio_spawn_on(&hs, rt, sw, sender_poll, &s, sizeof s, sender_drop), 0);
         assert_int_equal(prokio_spawn_on(&hr, rt, rw, receiver_poll, &r, sizeof r, receiver_drop),
                          0);
-        assert_int_equal(prokio_task_blocking_join(hr), 0);
-        assert_int_equal(prokio_task_blocking_join(hs), 0);
-        struct receiver *rf = prokio_task_frame(hr);
-        struct sender *sf = prokio_task_frame(hs);
-        assert_int_equal(rf->first, PROKIO_PENDING);
-        assert_int_equal(rf->pendings, 1);
-        assert_int_equal(rf->tr.polls, 2);
-        assert_int_equal(rf->go_rc, 0);
-        assert_int_equal(rf->rc, 0);
+        assert_int_equal(conf_join(hr, &r, sizeof r), 0);
+        assert_int_equal(conf_join(hs, &s, sizeof s), 0);
+        assert_int_equal(r.first, PROKIO_PENDING);
+        assert_int_equal(r.pendings, 1);
+        assert_int_equal(r.tr.polls, 2);
+        assert_int_equal(r.go_rc, 0);
+        assert_int_equal(r.rc, 0);
         struct payload want = payload_of(k);
-        assert_memory_equal(&rf->v, &want, sizeof want);
-        assert_int_equal(sf->go_rc, 0);
-        assert_int_equal(sf->send_rc, 0);
-        prokio_task_release(hr);
-        prokio_task_release(hs);
+        assert_memory_equal(&r.v, &want, sizeof want);
+        assert_int_equal(s.go_rc, 0);
+        assert_int_equal(s.send_rc, 0);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 2 * ROUNDS);
@@ -147,21 +143,19 @@ void test_oneshot_send_from_thread(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2)
-            spin_until(&pending, 1); /* else: either order */
+            CONF_WAIT_FLAG(&pending, 1); /* else: either order */
         assert_false(prokio_oneshot_tx_is_closed(tx));
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         memset(&v, 0, sizeof v); /* the channel kept a copy */
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, 0);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        assert_int_equal(r.rc, 0);
         struct payload want = payload_of(k);
-        assert_memory_equal(&f->v, &want, sizeof want);
+        assert_memory_equal(&r.v, &want, sizeof want);
         if (k % 2) {
-            assert_int_equal(f->pendings, 1);
-            assert_int_equal(f->tr.polls, 2);
+            assert_int_equal(r.pendings, 1);
+            assert_int_equal(r.tr.polls, 2);
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), ROUNDS);
@@ -179,14 +173,10 @@ void test_oneshot_send_before_recv(void **state)
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         struct receiver r = {.tr.d = &d, .rx = rx};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->first, 0);
-        assert_int_equal(f->tr.polls, 1);
-        assert_memory_equal(&f->v, &v, sizeof v);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, CONF_ANY, receiver_poll, &r, sizeof r, receiver_drop), 0);
+        assert_int_equal(r.first, 0);
+        assert_int_equal(r.tr.polls, 1);
+        assert_memory_equal(&r.v, &v, sizeof v);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 10);
@@ -208,14 +198,12 @@ void test_oneshot_tx_release(void **state)
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
         if (k % 2) {
-            spin_until(&pending, 1);
+            CONF_WAIT_FLAG(&pending, 1);
             prokio_oneshot_tx_release(tx);
         }
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct receiver *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, PROKIO_EPIPE);
-        assert_int_equal(f->tr.polls, k % 2 ? 2 : 1);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        assert_int_equal(r.rc, PROKIO_EPIPE);
+        assert_int_equal(r.tr.polls, k % 2 ? 2 : 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 20);
@@ -258,13 +246,12 @@ void test_oneshot_rx_release(void **state)
     struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, receiver_poll, &r, sizeof r, receiver_drop), 0);
-    spin_until(&pending, 1);
+    CONF_WAIT_FLAG(&pending, 1);
     assert_false(prokio_oneshot_tx_is_closed(tx));
     prokio_task_abort(h);
-    assert_int_equal(prokio_task_blocking_join(h), PROKIO_ECANCELED);
+    assert_int_equal(conf_join(h, NULL, 0), PROKIO_ECANCELED);
     assert_true(prokio_oneshot_tx_is_closed(tx));
     assert_int_equal(prokio_oneshot_send(tx, &v), PROKIO_EPIPE);
-    prokio_task_release(h);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 1);
 }
@@ -303,10 +290,98 @@ void test_oneshot_size0(void **state)
             assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
         if (k >= 2)
             prokio_oneshot_tx_release(tx);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct signal_rx *f = prokio_task_frame(h);
-        assert_int_equal(f->rc, k >= 2 ? PROKIO_EPIPE : 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_join(h, &s, sizeof s), 0);
+        assert_int_equal(s.rc, k >= 2 ? PROKIO_EPIPE : 0);
+    }
+    test_runtime_free(rt);
+}
+
+/* A receive that gave a result gives it again when polled again, in the
+ * same poll and in a later one: the value copied again, or PROKIO_EPIPE
+ * again. */
+struct rerecv {
+    prokio_oneshot_rx_t *rx;
+    atomic_int *pending;
+    int phase, polls;
+    int r1, r2, r3;
+    int v1, v2, v3;
+};
+
+static int rerecv_poll(void *frame, prokio_cx_t *cx)
+{
+    struct rerecv *f = frame;
+    f->polls++;
+    int *out = f->v1 == -2 ? NULL : &f->v1; /* -2: a bare signal, no value */
+    if (f->phase == 0) {
+        f->r1 = prokio_oneshot_recv_poll(f->rx, out, cx);
+        if (f->r1 == PROKIO_PENDING) {
+            atomic_store(f->pending, 1);
+            return PROKIO_PENDING;
+        }
+        f->v2 = -1;
+        f->r2 = prokio_oneshot_recv_poll(f->rx, out ? &f->v2 : NULL, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    }
+    f->v3 = -1;
+    f->r3 = prokio_oneshot_recv_poll(f->rx, out ? &f->v3 : NULL, cx);
+    prokio_oneshot_rx_release(f->rx);
+    f->rx = NULL;
+    return 0;
+}
+
+static void rerecv_drop(void *frame)
+{
+    struct rerecv *f = frame;
+    prokio_oneshot_rx_release(f->rx);
+}
+
+void test_oneshot_repoll(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    /* k % 3: a value, the sender released, a bare signal; k / 3: sent
+     * before the receiver looks, or while it waits. */
+    for (int k = 0; k < 12; k++) {
+        int kind = k % 3, late = (k / 3) % 2;
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, kind == 2 ? 0 : sizeof(int)), 0);
+        atomic_int pending = 0;
+        struct rerecv r = {.rx = rx, .pending = &pending, .v1 = kind == 2 ? -2 : -1};
+        prokio_task_t *h = NULL;
+        if (late) {
+            assert_int_equal(
+                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
+                0);
+            CONF_WAIT_FLAG(&pending, 1);
+        }
+        int v = 1000 + k;
+        if (kind == 1)
+            prokio_oneshot_tx_release(tx);
+        else
+            assert_int_equal(prokio_oneshot_send(tx, kind == 2 ? NULL : &v), 0);
+        if (!late)
+            assert_int_equal(
+                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
+                0);
+        assert_int_equal(conf_join(h, &r, sizeof r), 0);
+        int want = kind == 1 ? PROKIO_EPIPE : 0;
+        assert_int_equal(r.r1, want);
+        assert_int_equal(r.r2, want);
+        assert_int_equal(r.r3, want);
+        if (kind == 0) {
+            assert_int_equal(r.v1, v);
+            assert_int_equal(r.v2, v);
+            assert_int_equal(r.v3, v);
+        } else {
+            assert_int_equal(r.v1, kind == 2 ? -2 : -1);
+            assert_int_equal(r.v2, -1);
+            assert_int_equal(r.v3, -1);
+        }
+        /* Pending once when late; then the result, and once more after the
+         * yield. */
+        assert_int_equal(r.polls, late ? 3 : 2);
     }
     test_runtime_free(rt);
 }

@@ -246,61 +246,235 @@ void test_runtime_many(void **state)
         assert_int_equal(prokio_spawn(&h, rt, echo_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(e.out, 3 * i);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        assert_int_equal(((struct echo *)prokio_task_frame(h))->out, 3 * i);
-        prokio_task_release(h);
+        struct echo o;
+        assert_int_equal(conf_join(h, &o, sizeof o), 0);
+        assert_int_equal(o.out, 3 * i);
         /* A detached task still queued when the runtime goes. */
         assert_int_equal(prokio_spawn(NULL, rt, echo_poll, &e, sizeof e, NULL), 0);
         test_runtime_free(rt);
     }
 }
 
-/* ---------------------------------------------------------------- errors */
+/* ------------------------------------------------------- current runtime */
 
-struct err_thread {
-    char before[64];
-    int rc;
-    char after[256];
+/* Records prokio_runtime_current() in its poll and its drop. Parks when
+ * `park` is set (until aborted or shut down). */
+struct whose {
+    prokio_runtime_t *in_poll, *cx_rt, *in_drop;
+    int park;
+    atomic_int *polled;
+    _Atomic(prokio_runtime_t *) *drop_out; /* for a detached task */
 };
 
-static void *err_thread_main(void *arg)
+static int whose_poll(void *frame, prokio_cx_t *cx)
 {
-    struct err_thread *e = arg;
-    snprintf(e->before, sizeof e->before, "%s", prokio_last_error());
-    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
-    o.backend = "thread-local-no-such-backend";
-    prokio_runtime_t *rt = NULL;
-    e->rc = prokio_runtime_new(&rt, &o);
-    snprintf(e->after, sizeof e->after, "%s", prokio_last_error());
+    struct whose *f = frame;
+    f->in_poll = prokio_runtime_current();
+    f->cx_rt = prokio_cx_runtime(cx);
+    if (f->polled)
+        atomic_store(f->polled, 1);
+    return f->park ? PROKIO_PENDING : 0;
+}
+
+static void whose_drop(void *frame)
+{
+    struct whose *f = frame;
+    f->in_drop = prokio_runtime_current();
+    if (f->drop_out)
+        atomic_store(f->drop_out, f->in_drop);
+}
+
+struct plain_thread {
+    prokio_runtime_t *current;
+    int called;
+};
+
+static void *plain_thread_main(void *arg)
+{
+    struct plain_thread *p = arg;
+    p->current = prokio_runtime_current();
+    p->called = 1;
     return NULL;
 }
 
-void test_errors(void **state)
+void test_runtime_current(void **state)
 {
     (void)state;
-    /* The table: names and messages for every code, and for strangers. */
-    assert_string_equal(prokio_err_name(PROKIO_EINVAL), "EINVAL");
-    assert_string_equal(prokio_err_name(PROKIO_ENOBACKEND), "ENOBACKEND");
-    assert_string_equal(prokio_err_name(12345), "UNKNOWN");
-    assert_string_equal(prokio_strerror(12345), "unknown error");
-    assert_true(strlen(prokio_strerror(PROKIO_ECANCELED)) > 0);
-    assert_int_equal(PROKIO_ENOENT, -ENOENT);
-    assert_true(PROKIO_PENDING < PROKIO_EABI);
-
-    /* Messages are per thread. */
-    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
-    o.size = 0;
-    prokio_runtime_t *rt = NULL;
-    assert_int_equal(prokio_runtime_new(&rt, &o), PROKIO_EINVAL);
-    char mine[256];
-    snprintf(mine, sizeof mine, "%s", prokio_last_error());
-    assert_true(strlen(mine) > 0);
-    struct err_thread e = {{0}, 0, {0}};
+    assert_null(prokio_runtime_current());
+    struct plain_thread p = {(prokio_runtime_t *)&p, 0};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, err_thread_main, &e), 0);
+    assert_int_equal(pthread_create(&th, NULL, plain_thread_main, &p), 0);
     pthread_join(th, NULL);
-    assert_string_equal(e.before, "");
-    assert_true(e.rc < 0);
-    assert_non_null(strstr(e.after, "thread-local-no-such-backend"));
-    assert_string_equal(prokio_last_error(), mine);
+    assert_int_equal(p.called, 1);
+    assert_null(p.current);
+
+    /* Two runtimes at once: each task sees its own. */
+    prokio_runtime_t *rts[2] = {test_runtime(2), test_runtime(1)};
+    for (int r = 0; r < 2; r++) {
+        prokio_runtime_t *rt = rts[r];
+        for (unsigned w = 0; w < prokio_runtime_workers(rt); w++) {
+            /* A poll, and the drop of a task that ended. */
+            struct whose f = {0};
+            assert_int_equal(conf_run_on(rt, w, whose_poll, &f, sizeof f, whose_drop), 0);
+            assert_ptr_equal(f.in_poll, rt);
+            assert_ptr_equal(f.cx_rt, rt);
+            assert_ptr_equal(f.in_drop, rt);
+            /* The drop of a task aborted while it waits. */
+            atomic_int polled = 0;
+            f = (struct whose){.park = 1, .polled = &polled};
+            prokio_task_t *h = NULL;
+            assert_int_equal(prokio_spawn_on(&h, rt, w, whose_poll, &f, sizeof f, whose_drop), 0);
+            CONF_WAIT_FLAG(&polled, 1);
+            prokio_task_abort(h);
+            assert_int_equal(conf_join(h, &f, sizeof f), PROKIO_ECANCELED);
+            assert_ptr_equal(f.in_poll, rt);
+            assert_ptr_equal(f.in_drop, rt);
+            /* The drop of a task aborted before it ran. */
+            f = (struct whose){.park = 1};
+            assert_int_equal(prokio_spawn_on(&h, rt, w, whose_poll, &f, sizeof f, whose_drop), 0);
+            prokio_task_abort(h);
+            assert_int_equal(conf_join(h, &f, sizeof f), PROKIO_ECANCELED);
+            assert_ptr_equal(f.in_drop, rt);
+        }
+    }
+    /* The drops that run at shutdown, with a handle and detached. */
+    prokio_runtime_t *rt = rts[0];
+    prokio_task_t *h[2];
+    _Atomic(prokio_runtime_t *) detached[2];
+    for (unsigned w = 0; w < 2; w++) {
+        atomic_init(&detached[w], NULL);
+        struct whose f = {.park = 1};
+        assert_int_equal(prokio_spawn_on(&h[w], rt, w, whose_poll, &f, sizeof f, whose_drop), 0);
+        f.drop_out = &detached[w];
+        assert_int_equal(prokio_spawn_on(NULL, rt, w, whose_poll, &f, sizeof f, whose_drop), 0);
+    }
+    assert_int_equal(prokio_runtime_shutdown(rt), 0);
+    for (unsigned w = 0; w < 2; w++) {
+        struct whose f;
+        assert_int_equal(conf_join(h[w], &f, sizeof f), PROKIO_ECANCELED);
+        assert_ptr_equal(f.in_drop, rt);
+        assert_ptr_equal(atomic_load(&detached[w]), rt);
+    }
+    test_runtime_free(rts[0]);
+    test_runtime_free(rts[1]);
+    assert_null(prokio_runtime_current());
+}
+
+/* -------------------------------------------------------------- clones */
+
+/* Takes a clone of the runtime it runs on; with `park`, keeps it while it
+ * waits and gives it up in its drop. */
+struct cloner {
+    prokio_runtime_t *clone;
+    int park;
+    atomic_int *polled;
+};
+
+static int cloner_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct cloner *f = frame;
+    if (f->clone == NULL)
+        f->clone = prokio_runtime_clone(prokio_runtime_current());
+    if (f->polled)
+        atomic_store(f->polled, 1);
+    return f->park ? PROKIO_PENDING : 0;
+}
+
+static void cloner_drop(void *frame)
+{
+    struct cloner *f = frame;
+    if (f->park)
+        prokio_runtime_release(f->clone);
+}
+
+/* A library's thread that holds a clone: once told, it finds the runtime
+ * shut down, is refused spawns, and gives the clone up (the last one). */
+struct clone_user {
+    prokio_runtime_t *rt;
+    atomic_int go;
+    bool shut_down;
+    int spawn, spawn_on, block_on;
+    prokio_task_t *h;
+    unsigned workers;
+    int timed_out;
+};
+
+static void *clone_user_main(void *arg)
+{
+    struct clone_user *u = arg;
+    if (!conf_wait_flag(&u->go, 1))
+        u->timed_out = 1;
+    int v = 1;
+    u->shut_down = prokio_runtime_is_shut_down(u->rt);
+    u->h = (prokio_task_t *)u;
+    u->spawn = prokio_spawn(&u->h, u->rt, conf_value_poll, &v, sizeof v, NULL);
+    u->spawn_on = prokio_spawn_on(NULL, u->rt, 0, conf_value_poll, &v, sizeof v, NULL);
+    u->block_on = prokio_runtime_block_on(u->rt, conf_value_poll, &v, sizeof v, NULL);
+    u->workers = prokio_runtime_workers(u->rt);
+    prokio_runtime_release(u->rt);
+    return NULL;
+}
+
+void test_runtime_clone(void **state)
+{
+    (void)state;
+    assert_null(prokio_runtime_clone(NULL));
+    prokio_runtime_release(NULL);
+    assert_false(prokio_runtime_is_shut_down(NULL));
+
+    prokio_runtime_t *rt = test_runtime(2);
+    assert_false(prokio_runtime_is_shut_down(rt));
+    /* A release without a clone is ignored: the runtime goes on. */
+    prokio_runtime_release(rt);
+    struct echo e = {.in = 4};
+    assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(e.out, 12);
+    assert_false(prokio_runtime_is_shut_down(rt));
+
+    /* A clone taken inside a task, handed to another thread. */
+    struct cloner c = {0};
+    assert_int_equal(conf_run_on(rt, 1, cloner_poll, &c, sizeof c, NULL), 0);
+    assert_ptr_equal(c.clone, rt);
+    struct clone_user u = {.rt = c.clone};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, clone_user_main, &u), 0);
+    /* A clone of the clone, given up at once; and one a waiting task gives
+     * up in its drop, when the runtime shuts down. */
+    prokio_runtime_release(prokio_runtime_clone(c.clone));
+    atomic_int polled = 0;
+    struct cloner keeper = {.park = 1, .polled = &polled};
+    assert_int_equal(prokio_spawn_on(NULL, rt, 0, cloner_poll, &keeper, sizeof keeper, cloner_drop),
+                     0);
+    CONF_WAIT_FLAG(&polled, 1);
+
+    /* The creator's free is not delayed by the clone. */
+    test_runtime_free(rt);
+    atomic_store(&u.go, 1);
+    pthread_join(th, NULL);
+    assert_false(u.timed_out);
+    assert_true(u.shut_down);
+    assert_int_equal(u.spawn, PROKIO_ESHUTDOWN);
+    assert_null(u.h);
+    assert_int_equal(u.spawn_on, PROKIO_ESHUTDOWN);
+    assert_int_equal(u.block_on, PROKIO_ESHUTDOWN);
+    assert_int_equal(u.workers, 2);
+    /* Its release was the last: the memory is gone (a leak shows under
+     * AddressSanitizer). */
+
+    /* Clones all given up before the creator's free, then a release too
+     * many: ignored; the free frees. */
+    rt = test_runtime(1);
+    prokio_runtime_t *c1 = prokio_runtime_clone(rt), *c2 = prokio_runtime_clone(rt);
+    assert_ptr_equal(c1, rt);
+    assert_ptr_equal(c2, rt);
+    prokio_runtime_release(c1);
+    prokio_runtime_release(c2);
+    prokio_runtime_release(rt);
+    e.in = 5;
+    assert_int_equal(prokio_runtime_block_on(rt, echo_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(e.out, 15);
+    assert_int_equal(prokio_runtime_shutdown(rt), 0);
+    assert_true(prokio_runtime_is_shut_down(rt));
+    test_runtime_free(rt);
 }

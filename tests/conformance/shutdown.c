@@ -100,15 +100,14 @@ struct st_blocker {
     atomic_int *release;
 };
 
+/* Ends with PROKIO_ETIMEDOUT if it was not released in time. */
 static int st_blocker_poll(void *frame, prokio_cx_t *cx)
 {
     (void)cx;
     struct st_blocker *f = frame;
     track_poll(&f->tr);
     atomic_store(f->in_poll, 1);
-    while (!atomic_load(f->release))
-        sched_yield();
-    return 0;
+    return conf_wait_flag(f->release, 1) ? 0 : PROKIO_ETIMEDOUT;
 }
 
 struct gated_parker {
@@ -203,7 +202,7 @@ void test_shutdown_every_state(void **state)
         expect_parked++;
     }
     tasks = expect_parked;
-    spin_until(&parked, expect_parked);
+    CONF_WAIT_FLAG(&parked, expect_parked);
 
     /* Worker 0 held in a poll, so that what is spawned onto it now stays
      * queued. */
@@ -214,7 +213,7 @@ void test_shutdown_every_state(void **state)
     prokio_task_t *hb = NULL;
     assert_int_equal(prokio_spawn_on(&hb, rt, 0, st_blocker_poll, &b, sizeof b, track_drop), 0);
     tasks++;
-    spin_until(&in_poll, 1);
+    CONF_WAIT_FLAG(&in_poll, 1);
     for (int i = 0; i < 40; i++) {
         struct track t = {.d = &d, .thread = threads[0], .known = true};
         assert_int_equal(prokio_spawn_on(i % 2 ? NULL : next_handle(&hs), rt, 0, conf_park_forever,
@@ -357,8 +356,8 @@ void test_shutdown_wakes_blocked_threads(void **state)
     pthread_t tj, tb;
     assert_int_equal(pthread_create(&tj, NULL, join_blocked_main, &j), 0);
     assert_int_equal(pthread_create(&tb, NULL, block_on_blocked_main, &bo), 0);
-    spin_until(&j.started, 1);
-    spin_until(&bo.started, 1); /* its task was polled: block_on is waiting */
+    CONF_WAIT_FLAG(&j.started, 1);
+    CONF_WAIT_FLAG(&bo.started, 1); /* its task was polled: block_on is waiting */
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     pthread_join(tj, NULL);
     pthread_join(tb, NULL);
@@ -441,7 +440,7 @@ void test_free_busy_while_waker_held(void **state)
         atomic_int parked = 0;
         struct waker_out f = {.tr.d = &d, .out = &w, .finish = finish, .parked = &parked};
         assert_int_equal(prokio_spawn(NULL, rt, waker_out_poll, &f, sizeof f, track_drop), 0);
-        spin_until(&parked, 1);
+        CONF_WAIT_FLAG(&parked, 1);
         assert_int_equal(prokio_runtime_shutdown(rt), 0);
         assert_int_equal(atomic_load(&d.n), finish + 1);
         assert_int_equal(prokio_runtime_free(rt), PROKIO_EBUSY);

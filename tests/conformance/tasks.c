@@ -23,14 +23,6 @@ static const int codes[] = {
     0, 1, 77, PROKIO_EIO, PROKIO_EPIPE, PROKIO_ETIMEDOUT, PROKIO_ENOBACKEND, PROKIO_EABI, -1};
 #define NCODES (sizeof codes / sizeof codes[0])
 
-static void check_result(int got, int want)
-{
-    if (want >= 0)
-        assert_true(got >= 0);
-    else
-        assert_int_equal(got, want);
-}
-
 void test_spawn_from_main(void **state)
 {
     (void)state;
@@ -46,10 +38,10 @@ void test_spawn_from_main(void **state)
     }
     for (int i = 0; i < N; i++) {
         int want = codes[i % NCODES];
-        check_result(prokio_task_blocking_join(h[i]), want);
-        check_result(prokio_task_result(h[i]), want);
+        assert_int_equal(prokio_task_blocking_join(h[i]), want);
+        assert_int_equal(prokio_task_result(h[i]), want);
         /* A second join of an ended task answers at once, the same. */
-        check_result(prokio_task_blocking_join(h[i]), want);
+        assert_int_equal(prokio_task_blocking_join(h[i]), want);
         struct ret *f = prokio_task_frame(h[i]);
         assert_int_equal(f->out, want * 2 + 1);
         assert_int_equal(f->tr.polls, 1);
@@ -140,34 +132,29 @@ void test_spawn_frames(void **state)
         assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, blob_poll, buf, size, NULL), 0);
         /* The frame is a copy: changing ours now changes nothing. */
         memset(buf + sizeof *b, 0, size - sizeof *b);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct blob_head *out = prokio_task_frame(h);
-        assert_int_equal(out->bad_bytes, 0);
-        assert_int_equal(out->aligned, 1);
-        assert_int_equal(out->sum_out, sum);
-        const unsigned char *o = prokio_task_frame(h);
+        assert_int_equal(conf_join(h, buf, size), 0);
+        assert_int_equal(b->bad_bytes, 0);
+        assert_int_equal(b->aligned, 1);
+        assert_int_equal(b->sum_out, sum);
         for (size_t i = sizeof *b; i < size; i++)
-            if (o[i] != (unsigned char)~pattern(b->seed, i))
+            if (buf[i] != (unsigned char)~pattern(b->seed, i))
                 fail_msg("frame of %zu bytes: byte %zu not written back", size, i);
-        prokio_task_release(h);
         free(buf);
 
         /* NULL: zero-filled. */
         conf_zero_size = size;
         assert_int_equal(prokio_spawn(&h, rt, zero_poll, NULL, size, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        const unsigned char *z = prokio_task_frame(h);
+        unsigned char z[2];
+        assert_int_equal(conf_join(h, z, sizeof z), 0);
         assert_int_equal(z[0], 0);
         assert_int_equal(z[1], 1);
-        prokio_task_release(h);
     }
-    unsigned char one = 41;
+    unsigned char one = 41, out = 0;
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, byte_poll, &one, 1, NULL), 0);
-    assert_int_equal(prokio_task_blocking_join(h), 0);
-    assert_int_equal(*(unsigned char *)prokio_task_frame(h), 42);
+    assert_int_equal(conf_join(h, &out, 1), 0);
+    assert_int_equal(out, 42);
     assert_int_equal(one, 41);
-    prokio_task_release(h);
     /* No frame at all. */
     assert_int_equal(prokio_spawn(NULL, rt, byte_poll, NULL, 0, NULL), 0);
     test_runtime_free(rt);
@@ -224,14 +211,13 @@ void test_spawn_from_task(void **state)
         assert_int_equal(prokio_spawn_on(&h[w], rt, w, parent_poll, &p, sizeof p, track_drop), 0);
     }
     for (unsigned w = 0; w < 3; w++) {
-        assert_int_equal(prokio_task_blocking_join(h[w]), 0);
-        struct parent *p = prokio_task_frame(h[w]);
+        struct parent p;
+        assert_int_equal(conf_join(h[w], &p, sizeof p), 0);
         for (int i = 0; i < KIDS; i++) {
-            assert_int_equal(p->spawn_rc[i], 0);
-            check_result(p->result[i], codes[i % NCODES]);
-            assert_int_equal(p->out[i], codes[i % NCODES] * 2 + 1);
+            assert_int_equal(p.spawn_rc[i], 0);
+            assert_int_equal(p.result[i], codes[i % NCODES]);
+            assert_int_equal(p.out[i], codes[i % NCODES] * 2 + 1);
         }
-        prokio_task_release(h[w]);
     }
     assert_int_equal(atomic_load(&d.n), 3);
     assert_int_equal(atomic_load(&kd.n), 3 * KIDS);
@@ -292,15 +278,11 @@ void test_spawn_local_same_worker(void **state)
     conf_worker_threads(rt, threads);
     for (unsigned w = 0; w < 4; w++) {
         struct local_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct local_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->worker, w);
-        assert_true(pthread_equal(f->thread, threads[w]));
-        assert_int_equal(f->joined, 4);
-        assert_int_equal(f->mismatches, 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.worker, w);
+        assert_true(pthread_equal(p.thread, threads[w]));
+        assert_int_equal(p.joined, 4);
+        assert_int_equal(p.mismatches, 0);
     }
     test_runtime_free(rt);
 }
@@ -345,17 +327,13 @@ void test_spawn_on_each_worker(void **state)
     conf_worker_threads(rt, threads); /* spawn_on from main, checked inside */
     for (unsigned from = 0; from < W; from++) {
         struct on_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, from, on_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct on_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->n, W);
-        assert_int_equal(f->out_of_range, PROKIO_EINVAL);
+        assert_int_equal(conf_run_on(rt, from, on_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.n, W);
+        assert_int_equal(p.out_of_range, PROKIO_EINVAL);
         for (unsigned i = 0; i < W; i++) {
-            assert_int_equal(f->got[i], i);
-            assert_true(pthread_equal(f->thread[i], threads[i]));
+            assert_int_equal(p.got[i], i);
+            assert_true(pthread_equal(p.thread[i], threads[i]));
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
 }
@@ -426,20 +404,85 @@ void test_result_pending_while_running(void **state)
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
-    spin_until(&started, 1);
+    CONF_WAIT_FLAG(&started, 1);
     assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
     int v = 1234;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    assert_true(prokio_task_blocking_join(h) >= 0);
-    assert_true(prokio_task_result(h) >= 0);
-    struct gated *f = prokio_task_frame(h);
-    assert_int_equal(f->value, 1234);
-    assert_int_equal(f->recv_rc, 0);
-    assert_int_equal(f->tr.polls, 2);
-    assert_int_equal(f->tr.drops, 1);
-    prokio_task_release(h);
+    assert_int_equal(prokio_task_blocking_join(h), 5);
+    assert_int_equal(prokio_task_result(h), 5);
+    assert_int_equal(conf_join(h, &g, sizeof g), 5);
+    assert_int_equal(g.value, 1234);
+    assert_int_equal(g.recv_rc, 0);
+    assert_int_equal(g.tr.polls, 2);
+    assert_int_equal(g.tr.drops, 1);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
+/* A task's result is exactly the int its poll returned: positive values,
+ * 0, error codes and any other negative int but PROKIO_PENDING, through
+ * every way of reading it. */
+static const int exact[] = {1,          42,          INT_MAX,          0,       -1,
+                            PROKIO_EIO, PROKIO_EABI, PROKIO_ECANCELED, -0xffff, -0x10000,
+                            -0x10001,   -0x12345678, INT_MIN + 1};
+#define NEXACT (sizeof exact / sizeof exact[0])
+
+/* Spawns a child per value, on its own worker and on the other one in
+ * turn, and awaits each with prokio_task_join_poll. */
+struct exact_parent {
+    int co;
+    unsigned i;
+    int spawn_rc[NEXACT];
+    prokio_task_t *kid[NEXACT];
+    int got[NEXACT];
+};
+
+static int exact_parent_poll(void *frame, prokio_cx_t *cx)
+{
+    struct exact_parent *f = frame;
+    PROKIO_BEGIN(&f->co);
+    for (f->i = 0; f->i < NEXACT; f->i++) {
+        unsigned other = 1 - prokio_cx_worker(cx);
+        f->spawn_rc[f->i] = f->i % 2
+                                ? prokio_spawn_on(&f->kid[f->i], prokio_cx_runtime(cx), other,
+                                                  conf_value_poll, &exact[f->i], sizeof(int), NULL)
+                                : prokio_spawn_local(&f->kid[f->i], conf_value_poll, &exact[f->i],
+                                                     sizeof(int), NULL, cx);
+        if (f->spawn_rc[f->i] < 0)
+            return PROKIO_EIO;
+    }
+    for (f->i = 0; f->i < NEXACT; f->i++)
+        PROKIO_AWAIT_INTO(&f->co, f->got[f->i], prokio_task_join_poll(f->kid[f->i], cx));
+    PROKIO_END(&f->co, 0);
+}
+
+void test_result_exact(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (size_t k = 0; k < NEXACT; k++) {
+        int v = exact[k];
+        /* prokio_task_blocking_join, then prokio_task_result. */
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn(&h, rt, conf_value_poll, &v, sizeof v, NULL), 0);
+        assert_int_equal(prokio_task_blocking_join(h), v);
+        assert_int_equal(prokio_task_result(h), v);
+        assert_int_equal(conf_join(h, NULL, 0), v);
+        /* prokio_runtime_block_on. */
+        assert_int_equal(prokio_runtime_block_on(rt, conf_value_poll, &v, sizeof v, NULL), v);
+    }
+    /* prokio_task_join_poll, from a task on either worker. */
+    for (unsigned w = 0; w < 2; w++) {
+        struct exact_parent p = {0};
+        assert_int_equal(conf_run_on(rt, w, exact_parent_poll, &p, sizeof p, NULL), 0);
+        for (size_t k = 0; k < NEXACT; k++) {
+            assert_int_equal(p.spawn_rc[k], 0);
+            assert_int_equal(p.got[k], exact[k]);
+            assert_int_equal(prokio_task_result(p.kid[k]), exact[k]);
+            assert_int_equal(conf_join(p.kid[k], NULL, 0), exact[k]);
+        }
+    }
+    test_runtime_free(rt);
 }
 
 /* --------------------------------------------------------- join_poll */
@@ -494,28 +537,24 @@ void test_join_poll_before_finish(void **state)
             struct gated g;
             prokio_oneshot_tx_t *tx;
             conf_gated_init(&g, &d, PROKIO_ETIMEDOUT, &tx);
-            prokio_task_t *ht = NULL, *hj = NULL;
+            prokio_task_t *ht = NULL;
             assert_int_equal(
                 prokio_spawn_on(&ht, rt, target_w, conf_gated_poll, &g, sizeof g, conf_gated_drop),
                 0);
             struct joiner j = {.tr.d = &d, .target = ht, .gate = tx};
-            assert_int_equal(
-                prokio_spawn_on(&hj, rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop), 0);
-            assert_true(prokio_task_blocking_join(hj) >= 0);
-            struct joiner *jf = prokio_task_frame(hj);
-            assert_int_equal(jf->first, PROKIO_PENDING);
-            assert_int_equal(jf->sent, 0);
-            assert_int_equal(jf->result, PROKIO_ETIMEDOUT);
-            assert_int_equal(jf->tr.polls, 2);
+            assert_int_equal(conf_run_on(rt, joiner_w, joiner_poll, &j, sizeof j, joiner_drop), 0);
+            assert_int_equal(j.first, PROKIO_PENDING);
+            assert_int_equal(j.sent, 0);
+            assert_int_equal(j.result, PROKIO_ETIMEDOUT);
+            assert_int_equal(j.tr.polls, 2);
+            /* Ended already: the joiner saw it. */
             assert_int_equal(prokio_task_result(ht), PROKIO_ETIMEDOUT);
-            struct gated *gf = prokio_task_frame(ht);
-            assert_int_equal(gf->value, 7);
+            assert_int_equal(conf_join(ht, &g, sizeof g), PROKIO_ETIMEDOUT);
+            assert_int_equal(g.value, 7);
             /* Pending then woken, or first polled after the gate opened. */
-            assert_true(gf->tr.polls == 1 || gf->tr.polls == 2);
-            assert_int_equal(gf->tr.drops, 1);
-            assert_int_equal(jf->tr.drops, 1);
-            prokio_task_release(hj);
-            prokio_task_release(ht);
+            assert_true(g.tr.polls == 1 || g.tr.polls == 2);
+            assert_int_equal(g.tr.drops, 1);
+            assert_int_equal(j.tr.drops, 1);
         }
     }
     test_runtime_free(rt);
@@ -530,22 +569,65 @@ void test_join_poll_after_finish(void **state)
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         struct ret r = {.tr.d = &d, .ret = PROKIO_EPIPE};
-        prokio_task_t *ht = NULL, *hj = NULL;
+        prokio_task_t *ht = NULL;
         assert_int_equal(prokio_spawn_on(&ht, rt, w, ret_poll, &r, sizeof r, track_drop), 0);
         assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EPIPE);
         struct joiner j = {.tr.d = &d, .target = ht};
-        assert_int_equal(prokio_spawn_on(&hj, rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop),
-                         0);
-        assert_true(prokio_task_blocking_join(hj) >= 0);
-        struct joiner *jf = prokio_task_frame(hj);
-        assert_int_equal(jf->first, PROKIO_EPIPE);
-        assert_int_equal(jf->result, PROKIO_EPIPE);
-        assert_int_equal(jf->tr.polls, 1);
-        prokio_task_release(hj);
+        assert_int_equal(conf_run_on(rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop), 0);
+        assert_int_equal(j.first, PROKIO_EPIPE);
+        assert_int_equal(j.result, PROKIO_EPIPE);
+        assert_int_equal(j.tr.polls, 1);
         prokio_task_release(ht);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* A join that gave a result gives it again, in the same poll and in a
+ * later one, without waiting. */
+struct rejoiner {
+    int co;
+    int value;
+    unsigned kid_worker;
+    prokio_task_t *kid;
+    int spawn_rc, result, again, later, polls;
+};
+
+static int rejoiner_poll(void *frame, prokio_cx_t *cx)
+{
+    struct rejoiner *f = frame;
+    f->polls++;
+    PROKIO_BEGIN(&f->co);
+    f->spawn_rc = prokio_spawn_on(&f->kid, prokio_cx_runtime(cx), f->kid_worker, conf_value_poll,
+                                  &f->value, sizeof f->value, NULL);
+    if (f->spawn_rc < 0)
+        return PROKIO_EIO;
+    PROKIO_AWAIT_INTO(&f->co, f->result, prokio_task_join_poll(f->kid, cx));
+    f->again = prokio_task_join_poll(f->kid, cx);
+    PROKIO_YIELD(&f->co, cx);
+    f->later = prokio_task_join_poll(f->kid, cx);
+    PROKIO_END(&f->co, 0);
+}
+
+void test_join_poll_repoll(void **state)
+{
+    (void)state;
+    static const int values[] = {42, 0, PROKIO_EPIPE, -0x10000};
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 8; k++) {
+        unsigned w = (unsigned)k % 2, kw = (unsigned)(k / 2) % 2;
+        struct rejoiner r = {.value = values[k % 4], .kid_worker = kw};
+        assert_int_equal(conf_run_on(rt, w, rejoiner_poll, &r, sizeof r, NULL), 0);
+        assert_int_equal(r.spawn_rc, 0);
+        assert_int_equal(r.result, r.value);
+        assert_int_equal(r.again, r.value);
+        assert_int_equal(r.later, r.value);
+        /* Polled once before the kid ended (or twice, woken by it), then
+         * once after the yield: no poll the wakes do not explain. */
+        assert_true(r.polls == 2 || r.polls == 3);
+        assert_int_equal(conf_join(r.kid, NULL, 0), r.value);
+    }
+    test_runtime_free(rt);
 }
 
 /* ------------------------------------------------------ join from threads */
@@ -591,7 +673,7 @@ void test_join_from_threads(void **state)
             assert_int_equal(pthread_create(&th[i], NULL, thread_join_main, &tj[i]), 0);
         if (!(round % 2)) {
             for (int i = 0; i < T; i++) {
-                spin_until(&tj[i].started, 1);
+                CONF_WAIT_FLAG(&tj[i].started, 1);
                 assert_int_equal(prokio_oneshot_send(tx[i], &i), 0);
             }
         }
@@ -600,9 +682,10 @@ void test_join_from_threads(void **state)
             if (i % 2)
                 assert_int_equal(tj[i].result, PROKIO_ECONNRESET);
             else
-                assert_true(tj[i].result >= 0);
-            assert_int_equal(((struct gated *)prokio_task_frame(tj[i].h))->value, i);
-            prokio_task_release(tj[i].h);
+                assert_int_equal(tj[i].result, 3);
+            struct gated g;
+            assert_int_equal(conf_join(tj[i].h, &g, sizeof g), tj[i].result);
+            assert_int_equal(g.value, i);
         }
     }
     test_runtime_free(rt);
@@ -643,7 +726,7 @@ void test_block_on_frame(void **state)
     for (int k = 0; k < 2; k++) {
         struct squares s = {.ret = k ? PROKIO_EIO : 0};
         int rc = prokio_runtime_block_on(rt, squares_poll, &s, sizeof s, NULL);
-        check_result(rc, s.ret);
+        assert_int_equal(rc, s.ret);
         assert_int_equal(s.n, 8);
         assert_int_equal(s.co, 0);
         for (int i = 0; i < 8; i++)
@@ -831,20 +914,18 @@ void test_coro_macros(void **state)
     assert_int_equal(prokio_spawn(&h, rt, coro_poll, &c, sizeof c, coro_drop), 0);
     int v = 99;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
-    assert_true(prokio_task_blocking_join(h) >= 0);
-    struct coro *f = prokio_task_frame(h);
+    assert_int_equal(conf_join(h, &c, sizeof c), 99);
     static const int want[] = {1, 2, 3, 10, 11, 12, 4};
-    assert_int_equal(f->nsteps, 7);
+    assert_int_equal(c.nsteps, 7);
     for (int i = 0; i < 7; i++)
-        assert_int_equal(f->steps[i], want[i]);
-    assert_int_equal(f->nap_rc, 2);
-    assert_int_equal(f->nap.co, 0);
-    assert_int_equal(f->kid_rc, PROKIO_ENOENT);
-    assert_int_equal(f->recv_rc, 0);
-    assert_int_equal(f->got, 99);
-    assert_int_equal(f->co, 0);
-    assert_int_equal(f->tr.drops, 1);
-    prokio_task_release(h);
+        assert_int_equal(c.steps[i], want[i]);
+    assert_int_equal(c.nap_rc, 2);
+    assert_int_equal(c.nap.co, 0);
+    assert_int_equal(c.kid_rc, PROKIO_ENOENT);
+    assert_int_equal(c.recv_rc, 0);
+    assert_int_equal(c.got, 99);
+    assert_int_equal(c.co, 0);
+    assert_int_equal(c.tr.drops, 1);
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
 }
@@ -917,10 +998,7 @@ void test_yield_order(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct ylog log = {{0}, 0};
         struct yield_parent p = {.log = &log};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
         log.buf[log.len] = '\0';
         assert_string_equal(log.buf, "ABABABABab");
     }
@@ -944,7 +1022,7 @@ struct taker {
     int is_b;
     int use_rx;
     int polls, first, result, timed_out, value;
-    prokio_sleep_t dl;
+    struct conf_timeout to;
 };
 
 static int taker_poll(void *frame, prokio_cx_t *cx)
@@ -959,20 +1037,19 @@ static int taker_poll(void *frame, prokio_cx_t *cx)
     }
     if (f->polls == 1) {
         f->first = r;
-        prokio_sleep_init(&f->dl, conf_prompt_ns());
         int v = 21;
         if (prokio_oneshot_send(f->ho->gate, &v) < 0)
             return PROKIO_EIO;
         f->ho->gate = NULL;
     }
     if (r == PROKIO_PENDING) {
-        if (prokio_sleep_poll(&f->dl, cx) == 0) {
+        if (conf_timed_out(&f->to, cx)) {
             f->timed_out = 1;
             return PROKIO_ETIMEDOUT;
         }
         return PROKIO_PENDING;
     }
-    prokio_sleep_cancel(&f->dl);
+    conf_timeout_cancel(&f->to);
     f->result = r;
     return 0;
 }
@@ -1002,29 +1079,292 @@ void test_handle_handover(void **state)
         }
         struct taker a = {.ho = &ho, .use_rx = use_rx},
                      b = {.ho = &ho, .is_b = 1, .use_rx = use_rx};
-        prokio_task_t *ha = NULL, *hb = NULL;
-        assert_int_equal(prokio_spawn_on(&ha, rt, wa, taker_poll, &a, sizeof a, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(ha), 0);
+        assert_int_equal(conf_run_on(rt, wa, taker_poll, &a, sizeof a, NULL), 0);
         assert_int_equal(ho.a_first, PROKIO_PENDING);
         /* A ended while registered; B takes over on the other worker. */
-        prokio_task_release(ha);
-        assert_int_equal(prokio_spawn_on(&hb, rt, wb, taker_poll, &b, sizeof b, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(hb), 0);
-        struct taker *bf = prokio_task_frame(hb);
-        if (bf->timed_out)
+        int rc = conf_run_on(rt, wb, taker_poll, &b, sizeof b, NULL);
+        if (b.timed_out)
             fail_msg("%s handed over: the new awaiter was never woken",
                      use_rx ? "receiver" : "JoinHandle");
-        assert_int_equal(bf->first, PROKIO_PENDING);
-        assert_int_equal(bf->polls, 2);
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.first, PROKIO_PENDING);
+        assert_int_equal(b.polls, 2);
         if (use_rx) {
-            assert_int_equal(bf->result, 0);
-            assert_int_equal(bf->value, 21);
+            assert_int_equal(b.result, 0);
+            assert_int_equal(b.value, 21);
             prokio_oneshot_rx_release(ho.rx);
         } else {
-            assert_int_equal(bf->result, PROKIO_ENOTCONN);
+            assert_int_equal(b.result, PROKIO_ENOTCONN);
             prokio_task_release(ht);
         }
-        prokio_task_release(hb);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 4);
+}
+
+/* --------------------------------------------------------- join waiters */
+
+/* The waiter rules of prokio/task.h: one waiter per handle. Between tasks,
+ * the last one that polled is the one woken; a thread blocked in
+ * prokio_task_blocking_join is never displaced (prokio_task_join_poll
+ * answers PROKIO_EBUSY meanwhile), and a thread does not displace a task
+ * that awaits the handle (prokio_task_blocking_join answers PROKIO_EBUSY);
+ * a task that ended awaits nothing. */
+
+/* Awaits `target`. With a `gate`, it also waits for the gate and ends only
+ * when it opens, with what the join says then; a poll before that is a
+ * wake from the target. Without one, it ends when the join gives a result
+ * (or when its timeout passes). `polls` is read by the test while it runs. */
+struct awaiter {
+    prokio_task_t *target;
+    prokio_oneshot_rx_t *gate;
+    atomic_int *polls;
+    int first, result, woken_by_target, timed_out;
+    struct conf_timeout to;
+};
+
+static int awaiter_poll(void *frame, prokio_cx_t *cx)
+{
+    struct awaiter *f = frame;
+    int n = atomic_fetch_add(f->polls, 1) + 1;
+    int r = prokio_task_join_poll(f->target, cx);
+    if (n == 1)
+        f->first = r;
+    if (f->gate != NULL) {
+        int g = prokio_oneshot_recv_poll(f->gate, NULL, cx);
+        if (g == PROKIO_PENDING) {
+            if (n > 1)
+                f->woken_by_target++;
+            return PROKIO_PENDING;
+        }
+        prokio_oneshot_rx_release(f->gate);
+        f->gate = NULL;
+    } else if (r == PROKIO_PENDING) {
+        if (!conf_timed_out(&f->to, cx))
+            return PROKIO_PENDING;
+        f->timed_out = 1;
+        return PROKIO_ETIMEDOUT;
+    }
+    conf_timeout_cancel(&f->to);
+    f->result = r;
+    return 0;
+}
+
+static void awaiter_drop(void *frame)
+{
+    struct awaiter *f = frame;
+    prokio_oneshot_rx_release(f->gate);
+    f->gate = NULL;
+}
+
+void test_join_last_poller_woken(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 8; k++) {
+        unsigned wa = (unsigned)k % 2, wb = (unsigned)(k / 2) % 2, wt = (unsigned)(k / 4) % 2;
+        struct gated g;
+        prokio_oneshot_tx_t *open_target, *open_a;
+        prokio_oneshot_rx_t *a_gate;
+        conf_gated_init(&g, &d, 17, &open_target);
+        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0), 0);
+        prokio_task_t *ht = NULL, *ha = NULL, *hb = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        /* A polls the handle first and stays alive; then B polls it. */
+        atomic_int a_polls = 0, b_polls = 0;
+        struct awaiter a = {.target = ht, .gate = a_gate, .polls = &a_polls};
+        struct awaiter b = {.target = ht, .polls = &b_polls};
+        assert_int_equal(prokio_spawn_on(&ha, rt, wa, awaiter_poll, &a, sizeof a, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&a_polls, 1);
+        assert_int_equal(prokio_spawn_on(&hb, rt, wb, awaiter_poll, &b, sizeof b, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&b_polls, 1);
+        /* The target ends: B, the last that polled, is woken. */
+        assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+        int rc = conf_join(hb, &b, sizeof b);
+        if (b.timed_out)
+            fail_msg("round %d: the task that polled the handle last was never woken", k);
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.first, PROKIO_PENDING);
+        assert_int_equal(b.result, 17);
+        assert_int_equal(atomic_load(&b_polls), 2);
+        /* A was not: it runs again when its own gate opens, and only then. */
+        assert_int_equal(prokio_oneshot_send(open_a, NULL), 0);
+        assert_int_equal(conf_join(ha, &a, sizeof a), 0);
+        assert_int_equal(a.first, PROKIO_PENDING);
+        assert_int_equal(a.woken_by_target, 0);
+        assert_int_equal(a.result, 17);
+        assert_int_equal(atomic_load(&a_polls), 2);
+        assert_int_equal(conf_join(ht, &g, sizeof g), 17);
+        assert_int_equal(g.value, k);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 8);
+}
+
+/* A thread blocked in prokio_task_blocking_join. It tries again while a
+ * task awaits the handle (PROKIO_EBUSY), so that it blocks once that task
+ * is gone. */
+struct blocked_joiner {
+    prokio_task_t *h;
+    atomic_int started, done, busy;
+    int rc, timed_out;
+};
+
+static void *blocked_joiner_main(void *arg)
+{
+    struct blocked_joiner *b = arg;
+    atomic_store(&b->started, 1);
+    uint64_t end = mono_ns() + conf_timeout_ns();
+    while ((b->rc = prokio_task_blocking_join(b->h)) == PROKIO_EBUSY) {
+        atomic_fetch_add(&b->busy, 1);
+        if (!conf_yield_before(end)) {
+            b->timed_out = 1;
+            break;
+        }
+    }
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+/* Calls prokio_task_blocking_join once and says what it answered. */
+struct once_joiner {
+    prokio_task_t *h;
+    atomic_int done;
+    int rc;
+    char msg[160];
+};
+
+static void *once_joiner_main(void *arg)
+{
+    struct once_joiner *o = arg;
+    o->rc = prokio_task_blocking_join(o->h);
+    snprintf(o->msg, sizeof o->msg, "%s", prokio_last_error());
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+/* Polls the handle once and ends, saying what the join answered. */
+struct prober {
+    prokio_task_t *target;
+    int rc;
+    char msg[160];
+};
+
+static int prober_poll(void *frame, prokio_cx_t *cx)
+{
+    struct prober *f = frame;
+    prokio_cx_yield(NULL); /* a known message, to see that the join sets its own */
+    f->rc = prokio_task_join_poll(f->target, cx);
+    snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+    return 0;
+}
+
+void test_join_blocked_thread_kept(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (unsigned w = 0; w < 2; w++) {
+        struct gated g;
+        prokio_oneshot_tx_t *open_target;
+        conf_gated_init(&g, &d, -0x10000, &open_target);
+        prokio_task_t *ht = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, 1 - w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        /* A task polls the handle and ends: it awaits nothing any more, so
+         * the thread takes its place. */
+        struct prober p = {.target = ht};
+        assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.rc, PROKIO_PENDING);
+        struct blocked_joiner x = {.h = ht};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, blocked_joiner_main, &x), 0);
+        CONF_WAIT_FLAG(&x.started, 1);
+        /* Probe until a task's join finds the thread blocked. */
+        p.rc = PROKIO_PENDING;
+        int probes = 0;
+        for (uint64_t end = mono_ns() + conf_timeout_ns(); p.rc != PROKIO_EBUSY; probes++) {
+            p.rc = PROKIO_PENDING;
+            assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+            if (p.rc != PROKIO_EBUSY && p.rc != PROKIO_PENDING)
+                fail_msg("worker %u: prokio_task_join_poll of a running task returned %s (%s)", w,
+                         prokio_err_name(p.rc), p.msg);
+            if (p.rc != PROKIO_EBUSY && !conf_yield_before(end))
+                fail_msg("worker %u: after %d probes, no prokio_task_join_poll found the thread "
+                         "blocked (it got PROKIO_EBUSY %d times)",
+                         w, probes, atomic_load(&x.busy));
+        }
+        assert_non_null(strstr(p.msg, "prokio_task_join_poll"));
+        /* The thread is still blocked, and a second thread gets PROKIO_EBUSY
+         * at once. */
+        assert_int_equal(atomic_load(&x.done), 0);
+        assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EBUSY);
+        assert_non_null(strstr(prokio_last_error(), "prokio_task_blocking_join"));
+        /* The target ends: the blocked thread, never displaced, wakes. */
+        assert_int_equal(prokio_oneshot_send(open_target, &probes), 0);
+        if (!conf_wait_flag(&x.done, 1))
+            fail_msg("worker %u: the thread blocked on the handle was never woken (displaced by a "
+                     "task's join?)",
+                     w);
+        pthread_join(th, NULL);
+        assert_false(x.timed_out);
+        assert_int_equal(x.rc, -0x10000);
+        /* After it, a task's join gets the result. */
+        assert_int_equal(conf_run_on(rt, w, prober_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.rc, -0x10000);
+        assert_int_equal(conf_join(ht, &g, sizeof g), -0x10000);
+        assert_int_equal(g.value, probes);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 2);
+}
+
+void test_join_blocking_while_task_awaits(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
+    for (int k = 0; k < 4; k++) {
+        unsigned wa = (unsigned)k % 2, wt = (unsigned)(k / 2) % 2;
+        struct gated g;
+        prokio_oneshot_tx_t *open_target;
+        conf_gated_init(&g, &d, 5, &open_target);
+        prokio_task_t *ht = NULL, *ha = NULL;
+        assert_int_equal(
+            prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        atomic_int a_polls = 0;
+        struct awaiter a = {.target = ht, .polls = &a_polls};
+        assert_int_equal(prokio_spawn_on(&ha, rt, wa, awaiter_poll, &a, sizeof a, awaiter_drop), 0);
+        CONF_WAIT_FLAG(&a_polls, 1);
+        /* A task awaits the handle: a thread's blocking join is refused at
+         * once, in a thread of its own so that a wrong answer cannot hang
+         * the suite. */
+        struct once_joiner y = {.h = ht};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, once_joiner_main, &y), 0);
+        if (!conf_wait_flag(&y.done, 1)) {
+            assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+            pthread_join(th, NULL);
+            fail_msg("round %d: prokio_task_blocking_join blocked while a task awaited the "
+                     "handle (then returned %d); it must return PROKIO_EBUSY at once",
+                     k, y.rc);
+        }
+        pthread_join(th, NULL);
+        assert_int_equal(y.rc, PROKIO_EBUSY);
+        assert_non_null(strstr(y.msg, "prokio_task_blocking_join"));
+        /* The task still awaits it, and is woken when it ends. */
+        assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
+        int rc = conf_join(ha, &a, sizeof a);
+        if (a.timed_out)
+            fail_msg("round %d: the task that awaited the handle was never woken", k);
+        assert_int_equal(rc, 0);
+        assert_int_equal(a.first, PROKIO_PENDING);
+        assert_int_equal(a.result, 5);
+        assert_int_equal(atomic_load(&a_polls), 2);
+        assert_int_equal(conf_join(ht, &g, sizeof g), 5);
+        assert_int_equal(g.value, k);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
@@ -1100,18 +1440,16 @@ void test_spawn_many(void **state)
             prokio_spawn_on(&h[i], rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop),
             0);
         if (i % 2 == 1) { /* release some early, keep others */
-            check_result(prokio_task_blocking_join(h[i - 1]), (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
-            assert_int_equal(((struct tiny *)prokio_task_frame(h[i - 1]))->i, -(i - 1) - 1);
-            prokio_task_release(h[i - 1]);
+            struct tiny f;
+            assert_int_equal(conf_join(h[i - 1], &f, sizeof f),
+                             (i - 1) % 5 == 0 ? PROKIO_EAGAIN : 0);
+            assert_int_equal(f.i, -(i - 1) - 1);
         }
     }
-    for (int i = 1; i < MANY_REMOTE; i += 2) {
-        check_result(prokio_task_blocking_join(h[i]), i % 5 == 0 ? PROKIO_EAGAIN : 0);
-        prokio_task_release(h[i]);
-    }
-    assert_int_equal(prokio_task_blocking_join(hs), 0);
-    assert_int_equal(((struct spawner *)prokio_task_frame(hs))->bad, 0);
-    prokio_task_release(hs);
+    for (int i = 1; i < MANY_REMOTE; i += 2)
+        assert_int_equal(conf_join(h[i], NULL, 0), i % 5 == 0 ? PROKIO_EAGAIN : 0);
+    assert_int_equal(conf_join(hs, &s, sizeof s), 0);
+    assert_int_equal(s.bad, 0);
     assert_int_equal(atomic_load(&polls), 2 * MANY_LOCAL + MANY_REMOTE);
     free(h);
     free(s.h);
@@ -1178,21 +1516,20 @@ void test_drop_reenters(void **state)
         assert_int_equal(prokio_spawn_on(&hr, rt, 0, reentrant_poll, &r, sizeof r, reentrant_drop),
                          0);
         if (!at_shutdown) {
-            assert_true(prokio_task_blocking_join(hr) >= 0);
-            assert_int_equal(prokio_task_blocking_join(hv), PROKIO_ECANCELED);
-            spin_until(&ran, 1);
-            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc, 0);
+            assert_int_equal(conf_join(hr, &r, sizeof r), 0);
+            assert_int_equal(conf_join(hv, NULL, 0), PROKIO_ECANCELED);
+            CONF_WAIT_FLAG(&ran, 1);
+            assert_int_equal(r.spawn_rc, 0);
         } else {
             assert_int_equal(prokio_runtime_shutdown(rt), 0);
             assert_int_equal(prokio_task_result(hr), PROKIO_ECANCELED);
             assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
-            assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->spawn_rc,
-                             PROKIO_ESHUTDOWN);
+            assert_int_equal(conf_join(hr, &r, sizeof r), PROKIO_ECANCELED);
+            assert_int_equal(conf_join(hv, NULL, 0), PROKIO_ECANCELED);
+            assert_int_equal(r.spawn_rc, PROKIO_ESHUTDOWN);
             assert_int_equal(atomic_load(&ran), 0);
         }
-        assert_int_equal(((struct reentrant *)prokio_task_frame(hr))->tr.drops, 1);
-        prokio_task_release(hr);
-        prokio_task_release(hv);
+        assert_int_equal(r.tr.drops, 1);
         test_runtime_free(rt);
         /* Each round: the reentrant task, its victim and the two it held
          * (detached by its drop, cancelled when the runtime goes). */

@@ -59,20 +59,16 @@ void test_sleep_order(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned w = 0; w < 2; w++) {
         struct order_parent p = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct order_parent *f = prokio_task_frame(h);
+        assert_int_equal(conf_run_on(rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
         for (int i = 0; i < NORDER; i++) {
-            struct ordered *o = prokio_task_frame(f->kid[i]);
+            struct ordered o;
+            assert_int_equal(conf_join(p.kid[i], &o, sizeof o), 0);
             /* Position = rank of its duration (10 ms apart, so distinct). */
             int rank = (int)order_ms[i] / 10 - 1;
-            assert_int_equal(o->pos, rank);
-            assert_true(o->end >= o->start + o->dur);
-            assert_int_equal(o->polls, 2);
-            prokio_task_release(f->kid[i]);
+            assert_int_equal(o.pos, rank);
+            assert_true(o.end >= o.start + o.dur);
+            assert_int_equal(o.polls, 2);
         }
-        prokio_task_release(h);
     }
     test_runtime_free(rt);
 }
@@ -123,14 +119,13 @@ void test_sleep_never_early(void **state)
         assert_int_equal(prokio_spawn(&h[i], rt, napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
-        struct napper *n = prokio_task_frame(h[i]);
-        assert_int_equal(n->i, 3);
-        assert_int_equal(n->early, 0);
+        struct napper n;
+        assert_int_equal(conf_join(h[i], &n, sizeof n), 0);
+        assert_int_equal(n.i, 3);
+        assert_int_equal(n.early, 0);
         /* Anything longer than the clock's step cannot be ready at once. */
-        if (n->dur >= PROKIO_US(50))
-            assert_int_equal(n->immediate, 0);
-        prokio_task_release(h[i]);
+        if (n.dur >= PROKIO_US(50))
+            assert_int_equal(n.immediate, 0);
     }
     /* Three sleeps of 20 ms in a row took at least 60 ms of real time. */
     assert_true(mono_ns() - t0 >= PROKIO_MS(60));
@@ -219,15 +214,12 @@ void test_sleep_huge(void **state)
                          0);
     }
     for (int i = 0; i < K; i++)
-        spin_until(&polls[i], 1);
+        CONF_WAIT_FLAG(&polls[i], 1);
     /* A short sleep on each worker finishes; none of the huge ones may
      * have fired meanwhile (a wrapped deadline would fire at once). */
     for (unsigned w = 0; w < 2; w++) {
         struct napper n = {.dur = PROKIO_MS(30), .rounds = 1};
-        prokio_task_t *hs = NULL;
-        assert_int_equal(prokio_spawn_on(&hs, rt, w, napper_poll, &n, sizeof n, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(hs), 0);
-        prokio_task_release(hs);
+        assert_int_equal(conf_run_on(rt, w, napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < K; i++) {
         assert_int_equal(prokio_task_result(h[i]), PROKIO_PENDING);
@@ -237,11 +229,10 @@ void test_sleep_huge(void **state)
     for (int i = 0; i < K; i++)
         prokio_task_abort(h[i]);
     for (int i = 0; i < K; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), PROKIO_ECANCELED);
+        assert_int_equal(conf_join(h[i], NULL, 0), PROKIO_ECANCELED);
         assert_int_equal(atomic_load(&polls[i]), 1);
-        prokio_task_release(h[i]);
     }
-    assert_true(mono_ns() - t0 < conf_prompt_ns());
+    assert_true(mono_ns() - t0 < conf_timeout_ns());
     test_runtime_free(rt);
 }
 
@@ -299,17 +290,13 @@ void test_sleep_cancel(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned w = 0; w < 2; w++) {
         struct canceller c = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, canceller_poll, &c, sizeof c, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct canceller *f = prokio_task_frame(h);
-        assert_int_equal(f->a_first, PROKIO_PENDING);
-        assert_int_equal(f->b_first, PROKIO_PENDING);
-        assert_int_equal(f->a_again_first, PROKIO_PENDING);
-        assert_int_equal(f->a_again_done, 0);
-        assert_int_equal(f->spurious, 0);
-        assert_int_equal(f->polls, 3);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, canceller_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(c.a_first, PROKIO_PENDING);
+        assert_int_equal(c.b_first, PROKIO_PENDING);
+        assert_int_equal(c.a_again_first, PROKIO_PENDING);
+        assert_int_equal(c.a_again_done, 0);
+        assert_int_equal(c.spurious, 0);
+        assert_int_equal(c.polls, 3);
     }
     test_runtime_free(rt);
 }
@@ -347,14 +334,10 @@ void test_sleep_reinit_armed(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     for (unsigned round = 0; round < 4; round++) {
         struct reinit r = {0};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct reinit *f = prokio_task_frame(h);
+        assert_int_equal(conf_run_on(rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
         /* It waited for the last deadline only, not for a minute. */
-        assert_true(f->end >= f->start + PROKIO_MS(5));
-        assert_true(f->end < f->start + PROKIO_SEC(30));
-        prokio_task_release(h);
+        assert_true(r.end >= r.start + PROKIO_MS(5));
+        assert_true(r.end < r.start + PROKIO_SEC(30));
     }
     test_runtime_free(rt);
 }
@@ -415,12 +398,11 @@ void test_sleep_armed_at_end(void **state)
         assert_int_equal(
             prokio_spawn_on(&h[i], rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL), 0);
     }
-    spin_until(&armed, N);
+    CONF_WAIT_FLAG(&armed, N);
     for (int i = 0; i < N; i++) {
         if (i % 2)
             prokio_task_abort(h[i]);
-        assert_int_equal(prokio_task_blocking_join(h[i]), i % 2 ? PROKIO_ECANCELED : 0);
-        prokio_task_release(h[i]);
+        assert_int_equal(conf_join(h[i], NULL, 0), i % 2 ? PROKIO_ECANCELED : 0);
     }
     atomic_int polls[N];
     for (int i = 0; i < N; i++) {
@@ -430,9 +412,8 @@ void test_sleep_armed_at_end(void **state)
             prokio_spawn_on(&h[i], rt, (unsigned)i % 2, canary_poll, &c, sizeof c, NULL), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
+        assert_int_equal(conf_join(h[i], NULL, 0), 0);
         assert_int_equal(atomic_load(&polls[i]), 2);
-        prokio_task_release(h[i]);
     }
     /* And some left armed at shutdown. */
     for (int i = 0; i < N; i++) {
@@ -440,7 +421,192 @@ void test_sleep_armed_at_end(void **state)
         assert_int_equal(prokio_spawn_on(NULL, rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL),
                          0);
     }
-    spin_until(&armed, 2 * N);
+    CONF_WAIT_FLAG(&armed, 2 * N);
+    test_runtime_free(rt);
+}
+
+/* ------------------------------------------------------------- re-polled */
+
+/* A sleep that expired returns 0 again when polled again, at once and
+ * without arming anything: nothing wakes the task 20 ms later, when a sleep
+ * armed again would fire, only the 100 ms sleep it waits for next. */
+struct expired {
+    int phase, polls, ref_polls;
+    prokio_sleep_t s, ref;
+    int first, again, later, past, past_again;
+};
+
+static int expired_poll(void *frame, prokio_cx_t *cx)
+{
+    struct expired *f = frame;
+    f->polls++;
+    switch (f->phase) {
+    case 0:
+        prokio_sleep_init_until(&f->ref, prokio_cx_now_ns(cx) - 1);
+        f->past = prokio_sleep_poll(&f->ref, cx);
+        f->past_again = prokio_sleep_poll(&f->ref, cx);
+        prokio_sleep_init(&f->s, PROKIO_MS(20));
+        f->phase = 1;
+        /* fall through */
+    case 1:
+        f->first = prokio_sleep_poll(&f->s, cx);
+        if (f->first == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->again = prokio_sleep_poll(&f->s, cx);
+        prokio_sleep_init(&f->ref, PROKIO_MS(100));
+        f->phase = 2;
+        /* fall through */
+    default:
+        f->ref_polls++;
+        if (prokio_sleep_poll(&f->ref, cx) == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->later = prokio_sleep_poll(&f->s, cx);
+        return 0;
+    }
+}
+
+void test_sleep_repoll_expired(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        struct expired e = {0};
+        assert_int_equal(conf_run_on(rt, w, expired_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(e.past, 0);
+        assert_int_equal(e.past_again, 0);
+        assert_int_equal(e.first, 0);
+        assert_int_equal(e.again, 0);
+        assert_int_equal(e.later, 0);
+        /* Armed, fired; then the reference sleep armed, fired: no other
+         * wake in between. */
+        assert_int_equal(e.ref_polls, 2);
+        assert_int_equal(e.polls, 3);
+    }
+    test_runtime_free(rt);
+}
+
+/* A cancelled sleep returns PROKIO_ECANCELED, whatever state it was
+ * cancelled in and however often it is polled, until it is initialised
+ * again; then it sleeps as any other. */
+struct cancelled {
+    int phase, polls;
+    prokio_sleep_t armed, done, fresh;
+    int armed_first, c_armed, c_armed_again, c_done, c_fresh, c_later;
+    int again_first, again_done, again_after;
+    uint64_t start, end;
+    char msg[160];
+};
+
+static int cancelled_poll(void *frame, prokio_cx_t *cx)
+{
+    struct cancelled *f = frame;
+    f->polls++;
+    switch (f->phase) {
+    case 0:
+        prokio_sleep_init(&f->armed, PROKIO_SEC(60));
+        f->armed_first = prokio_sleep_poll(&f->armed, cx);
+        prokio_sleep_cancel(&f->armed);
+        prokio_cx_yield(NULL); /* a known message, to see that the poll sets its own */
+        f->c_armed = prokio_sleep_poll(&f->armed, cx);
+        snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+        f->c_armed_again = prokio_sleep_poll(&f->armed, cx);
+        /* Cancelled after it expired, and before it was ever polled. */
+        prokio_sleep_init(&f->done, 0);
+        if (prokio_sleep_poll(&f->done, cx) != 0)
+            return PROKIO_EIO;
+        prokio_sleep_cancel(&f->done);
+        f->c_done = prokio_sleep_poll(&f->done, cx);
+        prokio_sleep_init(&f->fresh, PROKIO_MS(1));
+        prokio_sleep_cancel(&f->fresh);
+        f->c_fresh = prokio_sleep_poll(&f->fresh, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    case 1:
+        f->c_later = prokio_sleep_poll(&f->armed, cx);
+        /* Initialised again, it sleeps normally. */
+        f->start = prokio_cx_now_ns(cx);
+        prokio_sleep_init(&f->armed, PROKIO_MS(15));
+        f->again_first = prokio_sleep_poll(&f->armed, cx);
+        f->phase = 2;
+        return PROKIO_PENDING;
+    default:
+        f->again_done = prokio_sleep_poll(&f->armed, cx);
+        if (f->again_done == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        f->end = prokio_cx_now_ns(cx);
+        f->again_after = prokio_sleep_poll(&f->armed, cx);
+        return 0;
+    }
+}
+
+void test_sleep_repoll_cancelled(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        struct cancelled c = {0};
+        assert_int_equal(conf_run_on(rt, w, cancelled_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(c.armed_first, PROKIO_PENDING);
+        assert_int_equal(c.c_armed, PROKIO_ECANCELED);
+        assert_non_null(strstr(c.msg, "prokio_sleep_poll"));
+        assert_int_equal(c.c_armed_again, PROKIO_ECANCELED);
+        assert_int_equal(c.c_done, PROKIO_ECANCELED);
+        assert_int_equal(c.c_fresh, PROKIO_ECANCELED);
+        assert_int_equal(c.c_later, PROKIO_ECANCELED);
+        assert_int_equal(c.again_first, PROKIO_PENDING);
+        assert_int_equal(c.again_done, 0);
+        assert_true(c.end >= c.start + PROKIO_MS(15));
+        assert_int_equal(c.again_after, 0);
+        /* The yield, the new sleep's start and its end: the cancelled
+         * minute-long sleep woke nothing. */
+        assert_int_equal(c.polls, 3);
+    }
+    test_runtime_free(rt);
+}
+
+/* Memory that was never initialised (a zero-filled frame) is refused with
+ * PROKIO_EINVAL and a message, at every poll; cancelling it does not make
+ * it a sleep. */
+struct uninit {
+    int phase;
+    prokio_sleep_t s;
+    int first, again, cancelled, later;
+    char msg[160];
+};
+
+static int uninit_poll(void *frame, prokio_cx_t *cx)
+{
+    struct uninit *f = frame;
+    if (f->phase == 0) {
+        prokio_cx_yield(NULL); /* a known message, to see that the poll sets its own */
+        f->first = prokio_sleep_poll(&f->s, cx);
+        snprintf(f->msg, sizeof f->msg, "%s", prokio_last_error());
+        f->again = prokio_sleep_poll(&f->s, cx);
+        prokio_sleep_cancel(&f->s);
+        f->cancelled = prokio_sleep_poll(&f->s, cx);
+        f->phase = 1;
+        return prokio_cx_yield(cx);
+    }
+    f->later = prokio_sleep_poll(&f->s, cx);
+    return 0;
+}
+
+void test_sleep_uninit(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (unsigned w = 0; w < 2; w++) {
+        /* A NULL frame: the runtime zero-fills it. */
+        struct uninit u;
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(&h, rt, w, uninit_poll, NULL, sizeof u, NULL), 0);
+        assert_int_equal(conf_join(h, &u, sizeof u), 0);
+        assert_int_equal(u.first, PROKIO_EINVAL);
+        assert_non_null(strstr(u.msg, "prokio_sleep_poll"));
+        assert_int_equal(u.again, PROKIO_EINVAL);
+        assert_int_equal(u.cancelled, PROKIO_EINVAL);
+        assert_int_equal(u.later, PROKIO_EINVAL);
+    }
     test_runtime_free(rt);
 }
 
@@ -527,33 +693,29 @@ void test_sleep_many(void **state)
         assert_int_equal(prokio_spawn(&h[i], rt, many_poll, &m, sizeof m, NULL), 0);
     }
     prokio_task_t *hh[2 * W];
+    struct herd *hf = calloc(1, sizeof *hf);
+    assert_non_null(hf);
     for (unsigned w = 0; w < 2 * W; w++) {
-        struct herd *hf = calloc(1, sizeof *hf);
-        assert_non_null(hf);
+        memset(hf, 0, sizeof *hf);
         hf->abort_me = w >= W;
         hf->ready = &ready;
         assert_int_equal(prokio_spawn_on(&hh[w], rt, w % W, herd_poll, hf, sizeof *hf, NULL), 0);
-        free(hf);
     }
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(prokio_task_blocking_join(h[i]), 0);
-        prokio_task_release(h[i]);
-    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(conf_join(h[i], NULL, 0), 0);
     assert_int_equal(atomic_load(&done), N);
-    spin_until(&ready, 2 * W);
+    CONF_WAIT_FLAG(&ready, 2 * W);
     for (unsigned w = 0; w < W; w++) {
-        assert_int_equal(prokio_task_blocking_join(hh[w]), 0);
-        struct herd *hf = prokio_task_frame(hh[w]);
+        assert_int_equal(conf_join(hh[w], hf, sizeof *hf), 0);
         assert_int_equal(hf->fired, PER_TASK);
         assert_int_equal(hf->early, 0);
-        prokio_task_release(hh[w]);
     }
     /* Herds of hour-long sleeps: aborting disarms 500 timers each. */
     for (unsigned w = W; w < 2 * W; w++) {
         prokio_task_abort(hh[w]);
-        assert_int_equal(prokio_task_blocking_join(hh[w]), PROKIO_ECANCELED);
-        prokio_task_release(hh[w]);
+        assert_int_equal(conf_join(hh[w], NULL, 0), PROKIO_ECANCELED);
     }
+    free(hf);
     free(h);
     test_runtime_free(rt);
 }

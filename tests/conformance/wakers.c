@@ -25,11 +25,14 @@ static int flag_waiter_poll(void *frame, prokio_cx_t *cx)
     return PROKIO_PENDING;
 }
 
+/* The waker the task published, or NULL if it did not within the bound. */
 static prokio_waker_t *take_waker(struct handoff *ho)
 {
     prokio_waker_t *w;
-    while ((w = atomic_exchange(&ho->slot, NULL)) == NULL)
-        sched_yield();
+    for (uint64_t end = mono_ns() + conf_timeout_ns();
+         (w = atomic_exchange(&ho->slot, NULL)) == NULL;)
+        if (!conf_yield_before(end))
+            return NULL;
     return w;
 }
 
@@ -43,6 +46,8 @@ static void *waker_thread_main(void *arg)
     struct waker_thread *wt = arg;
     prokio_waker_t *w = take_waker(wt->ho);
     atomic_store(&wt->ho->flag, 1);
+    if (w == NULL) /* the task was never polled: its join hangs, the watchdog ends it */
+        return NULL;
     if (wt->by_ref) {
         prokio_waker_wake_by_ref(w);
         prokio_waker_release(w);
@@ -63,16 +68,11 @@ static void wake_from_thread(int by_ref)
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, waker_thread_main, &wt), 0);
         struct flag_waiter f = {.tr.d = &d, .ho = &ho};
-        prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(&h, rt, (unsigned)k % 2, flag_waiter_poll, &f, sizeof f, track_drop),
-            0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
+            conf_run_on(rt, (unsigned)k % 2, flag_waiter_poll, &f, sizeof f, track_drop), 0);
         pthread_join(th, NULL);
-        struct flag_waiter *ff = prokio_task_frame(h);
-        assert_int_equal(ff->tr.polls, 2);
-        assert_int_equal(ff->tr.drops, 1);
-        prokio_task_release(h);
+        assert_int_equal(f.tr.polls, 2);
+        assert_int_equal(f.tr.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), ROUNDS);
@@ -99,14 +99,13 @@ struct blocker {
     atomic_int *release;
 };
 
+/* Ends with PROKIO_ETIMEDOUT if it was not released in time. */
 static int blocker_poll(void *frame, prokio_cx_t *cx)
 {
     (void)cx;
     struct blocker *f = frame;
     atomic_store(f->in_poll, 1);
-    while (!atomic_load(f->release))
-        sched_yield();
-    return 0;
+    return conf_wait_flag(f->release, 1) ? 0 : PROKIO_ETIMEDOUT;
 }
 
 struct hammer {
@@ -117,7 +116,7 @@ struct hammer {
 static void *hammer_main(void *arg)
 {
     struct hammer *hm = arg;
-    spin_until(hm->go, 1);
+    (void)conf_wait_flag(hm->go, 1); /* a start line only: late is fine */
     for (int i = 0; i < 5000; i++)
         prokio_waker_wake_by_ref(hm->w);
     prokio_waker_t *c = prokio_waker_clone(hm->w);
@@ -179,16 +178,12 @@ void test_waker_coalesce(void **state)
     for (unsigned w = 0; w < 2; w++) {
         struct handoff ho = {NULL, 0};
         struct coalesce_parent p = {.d = &d, .ho = &ho};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, coalesce_parent_poll, &p, sizeof p, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct coalesce_parent *f = prokio_task_frame(h);
-        assert_int_equal(f->waker_rc, 0);
-        struct flag_waiter *fw = prokio_task_frame(f->waiter);
-        assert_int_equal(fw->tr.polls, 2);
-        prokio_task_release(f->waiter);
-        prokio_task_release(f->waker);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, coalesce_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(p.waker_rc, 0);
+        struct flag_waiter fw;
+        assert_int_equal(conf_join(p.waiter, &fw, sizeof fw), 0);
+        assert_int_equal(fw.tr.polls, 2);
+        assert_int_equal(conf_join(p.waker, NULL, 0), 0);
     }
 
     /* Other threads, while the worker is held by a blocker. */
@@ -201,10 +196,12 @@ void test_waker_coalesce(void **state)
         assert_int_equal(prokio_spawn_on(&hw, rt, w, flag_waiter_poll, &f, sizeof f, track_drop),
                          0);
         prokio_waker_t *waker = take_waker(&ho);
+        if (waker == NULL)
+            fail_msg("worker %u: the task did not publish its waker", w);
         atomic_int in_poll = 0, release = 0, go = 0;
         struct blocker b = {&in_poll, &release};
         assert_int_equal(prokio_spawn_on(&hb, rt, w, blocker_poll, &b, sizeof b, NULL), 0);
-        spin_until(&in_poll, 1);
+        CONF_WAIT_FLAG(&in_poll, 1);
         /* The waiter was polled once before the blocker started (the
          * waker was published in that poll) and cannot run now. */
         atomic_store(&ho.flag, 1);
@@ -218,13 +215,10 @@ void test_waker_coalesce(void **state)
         for (int i = 0; i < HAMMERS; i++)
             pthread_join(th[i], NULL);
         atomic_store(&release, 1);
-        assert_int_equal(prokio_task_blocking_join(hb), 0);
-        assert_int_equal(prokio_task_blocking_join(hw), 0);
-        struct flag_waiter *ff = prokio_task_frame(hw);
-        assert_int_equal(ff->tr.polls, 2);
+        assert_int_equal(conf_join(hb, NULL, 0), 0);
+        assert_int_equal(conf_join(hw, &f, sizeof f), 0);
+        assert_int_equal(f.tr.polls, 2);
         prokio_waker_release(waker);
-        prokio_task_release(hw);
-        prokio_task_release(hb);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 12);
@@ -258,14 +252,10 @@ void test_waker_wake_while_running(void **state)
     struct drops d = {0};
     for (int k = 0; k < 4; k++) {
         struct self_waker s = {.tr.d = &d, .consume = k / 2};
-        prokio_task_t *h = NULL;
         assert_int_equal(
-            prokio_spawn_on(&h, rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop), 0);
-        assert_true(prokio_task_blocking_join(h) >= 0);
-        struct self_waker *f = prokio_task_frame(h);
-        assert_int_equal(f->tr.polls, 2);
-        assert_int_equal(f->tr.drops, 1);
-        prokio_task_release(h);
+            conf_run_on(rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop), 0);
+        assert_int_equal(s.tr.polls, 2);
+        assert_int_equal(s.tr.drops, 1);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 4);
@@ -296,7 +286,7 @@ void test_waker_finished_task(void **state)
         struct leaver l = {.tr.d = &d, .out = &w};
         prokio_task_t *h = NULL;
         assert_int_equal(prokio_spawn(&h, rt, leaver_poll, &l, sizeof l, track_drop), 0);
-        assert_true(prokio_task_blocking_join(h) >= 0);
+        assert_int_equal(prokio_task_blocking_join(h), 3);
         assert_non_null(w);
         if (k == 1) {
             /* The handle goes first: the waker alone keeps the task. */
@@ -308,15 +298,13 @@ void test_waker_finished_task(void **state)
         prokio_waker_t *c = prokio_waker_clone(w);
         assert_true(prokio_waker_will_wake(c, w));
         prokio_waker_wake(c);
+        prokio_waker_release(w); /* the last reference when the handle went first */
         if (h) {
-            struct leaver *f = prokio_task_frame(h);
-            assert_int_equal(f->tr.polls, 1);
-            assert_int_equal(f->tr.drops, 1);
-            assert_true(prokio_task_result(h) >= 0);
+            assert_int_equal(prokio_task_result(h), 3);
+            assert_int_equal(conf_join(h, &l, sizeof l), 3);
+            assert_int_equal(l.tr.polls, 1);
+            assert_int_equal(l.tr.drops, 1);
         }
-        prokio_waker_release(w);
-        if (h)
-            prokio_task_release(h);
     }
     test_runtime_free(rt);
     assert_int_equal(atomic_load(&d.n), 2);
@@ -360,16 +348,12 @@ void test_waker_will_wake(void **state)
         assert_int_equal(prokio_runtime_block_on(rt, clone_out_poll, &p, sizeof p, NULL), 0);
         assert_non_null(atomic_load(&other));
         struct will f = {.other = &other};
-        prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, will_poll, &f, sizeof f, NULL), 0);
-        assert_int_equal(prokio_task_blocking_join(h), 0);
-        struct will *r = prokio_task_frame(h);
-        assert_true(r->self_self);
-        assert_true(r->clone_self);
-        assert_true(r->self_clone);
-        assert_false(r->self_other);
-        assert_false(r->other_self);
-        prokio_task_release(h);
+        assert_int_equal(conf_run_on(rt, w, will_poll, &f, sizeof f, NULL), 0);
+        assert_true(f.self_self);
+        assert_true(f.clone_self);
+        assert_true(f.self_clone);
+        assert_false(f.self_other);
+        assert_false(f.other_self);
         prokio_waker_release(atomic_load(&other));
     }
     test_runtime_free(rt);
