@@ -173,17 +173,14 @@ static inline bool complete(const struct prokio_task *t, memory_order order)
 }
 
 /* Makes `waker` the one woken when t completes. Returns PROKIO_PENDING, t's
- * result if it completed meanwhile, or PROKIO_EBUSY (waker_slot.h says who
- * gives way to whom). */
+ * result if it completed meanwhile, or PROKIO_EBUSY. */
 static int join_register(struct prokio_task *t, uintptr_t waker, const char *who)
 {
     if (prokio__waker_slot_register(&t->join, waker) < 0)
         return prokio__error(PROKIO_EBUSY,
-                             "%s: %s already waits for this task (one waiter per handle)", who,
-                             (waker & PROKIO__WAKER_PARKER)
-                                 ? "a thread blocked in prokio_task_blocking_join, or a task "
-                                   "awaiting it with prokio_task_join_poll,"
-                                 : "a thread blocked in prokio_task_blocking_join");
+                             "%s: a thread is already blocked joining this task (one blocked "
+                             "joiner per handle)",
+                             who);
     /* The waiter's half of the handshake: the worker may have completed
      * the task before it could see our waker. */
     if (complete(t, memory_order_seq_cst)) {

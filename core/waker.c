@@ -38,14 +38,6 @@ void prokio__waker_release(uintptr_t w)
         prokio__task_unref((struct prokio_task *)w);
 }
 
-bool prokio__waker_task_alive(uintptr_t w)
-{
-    if (is_parker(w))
-        return false;
-    uint64_t s = atomic_load_explicit(&((struct prokio_task *)w)->state, memory_order_acquire);
-    return !(s & TASK_COMPLETE);
-}
-
 prokio_waker_t *prokio_waker_clone(prokio_waker_t *waker)
 {
     return waker ? (prokio_waker_t *)prokio__waker_clone((uintptr_t)waker) : NULL;

@@ -7,7 +7,6 @@
 #ifndef PROKIO_CORE_WAKER_H
 #define PROKIO_CORE_WAKER_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #define PROKIO__WAKER_PARKER ((uintptr_t)1)
@@ -15,9 +14,5 @@
 uintptr_t prokio__waker_clone(uintptr_t waker);
 void prokio__waker_wake_by_ref(uintptr_t waker);
 void prokio__waker_release(uintptr_t waker);
-
-/* True when `waker` is the waker of a task that has not ended (so it may
- * still await what it registered it for). The caller holds a reference. */
-bool prokio__waker_task_alive(uintptr_t waker);
 
 #endif

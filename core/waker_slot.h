@@ -26,18 +26,10 @@ struct prokio__waker_slot {
     _Atomic uintptr_t waker; /* 0: nobody waits */
 };
 
-/* Stores a clone of `waker` as the one to wake. One waiter at a time:
- *   - a task's waker replaces (and releases) a task's waker that was there:
- *     a handle handed from one task to another is awaited by the last one
- *     that polled;
- *   - a thread (a parker) is never displaced: a task or a second thread gets
- *     PROKIO_EBUSY, and nothing is stored;
- *   - nor does a thread displace a task that has not ended: it gets
- *     PROKIO_EBUSY. A task that ended while registered awaits nothing any
- *     more, and a thread takes its place.
- * To look at a task it found, a thread takes its waker out for a moment;
- * a task that registers meanwhile waits for it to be put back, and a wake
- * meanwhile reaches the task all the same.
+/* Stores a clone of `waker` as the one to wake, replacing (and releasing) a
+ * task's waker that was there: a handle handed from one task to another is
+ * awaited by the last one that polled. A thread blocked on the slot (a
+ * parker) is never displaced: then returns PROKIO_EBUSY, storing nothing.
  * Returns 0 when stored, or when the slot already held `waker` (no clone).
  * Thread: any. */
 int prokio__waker_slot_register(struct prokio__waker_slot *slot, uintptr_t waker);

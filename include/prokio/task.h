@@ -38,15 +38,17 @@ int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned wor
 
 /* Awaits a task from another task: PROKIO_PENDING until it ends, then its
  * result (as prokio_task_result), which is the task's and not a failure of
- * this call. One waiter at a time: a handle handed from one task to another
- * is awaited by the last task that polled it; while a thread is blocked in
- * prokio_task_blocking_join on the same handle, this returns PROKIO_EBUSY.
- * Thread: worker thread. */
+ * this call. A handle has one waiter: the last to register, task or thread,
+ * is the one woken (a handle handed from one task to another, or to a
+ * thread, follows its new owner; the one it left is not woken, so hand a
+ * handle over, do not share it), except that a thread blocked in
+ * prokio_task_blocking_join is never displaced: meanwhile this returns
+ * PROKIO_EBUSY. Thread: worker thread. */
 int prokio_task_join_poll(prokio_task_t *task, prokio_cx_t *cx);
 
-/* Blocks the calling thread until the task ends; returns its result. One
- * blocked thread per handle: a second one (or a join while a task awaits
- * the handle) gets PROKIO_EBUSY at once.
+/* Blocks the calling thread until the task ends; returns its result. The
+ * thread becomes the handle's one waiter (see prokio_task_join_poll): a
+ * second thread that tries meanwhile gets PROKIO_EBUSY at once.
  * Thread: not a worker thread (PROKIO_EDEADLK otherwise). */
 int prokio_task_blocking_join(prokio_task_t *task);
 

@@ -1321,7 +1321,7 @@ void test_join_blocked_thread_kept(void **state)
     assert_int_equal(atomic_load(&d.n), 2);
 }
 
-void test_join_blocking_while_task_awaits(void **state)
+void test_join_blocking_takes_over(void **state)
 {
     (void)state;
     prokio_runtime_t *rt = test_runtime(2);
@@ -1329,40 +1329,33 @@ void test_join_blocking_while_task_awaits(void **state)
     for (int k = 0; k < 4; k++) {
         unsigned wa = (unsigned)k % 2, wt = (unsigned)(k / 2) % 2;
         struct gated g;
-        prokio_oneshot_tx_t *open_target;
+        prokio_oneshot_tx_t *open_target, *open_a;
+        prokio_oneshot_rx_t *a_gate;
         conf_gated_init(&g, &d, 5, &open_target);
+        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0), 0);
         prokio_task_t *ht = NULL, *ha = NULL;
         assert_int_equal(
             prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+        /* A task awaits the handle and stays alive (its gate is closed). */
         atomic_int a_polls = 0;
-        struct awaiter a = {.target = ht, .polls = &a_polls};
+        struct awaiter a = {.target = ht, .gate = a_gate, .polls = &a_polls};
         assert_int_equal(prokio_spawn_on(&ha, rt, wa, awaiter_poll, &a, sizeof a, awaiter_drop), 0);
         CONF_WAIT_FLAG(&a_polls, 1);
-        /* A task awaits the handle: a thread's blocking join is refused at
-         * once, in a thread of its own so that a wrong answer cannot hang
-         * the suite. */
+        /* A thread's blocking join takes its place, as the last waiter
+         * registered: the handle was handed to the thread. */
         struct once_joiner y = {.h = ht};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, once_joiner_main, &y), 0);
-        if (!conf_wait_flag(&y.done, 1)) {
-            assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
-            pthread_join(th, NULL);
-            fail_msg("round %d: prokio_task_blocking_join blocked while a task awaited the "
-                     "handle (then returned %d); it must return PROKIO_EBUSY at once",
-                     k, y.rc);
-        }
-        pthread_join(th, NULL);
-        assert_int_equal(y.rc, PROKIO_EBUSY);
-        assert_non_null(strstr(y.msg, "prokio_task_blocking_join"));
-        /* The task still awaits it, and is woken when it ends. */
         assert_int_equal(prokio_oneshot_send(open_target, &k), 0);
-        int rc = conf_join(ha, &a, sizeof a);
-        if (a.timed_out)
-            fail_msg("round %d: the task that awaited the handle was never woken", k);
-        assert_int_equal(rc, 0);
+        CONF_WAIT_FLAG(&y.done, 1);
+        pthread_join(th, NULL);
+        assert_int_equal(y.rc, 5);
+        /* The task it displaced was not woken by the end; opened, it reads
+         * the result through its own poll. */
+        assert_int_equal(prokio_oneshot_send(open_a, NULL), 0);
+        assert_int_equal(conf_join(ha, &a, sizeof a), 0);
         assert_int_equal(a.first, PROKIO_PENDING);
         assert_int_equal(a.result, 5);
-        assert_int_equal(atomic_load(&a_polls), 2);
         assert_int_equal(conf_join(ht, &g, sizeof g), 5);
         assert_int_equal(g.value, k);
     }
