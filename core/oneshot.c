@@ -44,13 +44,16 @@ static void unref(struct oneshot *o)
 
 int prokio_oneshot_new(prokio_oneshot_tx_t **tx, prokio_oneshot_rx_t **rx, size_t value_size)
 {
-    if (tx)
-        *tx = NULL;
-    if (rx)
-        *rx = NULL;
-    if (tx == NULL || rx == NULL)
+    if (PROKIO_UNLIKELY(tx == NULL || rx == NULL)) {
+        if (tx)
+            *tx = NULL;
+        if (rx)
+            *rx = NULL;
         return prokio__error(PROKIO_EINVAL, "prokio_oneshot_new: %s is NULL", tx ? "rx" : "tx");
-    if (value_size > UINT32_MAX)
+    }
+    *tx = NULL;
+    *rx = NULL;
+    if (PROKIO_UNLIKELY(value_size > UINT32_MAX))
         return prokio__error(PROKIO_EINVAL,
                              "prokio_oneshot_new: value_size %zu is too large (at most %u bytes)",
                              value_size, UINT32_MAX);

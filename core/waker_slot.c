@@ -35,12 +35,8 @@ void prokio__waker_slot_unregister(struct prokio__waker_slot *slot, uintptr_t wa
         prokio__waker_release(waker);
 }
 
-void prokio__waker_slot_wake(struct prokio__waker_slot *slot)
+void prokio__waker_slot_wake_slow(struct prokio__waker_slot *slot)
 {
-    /* The load is the completer's half of the handshake: sequentially
-     * consistent, after the store that published the condition. */
-    if (atomic_load_explicit(&slot->waker, memory_order_seq_cst) == 0)
-        return;
     uintptr_t w = atomic_exchange_explicit(&slot->waker, 0, memory_order_acq_rel);
     if (w) {
         prokio__waker_wake_by_ref(w);
@@ -48,10 +44,8 @@ void prokio__waker_slot_wake(struct prokio__waker_slot *slot)
     }
 }
 
-void prokio__waker_slot_clear(struct prokio__waker_slot *slot)
+void prokio__waker_slot_clear_slow(struct prokio__waker_slot *slot)
 {
-    if (atomic_load_explicit(&slot->waker, memory_order_acquire) == 0)
-        return;
     uintptr_t w = atomic_exchange_explicit(&slot->waker, 0, memory_order_acq_rel);
     if (w)
         prokio__waker_release(w);

@@ -39,11 +39,25 @@ int prokio__waker_slot_register(struct prokio__waker_slot *slot, uintptr_t waker
 void prokio__waker_slot_unregister(struct prokio__waker_slot *slot, uintptr_t waker);
 
 /* Takes whatever waker is there and wakes it, releasing the slot's
- * reference. Cheap when nobody waits (one load). Thread: any. */
-void prokio__waker_slot_wake(struct prokio__waker_slot *slot);
+ * reference. Inline when nobody waits (one load). Thread: any. */
+void prokio__waker_slot_wake_slow(struct prokio__waker_slot *slot);
 
-/* Takes whatever waker is there and releases it without waking.
- * Thread: any. */
-void prokio__waker_slot_clear(struct prokio__waker_slot *slot);
+static inline void prokio__waker_slot_wake(struct prokio__waker_slot *slot)
+{
+    /* The load is the completer's half of the handshake: sequentially
+     * consistent, after the store that published the condition. */
+    if (atomic_load_explicit(&slot->waker, memory_order_seq_cst) != 0)
+        prokio__waker_slot_wake_slow(slot);
+}
+
+/* Takes whatever waker is there and releases it without waking. Inline
+ * when empty: every task's end passes here. Thread: any. */
+void prokio__waker_slot_clear_slow(struct prokio__waker_slot *slot);
+
+static inline void prokio__waker_slot_clear(struct prokio__waker_slot *slot)
+{
+    if (atomic_load_explicit(&slot->waker, memory_order_acquire) != 0)
+        prokio__waker_slot_clear_slow(slot);
+}
 
 #endif

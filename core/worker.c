@@ -55,77 +55,16 @@ void prokio__worker_notify(struct prokio__worker *w)
     atomic_fetch_sub_explicit(&w->waking, 1, memory_order_release);
 }
 
-/* A task became ready on its own worker's thread. A host that cannot block
- * is told to drive soon, unless it is driving already, or is inside
- * host->watch_ready, which the core never answers with a call back into
- * the backend (the backend drives after it). */
-static inline void ready_local(struct prokio__worker *w, struct prokio_task *t)
-{
-    prokio__ready_push(&w->ready, t);
-    if (PROKIO_UNLIKELY(w->nonblocking && !w->driving && !w->dispatching))
-        w->vt->wake(w->loop);
-}
-
 void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t)
 {
     if (prokio__tls_worker == w) {
         if (PROKIO_UNLIKELY(w->shutting_down))
             return; /* the shutdown walk ends every task anyway */
-        ready_local(w, t);
+        prokio__worker_ready_local(w, t);
         return;
     }
     if (prokio__remote_push(&w->remote, t))
         prokio__worker_notify(w);
-}
-
-static int spawn_refused(struct prokio__worker *w, const char *who)
-{
-    int failed = atomic_load_explicit(&w->failed, memory_order_acquire);
-    if (failed)
-        return prokio__error(PROKIO_EIO,
-                             "%s: worker %u stopped for good after its backend %s failed (%s)", who,
-                             w->index, w->vt->name, prokio_err_name(failed));
-    return prokio__error(PROKIO_ESHUTDOWN, "%s: the runtime is shutting down", who);
-}
-
-int prokio__worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
-                         const void *frame, size_t frame_size, prokio_drop_fn drop, const char *who)
-{
-    if (PROKIO_UNLIKELY(atomic_load_explicit(&w->rt->closing, memory_order_acquire)))
-        return spawn_refused(w, who);
-    struct prokio_task *t;
-    if (prokio__tls_worker == w) {
-        if (PROKIO_UNLIKELY(w->shutting_down))
-            return spawn_refused(w, who);
-        t = prokio__task_new(w, true, poll, frame, frame_size, drop, join_out != NULL);
-        if (PROKIO_UNLIKELY(t == NULL))
-            return prokio__error(PROKIO_ENOMEM, "%s: no memory for a %zu-byte frame", who,
-                                 frame_size);
-        __atomic_store_n(&w->live_local, w->live_local + 1, __ATOMIC_RELAXED);
-        ready_local(w, t);
-    } else {
-        /* The pool lock is held from allocation to push, so the shutdown
-         * walk (which takes it) sees either a queued task or none. */
-        pthread_mutex_lock(&w->pool.lock);
-        t = prokio__task_new(w, false, poll, frame, frame_size, drop, join_out != NULL);
-        if (t == NULL) {
-            pthread_mutex_unlock(&w->pool.lock);
-            return prokio__error(PROKIO_ENOMEM, "%s: no memory for a %zu-byte frame", who,
-                                 frame_size);
-        }
-        if (!prokio__remote_push(&w->remote, t)) {
-            atomic_store_explicit(&t->state, 0, memory_order_relaxed); /* not live */
-            pthread_mutex_unlock(&w->pool.lock);
-            prokio__task_discard(t);
-            return spawn_refused(w, who);
-        }
-        atomic_fetch_add_explicit(&w->spawned_remote, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&w->pool.lock);
-        prokio__worker_notify(w);
-    }
-    if (join_out)
-        *join_out = t;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ loop */

@@ -63,17 +63,22 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
 /* Frees the worker's memory (pool included). Thread: one, at the end. */
 void prokio__worker_fini(struct prokio__worker *w);
 
+/* A task became ready on its own worker's thread. A host that cannot block
+ * is told to drive soon, unless it is driving already, or is inside
+ * host->watch_ready, which the core never answers with a call back into
+ * the backend (the backend drives after it). */
+static inline void prokio__worker_ready_local(struct prokio__worker *w, struct prokio_task *t)
+{
+    prokio__ready_push(&w->ready, t);
+    if (PROKIO_UNLIKELY(w->nonblocking && !w->driving && !w->dispatching))
+        w->vt->wake(w->loop);
+}
+
 /* Queues a task whose NOTIFIED bit the caller just set. Thread: any. */
 void prokio__worker_schedule(struct prokio__worker *w, struct prokio_task *t);
 
 /* Makes w look at its remote queue (or stop flag) soon. Thread: any. */
 void prokio__worker_notify(struct prokio__worker *w);
-
-/* Spawns a task on w. `who` is the public function that spawns, named by
- * the message of a failure. Thread: any (local path when it is w's thread). */
-int prokio__worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
-                         const void *frame, size_t frame_size, prokio_drop_fn drop,
-                         const char *who);
 
 /* The load estimate used to pick a worker: tasks alive on it. Thread: any. */
 static inline int64_t prokio__worker_load(struct prokio__worker *w)
