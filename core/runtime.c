@@ -213,7 +213,7 @@ static void count_live(void *obj, void *arg)
 int prokio_runtime_free(prokio_runtime_t *rt)
 {
     if (rt == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_runtime_free: rt is NULL");
+        return 0; /* as free(NULL): prokio.h, rule 6 */
     int rc = prokio_runtime_shutdown(rt);
     if (rc < 0)
         return rc;
@@ -312,10 +312,10 @@ static int check_spawn(prokio_task_t **join_out, const void *rt_or_cx, prokio_po
     if (join_out)
         *join_out = NULL;
     if (rt_or_cx == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: the %s is NULL", who,
-                             strcmp(who, "prokio_spawn_local") ? "runtime" : "cx");
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", who,
+                             strcmp(who, "prokio_spawn_local") ? "rt" : "cx");
     if (poll == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: the poll function is NULL", who);
+        return prokio__error(PROKIO_EINVAL, "%s: poll is NULL", who);
     (void)frame, (void)frame_size;
     return 0;
 }
