@@ -44,9 +44,44 @@ static int check_vtable(const char *path, const char *file_name, const prokio_ba
     return 0;
 }
 
+static const char *file_kind(mode_t mode)
+{
+    return S_ISFIFO(mode)   ? "FIFO"
+           : S_ISDIR(mode)  ? "directory"
+           : S_ISCHR(mode)  ? "character device"
+           : S_ISBLK(mode)  ? "block device"
+           : S_ISSOCK(mode) ? "socket"
+                            : "special file";
+}
+
+/* Only a regular file goes to dlopen, whatever route led to it (a path, a
+ * name found in the search directories, prokio_backend_probe_all): on a
+ * FIFO dlopen blocks for ever in open(), waiting for a writer, and on a
+ * directory or a device it fails without saying why. */
+static int check_file(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int err = -errno;
+        if (err == PROKIO_ENOENT)
+            return prokio__error(err, "backend file %s does not exist", path);
+        return prokio__error(err, "backend file %s: %s (%s)", path, prokio_strerror(err),
+                             prokio_err_name(err));
+    }
+    if (!S_ISREG(st.st_mode))
+        return prokio__error(PROKIO_EBACKEND,
+                             "backend file %s is not a regular file (a %s): a backend is a "
+                             "shared object",
+                             path, file_kind(st.st_mode));
+    return 0;
+}
+
 int prokio__backend_load(const char *path, const char *file_name, struct prokio__backend **out)
 {
     *out = NULL;
+    int checked = check_file(path);
+    if (checked < 0)
+        return checked;
     dlerror();
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
@@ -111,8 +146,7 @@ fail:
     return rc;
 }
 
-/* A backend named by path: it must be a regular file, said plainly when it
- * is not (dlopen of a FIFO blocks for ever in open()). */
+/* A backend named by path. */
 static int open_path(const char *path, struct prokio__backend **out)
 {
     size_t len = strlen(path);
@@ -120,25 +154,6 @@ static int open_path(const char *path, struct prokio__backend **out)
         return prokio__error(PROKIO_ENAMETOOLONG,
                              "backend path of %zu bytes is longer than PATH_MAX (%d): %.64s...",
                              len, PATH_MAX, path);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        int err = -errno;
-        if (err == PROKIO_ENOENT)
-            return prokio__error(err, "backend file %s does not exist", path);
-        return prokio__error(err, "backend file %s: %s (%s)", path, prokio_strerror(err),
-                             prokio_err_name(err));
-    }
-    if (!S_ISREG(st.st_mode))
-        return prokio__error(PROKIO_EBACKEND,
-                             "backend file %s is not a regular file (a %s): give the path of "
-                             "the shared object",
-                             path,
-                             S_ISFIFO(st.st_mode)   ? "FIFO"
-                             : S_ISDIR(st.st_mode)  ? "directory"
-                             : S_ISCHR(st.st_mode)  ? "character device"
-                             : S_ISBLK(st.st_mode)  ? "block device"
-                             : S_ISSOCK(st.st_mode) ? "socket"
-                                                    : "special file");
     return prokio__backend_load(path, NULL, out);
 }
 

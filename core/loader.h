@@ -28,9 +28,10 @@ int prokio__backend_open(const char *request, struct prokio__backend **out);
 /* The names tried, in order, when nothing asks for a backend. */
 extern const char *const prokio__backend_auto_order[];
 
-/* Loads the shared object at `path`. file_name, when not NULL, is the NAME
- * the file was found by (prokio-NAME.so): the backend must call itself so.
- * Thread: any. */
+/* Loads the shared object at `path`, refusing anything that is not a
+ * regular file (dlopen of a FIFO would block for ever). file_name, when not
+ * NULL, is the NAME the file was found by (prokio-NAME.so): the backend
+ * must call itself so. Thread: any. */
 int prokio__backend_load(const char *path, const char *file_name, struct prokio__backend **out);
 
 void prokio__backend_close(struct prokio__backend *b);

@@ -130,7 +130,7 @@ static int take(struct oneshot *o, uint32_t s, void *value_out)
     if (!(s & OS_VALUE))
         return prokio__error(PROKIO_EPIPE,
                              "prokio_oneshot_recv_poll: the sender was released without sending");
-    if (o->value_size && value_out)
+    if (o->value_size)
         memcpy(value_out, o->value, o->value_size);
     return 0;
 }
@@ -141,6 +141,11 @@ int prokio_oneshot_recv_poll(prokio_oneshot_rx_t *rx, void *value_out, prokio_cx
         return prokio__error(PROKIO_EINVAL, "prokio_oneshot_recv_poll: %s is NULL",
                              rx ? "cx" : "rx");
     struct oneshot *o = rx_of(rx);
+    if (PROKIO_UNLIKELY(value_out == NULL && o->value_size != 0))
+        return prokio__error(PROKIO_EINVAL,
+                             "prokio_oneshot_recv_poll: value_out is NULL for a %u-byte value "
+                             "(NULL is for a zero-sized one); nothing was received",
+                             o->value_size);
     uint32_t s = atomic_load_explicit(&o->state, memory_order_acquire);
     if (s & OS_TX_DONE)
         return take(o, s, value_out);

@@ -212,7 +212,7 @@ static void count_live(void *obj, void *arg)
 int prokio_runtime_free(prokio_runtime_t *rt)
 {
     if (rt == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_runtime_free: rt is NULL");
+        return 0; /* as free(NULL): prokio.h, rule 6 */
     int rc = prokio__runtime_shutdown(rt, "prokio_runtime_free");
     if (rc < 0)
         return rc;

@@ -148,24 +148,17 @@ void prokio__search_each_file(void (*fn)(const char *path, const char *name, voi
 struct find {
     const char *name;
     char *path;
-    int rc; /* 0 found; < 0 found something that is not a backend file */
 };
 
+/* The first prokio-NAME.so that exists, whatever it is: a FIFO or a
+ * directory there shadows later directories, and the loader says what it
+ * is (prokio__backend_load refuses anything but a regular file). */
 static bool find_in_dir(const char *dir, void *arg)
 {
     struct find *f = arg;
     struct stat st;
     int n = snprintf(f->path, PATH_MAX, "%s/prokio-%s.so", dir, f->name);
-    if (n < 0 || n >= PATH_MAX || stat(f->path, &st) != 0)
-        return false;
-    if (!S_ISREG(st.st_mode)) {
-        /* dlopen would block for ever in open() on a FIFO. */
-        f->rc = prokio__error(PROKIO_EBACKEND,
-                              "backend '%s': %s is not a regular file (mode %#o): remove it, or "
-                              "put the shared object there",
-                              f->name, f->path, (unsigned)(st.st_mode & S_IFMT));
-    }
-    return true;
+    return n >= 0 && n < PATH_MAX && stat(f->path, &st) == 0;
 }
 
 struct names {
@@ -193,7 +186,7 @@ int prokio__search_find(const char *name, char *path)
     struct find f = {.name = name, .path = path};
     unsigned skipped = 0;
     if (prokio__search_each_dir(find_in_dir, &f, &skipped))
-        return f.rc;
+        return 0;
     struct names avail = {.len = 0};
     prokio__search_each_file(add_name, &avail);
     size_t need = prokio_backend_dirs(NULL, 0);

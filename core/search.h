@@ -25,9 +25,9 @@ bool prokio__search_each_dir(bool (*fn)(const char *dir, void *arg), void *arg, 
 void prokio__search_each_file(void (*fn)(const char *path, const char *name, void *arg), void *arg);
 
 /* Finds prokio-NAME.so in the search directories: 0 with its path in
- * path (PATH_MAX bytes), or a negative code with prokio_last_error() set
- * (not found, with what is available; or found but not a regular file).
- * Thread: any. */
+ * path (PATH_MAX bytes), whatever kind of file it is (the loader refuses
+ * what is not a regular file), or PROKIO_ENOENT with prokio_last_error()
+ * saying what is available. Thread: any. */
 int prokio__search_find(const char *name, char *path);
 
 #endif

@@ -125,9 +125,9 @@ static inline struct prokio__worker *pick_worker(prokio_runtime_t *rt)
 static __attribute__((noinline, cold)) int spawn_invalid(const void *rt_or_cx, const char *who)
 {
     if (rt_or_cx == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: the %s is NULL", who,
-                             strcmp(who, "prokio_spawn_local") ? "runtime" : "cx");
-    return prokio__error(PROKIO_EINVAL, "%s: the poll function is NULL", who);
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", who,
+                             strcmp(who, "prokio_spawn_local") ? "rt" : "cx");
+    return prokio__error(PROKIO_EINVAL, "%s: poll is NULL", who);
 }
 
 /* Every spawn path starts here, so that *join_out is NULL after any

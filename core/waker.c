@@ -67,5 +67,6 @@ void prokio_waker_release(prokio_waker_t *waker)
 
 bool prokio_waker_will_wake(const prokio_waker_t *a, const prokio_waker_t *b)
 {
-    return a == b;
+    /* NULL wakes nothing, so it wakes nothing that another waker wakes. */
+    return a != NULL && a == b;
 }

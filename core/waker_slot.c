@@ -22,8 +22,16 @@ int prokio__waker_slot_register(struct prokio__waker_slot *slot, uintptr_t waker
             return 0;
         }
     }
-    if (cur)
+    if (cur) {
+        /* A task displaced by a thread may be waiting still: woken, it
+         * polls again and learns (PROKIO_EBUSY) instead of waiting for
+         * ever. A task displaced by a task is not woken: the handle was
+         * handed over, and two tasks polling it would wake each other in
+         * turn for ever. */
+        if (waker & PROKIO__WAKER_PARKER)
+            prokio__waker_wake_by_ref(cur);
         prokio__waker_release(cur);
+    }
     return 0;
 }
 

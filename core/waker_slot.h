@@ -30,8 +30,10 @@ struct prokio__waker_slot {
  * task's waker that was there: a handle handed from one task to another is
  * awaited by the last one that polled. A thread blocked on the slot (a
  * parker) is never displaced: then returns PROKIO_EBUSY, storing nothing.
- * Returns 0 when stored, or when the slot already held `waker` (no clone).
- * Thread: any. */
+ * A parker that displaces a task wakes it, so that a task still waiting
+ * polls again and gets PROKIO_EBUSY rather than waiting for ever (a task
+ * that has moved on just sees a spurious wake). Returns 0 when stored, or
+ * when the slot already held `waker` (no clone). Thread: any. */
 int prokio__waker_slot_register(struct prokio__waker_slot *slot, uintptr_t waker);
 
 /* Takes `waker` back if the slot still holds it (the waiter saw the

@@ -71,10 +71,11 @@
  *     awaits (prokio_task_join_poll returning the task's own negative
  *     result) did not fail, and leaves the message alone.
  *
- *  6. NULL. No function crashes on a NULL pointer. A function that returns
- *     an int answers PROKIO_EINVAL and names the argument in
- *     prokio_last_error(); _free, _release and _cancel do nothing with NULL
- *     (as free(NULL) does); the few others return NULL, 0 or false. Where
+ *  6. NULL. No function crashes on a NULL pointer. _free, _release and
+ *     _cancel do nothing with NULL, as free(NULL) does (and return 0 where
+ *     they return an int); any other function that returns an int answers
+ *     PROKIO_EINVAL and names the argument in prokio_last_error(); the few
+ *     others return NULL, 0 or false. Where
  *     NULL means something (no options, a zero-filled frame, no drop
  *     function, a detached spawn), the function says so.
  *

@@ -38,7 +38,8 @@ void prokio_oneshot_tx_release(prokio_oneshot_tx_t *tx);
 bool prokio_oneshot_tx_is_closed(const prokio_oneshot_tx_t *tx);
 
 /* Awaits the value: PROKIO_PENDING, then 0 with the value copied to
- * value_out (may be NULL when value_size is 0), or PROKIO_EPIPE if the
+ * value_out (NULL only when value_size is 0: otherwise PROKIO_EINVAL, and
+ * the value stays for a poll with a buffer), or PROKIO_EPIPE if the
  * sender was released without sending. Cancel-safe: a value is never lost
  * by not polling again. Polled again after a result, it gives the same
  * result (the value copied again). Thread: worker thread. */

@@ -39,11 +39,12 @@ int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned wor
 /* Awaits a task from another task: PROKIO_PENDING until it ends, then its
  * result (as prokio_task_result), which is the task's and not a failure of
  * this call. A handle has one waiter: the last to register, task or thread,
- * is the one woken (a handle handed from one task to another, or to a
- * thread, follows its new owner; the one it left is not woken, so hand a
- * handle over, do not share it), except that a thread blocked in
- * prokio_task_blocking_join is never displaced: meanwhile this returns
- * PROKIO_EBUSY. Thread: worker thread. */
+ * is the one woken when the task ends. A handle handed from one task to
+ * another follows its new owner (the task it left is not woken again: hand
+ * a handle over, do not share it). A thread that blocks in
+ * prokio_task_blocking_join takes the handle from a task that awaited it,
+ * and is never displaced: that task is woken once, and meanwhile this
+ * returns PROKIO_EBUSY. Thread: worker thread. */
 int prokio_task_join_poll(prokio_task_t *task, prokio_cx_t *cx);
 
 /* Blocks the calling thread until the task ends; returns its result. The

@@ -1,0 +1,709 @@
+/* tests/regress/null-args.c: every public function given NULL.
+ *
+ * The report: all 17 public entry points tried crashed when given NULL,
+ * and the header said nothing about it. The rule is now rule 6 at the top
+ * of prokio.h: no function crashes on a NULL pointer; one that returns an
+ * int answers PROKIO_EINVAL and names the argument in prokio_last_error();
+ * _free, _release and _cancel do nothing with NULL (as free(NULL) does);
+ * the others return NULL, 0 or false. Pointers documented as optional
+ * (options, frames, drop functions, join_out, a zero-sized value) are left
+ * alone here: their meaning is tested elsewhere.
+ *
+ * Every function of every installed header that an application includes
+ * (prokio.h's topics and prokio/backend_info.h; not backend.h, whose
+ * helpers are inline) is called with NULL in each pointer argument in turn,
+ * the others valid, each call in a child process so that a crash fails that
+ * function alone, by name. The table must cover every function libprokio
+ * exports (prokio_[!_]*, core/prokio.map): the last test reads them with nm
+ * and fails on any the table lacks. Runs once, on the automatic backend. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include <prokio/backend_info.h>
+
+#include "common.h"
+
+/* ------------------------------------------------------------- checking */
+
+/* What a check may use: a runtime, and the cx of a task being polled. */
+struct env {
+    prokio_runtime_t *rt;
+    prokio_cx_t *cx;
+};
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        printf("# ");                                                                              \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        return 1;                                                                                  \
+    } while (0)
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            FAIL("line %d: %s does not hold", __LINE__, #cond);                                    \
+    } while (0)
+
+/* Sets an unrelated message, so that a message seen afterwards is known to
+ * come from the call under test. */
+static void stale_message(void)
+{
+    prokio_runtime_options_t o = {.size = 1};
+    prokio_runtime_t *rt;
+    (void)prokio_runtime_new(&rt, &o);
+}
+
+static bool has_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = s; (p = strstr(p, word)) != NULL; p++) {
+        bool before = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        bool after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (before && after)
+            return true;
+    }
+    return false;
+}
+
+/* rc must be PROKIO_EINVAL, with a message naming the function and the
+ * argument. */
+static int einval(int rc, const char *fn, const char *arg)
+{
+    const char *msg = prokio_last_error();
+    if (rc != PROKIO_EINVAL)
+        FAIL("%s with %s NULL returned %d (%s), not PROKIO_EINVAL", fn, arg, rc,
+             prokio_err_name(rc));
+    if (!strstr(msg, fn) || !has_word(msg, arg))
+        FAIL("%s with %s NULL: the message \"%s\" does not name the function and the argument", fn,
+             arg, msg);
+    return 0;
+}
+
+#define EXPECT_EINVAL(call, fn, arg)                                                               \
+    do {                                                                                           \
+        stale_message();                                                                           \
+        if (einval((call), fn, arg) != 0)                                                          \
+            return 1;                                                                              \
+    } while (0)
+
+static int ok_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)frame, (void)cx;
+    return 0;
+}
+
+static int pending_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)frame, (void)cx;
+    return PROKIO_PENDING;
+}
+
+/* ----------------------------------------------------------- the checks */
+
+static int c_no_pointers(struct env *e)
+{
+    (void)e;
+    /* Functions without pointer arguments: called for completeness. */
+    CHECK(prokio_strerror(PROKIO_EINVAL) != NULL);
+    CHECK(prokio_err_name(12345) != NULL);
+    CHECK(prokio_last_error() != NULL);
+    CHECK(prokio_version_string() != NULL);
+    CHECK(prokio_version() != 0);
+    CHECK(prokio_runtime_current() == NULL);
+    return 0;
+}
+
+static int c_runtime_new(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_runtime_new(NULL, NULL), "prokio_runtime_new", "out");
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    EXPECT_EINVAL(prokio_runtime_new(NULL, &o), "prokio_runtime_new", "out");
+    return 0;
+}
+
+static int c_runtime_shutdown(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_runtime_shutdown(NULL), "prokio_runtime_shutdown", "rt");
+    return 0;
+}
+
+static int c_runtime_free(struct env *e)
+{
+    (void)e;
+    stale_message();
+    int rc = prokio_runtime_free(NULL);
+    if (rc != 0)
+        FAIL("prokio_runtime_free(NULL) returned %s (%s): a _free does nothing with NULL",
+             prokio_err_name(rc), prokio_last_error());
+    return 0;
+}
+
+static int c_runtime_clone(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_runtime_clone(NULL) == NULL);
+    return 0;
+}
+
+static int c_runtime_release(struct env *e)
+{
+    (void)e;
+    prokio_runtime_release(NULL);
+    return 0;
+}
+
+static int c_runtime_is_shut_down(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_runtime_is_shut_down(NULL) == false);
+    return 0;
+}
+
+static int c_runtime_backend_name(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_runtime_backend_name(NULL) == NULL);
+    return 0;
+}
+
+static int c_runtime_workers(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_runtime_workers(NULL) == 0);
+    return 0;
+}
+
+static int c_runtime_block_on(struct env *e)
+{
+    EXPECT_EINVAL(prokio_runtime_block_on(NULL, ok_poll, NULL, 0, NULL), "prokio_runtime_block_on",
+                  "rt");
+    EXPECT_EINVAL(prokio_runtime_block_on(e->rt, NULL, NULL, 0, NULL), "prokio_runtime_block_on",
+                  "poll");
+    return 0;
+}
+
+static int c_spawn(struct env *e)
+{
+    prokio_task_t *h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn(&h, NULL, ok_poll, NULL, 0, NULL), "prokio_spawn", "rt");
+    CHECK(h == NULL);
+    h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn(&h, e->rt, NULL, NULL, 0, NULL), "prokio_spawn", "poll");
+    CHECK(h == NULL);
+    return 0;
+}
+
+static int c_spawn_on(struct env *e)
+{
+    prokio_task_t *h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn_on(&h, NULL, 0, ok_poll, NULL, 0, NULL), "prokio_spawn_on", "rt");
+    CHECK(h == NULL);
+    h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn_on(&h, e->rt, 0, NULL, NULL, 0, NULL), "prokio_spawn_on", "poll");
+    CHECK(h == NULL);
+    return 0;
+}
+
+static int c_spawn_local(struct env *e)
+{
+    prokio_task_t *h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn_local(&h, NULL, NULL, 0, NULL, e->cx), "prokio_spawn_local", "poll");
+    CHECK(h == NULL);
+    h = (prokio_task_t *)&h;
+    EXPECT_EINVAL(prokio_spawn_local(&h, ok_poll, NULL, 0, NULL, NULL), "prokio_spawn_local", "cx");
+    CHECK(h == NULL);
+    return 0;
+}
+
+static int c_task_join_poll(struct env *e)
+{
+    EXPECT_EINVAL(prokio_task_join_poll(NULL, e->cx), "prokio_task_join_poll", "task");
+    prokio_task_t *h;
+    CHECK(prokio_spawn_local(&h, pending_poll, NULL, 0, NULL, e->cx) == 0);
+    EXPECT_EINVAL(prokio_task_join_poll(h, NULL), "prokio_task_join_poll", "cx");
+    prokio_task_abort(h);
+    prokio_task_release(h);
+    return 0;
+}
+
+static int c_task_blocking_join(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_task_blocking_join(NULL), "prokio_task_blocking_join", "task");
+    return 0;
+}
+
+static int c_task_result(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_task_result(NULL), "prokio_task_result", "task");
+    return 0;
+}
+
+static int c_task_frame(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_task_frame(NULL) == NULL);
+    return 0;
+}
+
+static int c_task_abort(struct env *e)
+{
+    (void)e;
+    prokio_task_abort(NULL);
+    return 0;
+}
+
+static int c_task_release(struct env *e)
+{
+    (void)e;
+    prokio_task_release(NULL);
+    return 0;
+}
+
+static int c_cx_waker(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_cx_waker(NULL) == NULL);
+    return 0;
+}
+
+static int c_cx_runtime(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_cx_runtime(NULL) == NULL);
+    return 0;
+}
+
+static int c_cx_worker(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_cx_worker(NULL) == 0);
+    return 0;
+}
+
+static int c_cx_yield(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_cx_yield(NULL), "prokio_cx_yield", "cx");
+    return 0;
+}
+
+static int c_cx_now_ns(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_cx_now_ns(NULL) == 0);
+    return 0;
+}
+
+static int c_waker_clone(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_waker_clone(NULL) == NULL);
+    return 0;
+}
+
+static int c_waker_wake(struct env *e)
+{
+    (void)e;
+    prokio_waker_wake(NULL);
+    return 0;
+}
+
+static int c_waker_wake_by_ref(struct env *e)
+{
+    (void)e;
+    prokio_waker_wake_by_ref(NULL);
+    return 0;
+}
+
+static int c_waker_release(struct env *e)
+{
+    (void)e;
+    prokio_waker_release(NULL);
+    return 0;
+}
+
+static int c_waker_will_wake(struct env *e)
+{
+    prokio_waker_t *w = prokio_cx_waker(e->cx);
+    CHECK(w != NULL);
+    CHECK(!prokio_waker_will_wake(NULL, w));
+    CHECK(!prokio_waker_will_wake(w, NULL));
+    CHECK(!prokio_waker_will_wake(NULL, NULL));
+    return 0;
+}
+
+static int c_sleep_init(struct env *e)
+{
+    (void)e;
+    prokio_sleep_init(NULL, PROKIO_MS(1));
+    return 0;
+}
+
+static int c_sleep_init_until(struct env *e)
+{
+    (void)e;
+    prokio_sleep_init_until(NULL, PROKIO_MS(1));
+    return 0;
+}
+
+static int c_sleep_poll(struct env *e)
+{
+    EXPECT_EINVAL(prokio_sleep_poll(NULL, e->cx), "prokio_sleep_poll", "sleep");
+    prokio_sleep_t s;
+    prokio_sleep_init(&s, PROKIO_SEC(100));
+    EXPECT_EINVAL(prokio_sleep_poll(&s, NULL), "prokio_sleep_poll", "cx");
+    return 0;
+}
+
+static int c_sleep_cancel(struct env *e)
+{
+    (void)e;
+    prokio_sleep_cancel(NULL);
+    return 0;
+}
+
+static int c_fd_new(struct env *e)
+{
+    int p[2];
+    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    EXPECT_EINVAL(prokio_fd_new(NULL, p[0], e->cx), "prokio_fd_new", "out");
+    prokio_fd_t *fd = (prokio_fd_t *)&fd;
+    EXPECT_EINVAL(prokio_fd_new(&fd, p[0], NULL), "prokio_fd_new", "cx");
+    CHECK(fd == NULL);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static int c_fd_ready_poll(struct env *e)
+{
+    EXPECT_EINVAL(prokio_fd_ready_poll(NULL, PROKIO_READABLE, e->cx), "prokio_fd_ready_poll", "fd");
+    int p[2];
+    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    prokio_fd_t *fd;
+    CHECK(prokio_fd_new(&fd, p[0], e->cx) == 0);
+    EXPECT_EINVAL(prokio_fd_ready_poll(fd, PROKIO_READABLE, NULL), "prokio_fd_ready_poll", "cx");
+    CHECK(prokio_fd_free(fd) == 0);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static int c_fd_clear_ready(struct env *e)
+{
+    (void)e;
+    prokio_fd_clear_ready(NULL, PROKIO_READABLE | PROKIO_WRITABLE);
+    return 0;
+}
+
+static int c_fd_fileno(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_fd_fileno(NULL), "prokio_fd_fileno", "fd");
+    return 0;
+}
+
+static int c_fd_free(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_fd_free(NULL) == 0);
+    return 0;
+}
+
+static int c_oneshot_new(struct env *e)
+{
+    (void)e;
+    prokio_oneshot_tx_t *tx = (prokio_oneshot_tx_t *)&tx;
+    prokio_oneshot_rx_t *rx = (prokio_oneshot_rx_t *)&rx;
+    EXPECT_EINVAL(prokio_oneshot_new(NULL, &rx, 4), "prokio_oneshot_new", "tx");
+    CHECK(rx == NULL);
+    EXPECT_EINVAL(prokio_oneshot_new(&tx, NULL, 4), "prokio_oneshot_new", "rx");
+    CHECK(tx == NULL);
+    return 0;
+}
+
+static int c_oneshot_send(struct env *e)
+{
+    (void)e;
+    int v = 1;
+    EXPECT_EINVAL(prokio_oneshot_send(NULL, &v), "prokio_oneshot_send", "tx");
+    /* A NULL value is allowed only for a zero-sized one; tx is consumed
+     * whatever the outcome. */
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v) == 0);
+    EXPECT_EINVAL(prokio_oneshot_send(tx, NULL), "prokio_oneshot_send", "value");
+    prokio_oneshot_rx_release(rx);
+    return 0;
+}
+
+static int c_oneshot_tx_release(struct env *e)
+{
+    (void)e;
+    prokio_oneshot_tx_release(NULL);
+    return 0;
+}
+
+static int c_oneshot_tx_is_closed(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_oneshot_tx_is_closed(NULL) == false);
+    return 0;
+}
+
+static int c_oneshot_recv_poll(struct env *e)
+{
+    int v = 0;
+    EXPECT_EINVAL(prokio_oneshot_recv_poll(NULL, &v, e->cx), "prokio_oneshot_recv_poll", "rx");
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v) == 0);
+    EXPECT_EINVAL(prokio_oneshot_recv_poll(rx, &v, NULL), "prokio_oneshot_recv_poll", "cx");
+    /* value_out may be NULL only for a zero-sized value: with a value sent,
+     * NULL would lose it. */
+    v = 5;
+    CHECK(prokio_oneshot_send(tx, &v) == 0);
+    EXPECT_EINVAL(prokio_oneshot_recv_poll(rx, NULL, e->cx), "prokio_oneshot_recv_poll",
+                  "value_out");
+    v = 0;
+    CHECK(prokio_oneshot_recv_poll(rx, &v, e->cx) == 0);
+    CHECK(v == 5);
+    prokio_oneshot_rx_release(rx);
+    return 0;
+}
+
+static int c_oneshot_rx_release(struct env *e)
+{
+    (void)e;
+    prokio_oneshot_rx_release(NULL);
+    return 0;
+}
+
+static int c_backend_probe_all(struct env *e)
+{
+    (void)e;
+    int arg;
+    EXPECT_EINVAL(prokio_backend_probe_all(NULL, &arg), "prokio_backend_probe_all", "report");
+    return 0;
+}
+
+static int c_backend_dirs(struct env *e)
+{
+    (void)e;
+    /* buf may be NULL with cap 0 (documented); with a cap too it must not
+     * be written to. */
+    size_t n = prokio_backend_dirs(NULL, 0);
+    CHECK(n > 0);
+    CHECK(prokio_backend_dirs(NULL, 64) == n);
+    return 0;
+}
+
+static int c_runtime_backend_report(struct env *e)
+{
+    prokio_backend_report_t r = {.size = sizeof r, .name = "untouched"};
+    prokio_runtime_backend_report(NULL, &r);
+    CHECK(strcmp(r.name, "untouched") == 0);
+    prokio_runtime_backend_report(e->rt, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the table */
+
+enum need { NOTHING, RUNTIME, TASK };
+
+struct entry {
+    const char *names; /* the functions it covers, space-separated */
+    int (*check)(struct env *e);
+    enum need need;
+};
+
+static const struct entry table[] = {
+    /* prokio/error.h, prokio/version.h; prokio_runtime_current */
+    {"prokio_strerror prokio_err_name prokio_last_error prokio_version_string prokio_version "
+     "prokio_runtime_current",
+     c_no_pointers, NOTHING},
+    /* prokio/runtime.h */
+    {"prokio_runtime_new", c_runtime_new, NOTHING},
+    {"prokio_runtime_shutdown", c_runtime_shutdown, NOTHING},
+    {"prokio_runtime_free", c_runtime_free, NOTHING},
+    {"prokio_runtime_clone", c_runtime_clone, NOTHING},
+    {"prokio_runtime_release", c_runtime_release, NOTHING},
+    {"prokio_runtime_is_shut_down", c_runtime_is_shut_down, NOTHING},
+    {"prokio_runtime_backend_name", c_runtime_backend_name, NOTHING},
+    {"prokio_runtime_workers", c_runtime_workers, NOTHING},
+    {"prokio_runtime_block_on", c_runtime_block_on, RUNTIME},
+    /* prokio/task.h */
+    {"prokio_spawn", c_spawn, RUNTIME},
+    {"prokio_spawn_local", c_spawn_local, TASK},
+    {"prokio_spawn_on", c_spawn_on, RUNTIME},
+    {"prokio_task_join_poll", c_task_join_poll, TASK},
+    {"prokio_task_blocking_join", c_task_blocking_join, NOTHING},
+    {"prokio_task_result", c_task_result, NOTHING},
+    {"prokio_task_frame", c_task_frame, NOTHING},
+    {"prokio_task_abort", c_task_abort, NOTHING},
+    {"prokio_task_release", c_task_release, NOTHING},
+    {"prokio_cx_waker", c_cx_waker, NOTHING},
+    {"prokio_cx_runtime", c_cx_runtime, NOTHING},
+    {"prokio_cx_worker", c_cx_worker, NOTHING},
+    {"prokio_cx_yield", c_cx_yield, NOTHING},
+    {"prokio_waker_clone", c_waker_clone, NOTHING},
+    {"prokio_waker_wake", c_waker_wake, NOTHING},
+    {"prokio_waker_wake_by_ref", c_waker_wake_by_ref, NOTHING},
+    {"prokio_waker_release", c_waker_release, NOTHING},
+    {"prokio_waker_will_wake", c_waker_will_wake, TASK},
+    /* prokio/time.h */
+    {"prokio_cx_now_ns", c_cx_now_ns, NOTHING},
+    {"prokio_sleep_init", c_sleep_init, NOTHING},
+    {"prokio_sleep_init_until", c_sleep_init_until, NOTHING},
+    {"prokio_sleep_poll", c_sleep_poll, TASK},
+    {"prokio_sleep_cancel", c_sleep_cancel, NOTHING},
+    /* prokio/fd.h */
+    {"prokio_fd_new", c_fd_new, TASK},
+    {"prokio_fd_ready_poll", c_fd_ready_poll, TASK},
+    {"prokio_fd_clear_ready", c_fd_clear_ready, NOTHING},
+    {"prokio_fd_fileno", c_fd_fileno, NOTHING},
+    {"prokio_fd_free", c_fd_free, NOTHING},
+    /* prokio/channel.h */
+    {"prokio_oneshot_new", c_oneshot_new, NOTHING},
+    {"prokio_oneshot_send", c_oneshot_send, NOTHING},
+    {"prokio_oneshot_tx_release", c_oneshot_tx_release, NOTHING},
+    {"prokio_oneshot_tx_is_closed", c_oneshot_tx_is_closed, NOTHING},
+    {"prokio_oneshot_recv_poll", c_oneshot_recv_poll, TASK},
+    {"prokio_oneshot_rx_release", c_oneshot_rx_release, NOTHING},
+    /* prokio/backend_info.h */
+    {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
+    {"prokio_backend_dirs", c_backend_dirs, NOTHING},
+    {"prokio_runtime_backend_report", c_runtime_backend_report, RUNTIME},
+};
+
+enum { NENTRIES = sizeof table / sizeof *table };
+
+/* ----------------------------------------------------------- the runner */
+
+struct in_task {
+    const struct entry *entry;
+    prokio_runtime_t *rt;
+    int rc;
+};
+
+static int in_task_poll(void *frame, prokio_cx_t *cx)
+{
+    struct in_task *t = frame;
+    struct env e = {.rt = t->rt, .cx = cx};
+    t->rc = t->entry->check(&e);
+    return 0;
+}
+
+static int child(const struct entry *entry)
+{
+    struct env e = {0};
+    if (entry->need == NOTHING)
+        return entry->check(&e);
+    prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
+    o.workers = 1;
+    int rc = prokio_runtime_new(&e.rt, &o);
+    if (rc < 0)
+        FAIL("prokio_runtime_new: %s: %s", prokio_err_name(rc), prokio_last_error());
+    if (entry->need == RUNTIME) {
+        rc = entry->check(&e);
+    } else {
+        struct in_task t = {.entry = entry, .rt = e.rt, .rc = -1};
+        int r = prokio_runtime_block_on(e.rt, in_task_poll, &t, sizeof t, NULL);
+        rc = r == 0 ? t.rc : 1;
+    }
+    if (rc == 0 && prokio_runtime_free(e.rt) != 0)
+        FAIL("prokio_runtime_free: %s", prokio_last_error());
+    return rc;
+}
+
+static void run_entry(void **state)
+{
+    const struct entry *entry = *state;
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* A crash must end the child, not return into cmocka's runner. */
+        const int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
+        for (size_t i = 0; i < sizeof crashes / sizeof *crashes; i++)
+            signal(crashes[i], SIG_DFL);
+        int rc = child(entry);
+        fflush(stdout);
+        _exit(rc);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("%s: crashed on NULL (signal %d)", entry->names, WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("%s: see above", entry->names);
+}
+
+static bool in_table(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < NENTRIES; i++)
+        for (const char *p = table[i].names; (p = strstr(p, name)) != NULL; p++)
+            if ((p == table[i].names || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+                return true;
+    return false;
+}
+
+/* Every function libprokio exports is in the table. */
+static void test_table_is_complete(void **state)
+{
+    (void)state;
+    const char *top = getenv("top_builddir");
+    if (top == NULL)
+        fail_msg("top_builddir is not set: run through make check");
+    char cmd[1024], lib[900];
+    snprintf(lib, sizeof lib, "%s/.libs/libprokio.so", top);
+    if (access(lib, F_OK) == 0) {
+        snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s'", lib);
+    } else {
+        snprintf(lib, sizeof lib, "%s/.libs/libprokio.a", top);
+        snprintf(cmd, sizeof cmd, "nm -g --defined-only '%s'", lib);
+    }
+    FILE *nm = popen(cmd, "r");
+    assert_non_null(nm);
+    char line[512];
+    int exported = 0, missing = 0;
+    while (fgets(line, sizeof line, nm)) {
+        char addr[64], type[8], sym[256];
+        if (sscanf(line, "%63s %7s %255s", addr, type, sym) != 3 || strcmp(type, "T") != 0)
+            continue;
+        char *at = strchr(sym, '@');
+        if (at)
+            *at = '\0';
+        if (strncmp(sym, "prokio_", 7) != 0 || sym[7] == '_')
+            continue;
+        exported++;
+        if (!in_table(sym)) {
+            printf("# %s is exported but not tried with NULL here\n", sym);
+            missing++;
+        }
+    }
+    int rc = pclose(nm);
+    if (rc != 0)
+        fail_msg("'%s' failed (status %d)", cmd, rc);
+    printf("# %d functions exported by %s\n", exported, lib);
+    assert_true(exported > 0);
+    assert_int_equal(missing, 0);
+}
+
+int main(void)
+{
+    test_watchdog("null-args", 60);
+    struct CMUnitTest tests[NENTRIES + 1];
+    for (size_t i = 0; i < NENTRIES; i++)
+        tests[i] = (struct CMUnitTest){
+            .name = table[i].names, .test_func = run_entry, .initial_state = (void *)&table[i]};
+    tests[NENTRIES] = (struct CMUnitTest)cmocka_unit_test(test_table_is_complete);
+    return cmocka_run_group_tests_name("every public function given NULL", tests, NULL, NULL);
+}
