@@ -234,7 +234,7 @@ const char *conf_expected_backend(void);
     X(handle_handover)                                                                             \
     X(join_last_poller_woken)                                                                      \
     X(join_blocked_thread_kept)                                                                    \
-    X(join_blocking_takes_over)                                                             \
+    X(join_blocking_takes_over)                                                                    \
     X(spawn_many)                                                                                  \
     X(drop_reenters)                                                                               \
     /* abort.c */                                                                                  \
