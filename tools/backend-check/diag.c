@@ -10,7 +10,8 @@ size_t g_diag_len;
 atomic_bool g_failed;
 atomic_uint g_violations;
 
-static void vdiag(const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vdiag(const char *prefix, const char *fmt,
+                                                        va_list ap)
 {
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);

@@ -30,7 +30,7 @@ static void host_free(void *ptr)
     free(ptr);
 }
 
-static void host_log(int level, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void host_log(int level, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
