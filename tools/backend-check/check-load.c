@@ -13,13 +13,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define KNOWN_CAPS                                                                                 \
-    (PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_NONBLOCKING_HOST | PROKIO_BACKEND_CAP_OP_READ |  \
-     PROKIO_BACKEND_CAP_OP_WRITE | PROKIO_BACKEND_CAP_OP_RECV | PROKIO_BACKEND_CAP_OP_SEND |       \
-     PROKIO_BACKEND_CAP_OP_ACCEPT | PROKIO_BACKEND_CAP_OP_CONNECT | PROKIO_BACKEND_CAP_OP_CLOSE |  \
-     PROKIO_BACKEND_CAP_OP_FSYNC | PROKIO_BACKEND_CAP_OP_OPEN | PROKIO_BACKEND_CAP_BATCH)
-#define OP_CAPS (KNOWN_CAPS & ~(PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_NONBLOCKING_HOST))
-
 void check_dlopen(void)
 {
     g_dl = dlopen(g_path, RTLD_NOW | RTLD_LOCAL);
@@ -125,59 +118,18 @@ out:
     munmap((void *)img, len);
 }
 
-static bool name_ok(const char *name)
-{
-    if (!name || !*name || strlen(name) > 64)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-            return false;
-    return true;
-}
-
-/* Everything a core checks, or relies on, in a vtable answering core_abi. */
+/* The rules a core checks before it uses a vtable are those of
+ * prokio_backend_vtable_check (prokio/backend.h), which the core's loader
+ * calls too: the checker refuses exactly the vtables the loader refuses, and
+ * like it names the first rule broken. It adds no rule of its own here; what
+ * it expects beyond them (loop_init's caps, the entry's return codes) it
+ * checks where it runs the backend. */
 static void validate_vtable(const prokio_backend_vtable_t *vt, uint32_t core_abi)
 {
-    uint32_t major = PROKIO_BACKEND_ABI_MAJOR_OF(vt->abi_version);
-    uint32_t minor = PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version);
-    uint32_t core_minor = PROKIO_BACKEND_ABI_MINOR_OF(core_abi);
-    EXPECT(major == PROKIO_BACKEND_ABI_MAJOR, "vtable->abi_version: expected major %d, got %u.%u",
-           PROKIO_BACKEND_ABI_MAJOR, major, minor);
-    EXPECT(minor <= core_minor, "vtable->abi_version: expected minor <= %u (the core's), got %u.%u",
-           core_minor, major, minor);
-    EXPECT(vt->size >= sizeof(prokio_backend_vtable_t),
-           "vtable->size: expected >= %zu (ABI 1.0), got %u", sizeof(prokio_backend_vtable_t),
-           vt->size);
-    EXPECT(name_ok(vt->name), "vtable->name: expected [a-z0-9_-]{1,64}, got %s%s%s",
-           vt->name ? "\"" : "", vt->name ? vt->name : "NULL", vt->name ? "\"" : "");
-    EXPECT(vt->version != NULL, "vtable->version: expected a string, got NULL");
-    EXPECT((vt->caps & ~KNOWN_CAPS) == 0, "vtable->caps: unknown bits %#llx",
-           (unsigned long long)(vt->caps & ~KNOWN_CAPS));
-    EXPECT(minor > 0 || (vt->caps & OP_CAPS) == 0,
-           "vtable->caps: a 1.0 vtable must leave OP_* and BATCH clear, got %#llx",
-           (unsigned long long)(vt->caps & OP_CAPS));
-    EXPECT(vt->loop_size > 0 && vt->loop_size < (1u << 20),
-           "vtable->loop_size: expected 1 .. 1 MiB-1, got %zu", vt->loop_size);
-    EXPECT(vt->watch_size > 0 && vt->watch_size < (1u << 20),
-           "vtable->watch_size: expected 1 .. 1 MiB-1, got %zu", vt->watch_size);
-    struct {
-        const char *name;
-        bool present;
-    } req[] = {
-        {"loop_init", vt->loop_init != NULL},     {"loop_fini", vt->loop_fini != NULL},
-        {"now_ns", vt->now_ns != NULL},           {"wake", vt->wake != NULL},
-        {"watch_init", vt->watch_init != NULL},   {"watch_update", vt->watch_update != NULL},
-        {"watch_close", vt->watch_close != NULL},
-    };
-    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
-        EXPECT(req[i].present, "vtable->%s: expected a function, got NULL", req[i].name);
-    if (vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST) {
-        EXPECT(vt->arm != NULL, "CAP_NONBLOCKING_HOST: expected vtable->arm, got NULL");
-        EXPECT(vt->wait == NULL, "CAP_NONBLOCKING_HOST: expected vtable->wait NULL");
-    } else {
-        EXPECT(vt->wait != NULL, "vtable->wait: expected a function, got NULL");
-        EXPECT(vt->arm == NULL, "vtable->arm: expected NULL without CAP_NONBLOCKING_HOST");
-    }
+    char why[512];
+    int rc = prokio_backend_vtable_check(vt, core_abi, why, sizeof why);
+    if (rc < 0)
+        fail("a core refuses this vtable (%s): %s", err_name(rc), why);
 }
 
 /* A negotiation in a fresh child process: the entry is called once per
@@ -316,13 +268,11 @@ void check_negotiate_current(void)
     base = base ? base + 1 : g_path;
     char expect[128];
     snprintf(expect, sizeof expect, "prokio-%s.so", vt->name);
-    diag("backend \"%s\", version \"%s\", ABI %u.%u, caps %#llx%s%s, loop_size %zu, "
-         "watch_size %zu",
+    char caps[256];
+    diag("backend \"%s\", version \"%s\", ABI %u.%u, caps %s, loop_size %zu, watch_size %zu",
          vt->name, vt->version, PROKIO_BACKEND_ABI_MAJOR_OF(vt->abi_version),
-         PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version), (unsigned long long)vt->caps,
-         vt->caps & PROKIO_BACKEND_CAP_EDGE ? " EDGE" : "",
-         vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST ? " NONBLOCKING_HOST" : "", vt->loop_size,
-         vt->watch_size);
+         PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version), caps_str(vt->caps, caps, sizeof caps),
+         vt->loop_size, vt->watch_size);
     if (strcmp(base, expect) != 0)
         diag("note: the core finds a backend named \"%s\" in the file %s, not %s", vt->name, expect,
              base);
