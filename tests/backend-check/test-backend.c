@@ -5,6 +5,7 @@
  *
  *   (no macro)                 level-triggered: must pass
  *   TEST_EDGE                  edge-triggered (EPOLLET), CAP_EDGE: must pass
+ *   BROKEN_LEVEL_CLAIMS_EDGE   claims CAP_EDGE, watches level-triggered
  *   BROKEN_LOOP_SIZE_0         vtable->loop_size is 0
  *   BROKEN_LONG_NAME           a name of 33 characters, one over the limit
  *
@@ -23,6 +24,8 @@
 
 #if defined TEST_EDGE
 #define NAME "bc-edge"
+#elif defined BROKEN_LEVEL_CLAIMS_EDGE
+#define NAME "bc-fakeedge"
 #elif defined BROKEN_LOOP_SIZE_0
 #define NAME "bc-loopsize0"
 #elif defined BROKEN_LONG_NAME
@@ -31,7 +34,7 @@
 #define NAME "bc-level"
 #endif
 
-#ifdef TEST_EDGE
+#if defined TEST_EDGE || defined BROKEN_LEVEL_CLAIMS_EDGE
 #define CAPS PROKIO_BACKEND_CAP_EDGE
 #else
 #define CAPS 0

@@ -14,6 +14,7 @@ trap 'rm -f "$log"' EXIT
 # variant|exit status|bound in seconds|the check that must fail|what it must say
 cases='level|0|60||
 edge|0|60||
+fakeedge|1|30|readiness: with CAP_EDGE, no report repeats while nothing changes|level-triggered behaviour
 loopsize0|1|10|negotiation: entry(core 1.0) returns a valid 1.0 vtable|vtable->loop_size is 0
 longname|1|10|negotiation: entry(core 1.0) returns a valid 1.0 vtable|vtable->name must be 1 to 32'
 

@@ -58,10 +58,12 @@ extern char g_diag[32768];
 extern size_t g_diag_len;
 extern atomic_bool g_failed;
 extern atomic_uint g_violations; /* contract violations in the current check */
+extern const char *g_skipped;    /* why the current check does not apply, or NULL */
 
 __attribute__((format(printf, 1, 2))) void diag(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void violation(const char *fmt, ...);
+void skip(const char *why);
 
 #define EXPECT(cond, ...)                                                                          \
     do {                                                                                           \
@@ -230,6 +232,7 @@ void check_wait_eintr(void);
 void check_ready_writable(void);
 void check_ready_readable(void);
 void check_ready_level_or_edge(void);
+void check_ready_edge_no_repeat(void);
 void check_ready_writable_again(void);
 void check_ready_interest_off(void);
 void check_ready_peer_closed(void);

@@ -110,6 +110,63 @@ void check_ready_level_or_edge(void)
     diag("checked as %s-triggered", edge ? "edge" : "level");
 }
 
+/* The waits after a report of `dir` that report it again, of `n` waits with
+ * short deadlines while nothing changes on the descriptor. */
+static unsigned repeats(struct fx *f, unsigned dir, unsigned n, uint64_t ms)
+{
+    unsigned again = 0;
+    for (unsigned i = 0; i < n; i++) {
+        tw_reset(&f->w);
+        lp_wait(&f->L, deadline_in(&f->L, ms));
+        again += (f->w.got & dir) != 0;
+    }
+    return again;
+}
+
+/* With CAP_EDGE the core keeps a watch's interest armed for the life of the
+ * watch and caches readiness itself: a backend that reports a ready
+ * direction on every wait, as level-triggered ones do, wakes such a core on
+ * every wait for ever. Seen as an echo server at 93% CPU once a connection
+ * had waited for WRITABLE. The other checks cannot see it: a level-triggered
+ * backend also reports new data, and nothing once drained. */
+void check_ready_edge_no_repeat(void)
+{
+    static const struct {
+        unsigned dir;
+        const char *what;
+    } cases[] = {
+        {PROKIO_BACKEND_WRITABLE, "WRITABLE, writable socket"},
+        {PROKIO_BACKEND_READABLE, "READABLE, data left unread"},
+    };
+    const unsigned n = 5;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fx f;
+        unsigned dir = cases[i].dir;
+        if (!fx_open(&f, dir)) {
+            fx_close(&f);
+            return;
+        }
+        if (!(f.L.caps & PROKIO_BACKEND_CAP_EDGE)) {
+            skip("no CAP_EDGE: level-triggered reports repeat by design");
+            fx_close(&f);
+            return;
+        }
+        if (dir == PROKIO_BACKEND_READABLE)
+            put(f.sv[1], "abc");
+        if (!wait_for(&f.w, dir, 2000)) {
+            fail("%s: not reported within 2 s", cases[i].what);
+        } else {
+            unsigned again = repeats(&f, dir, n, 10);
+            EXPECT(again == 0,
+                   "CAP_EDGE, %s: reported, then reported again by %u of the next %u waits "
+                   "(now+10ms each) while nothing changed: level-triggered behaviour, which "
+                   "keeps a core with EDGE waking on every wait",
+                   cases[i].what, again, n);
+        }
+        fx_close(&f);
+    }
+}
+
 void check_ready_writable_again(void)
 {
     struct fx f;
