@@ -31,8 +31,10 @@ extern void *g_dl;
 extern prokio_backend_entry_fn g_entry;
 extern const prokio_backend_vtable_t *g_vt;
 extern bool g_loaded;
-/* The check being run, for the watchdog and the crash handler. */
+/* The check being run and its TAP number, for the watchdog and the crash
+ * handler. */
 extern const char *volatile g_current;
+extern volatile size_t g_current_no;
 
 static inline uint64_t mono_ns(void)
 {
@@ -78,6 +80,7 @@ const char *caps_str(uint64_t caps, char *buf, size_t cap);
 /* Watchdog and crash reports (watchdog.c) --------------------------------- */
 
 void install_handlers(void);
+__attribute__((format(printf, 1, 2), noreturn)) void bail_out_check(const char *fmt, ...);
 void watchdog_arm(unsigned seconds);
 unsigned timeout_scale(void);
 
@@ -171,7 +174,11 @@ void actor_start(struct actor *a, struct lp *L, void (*fn)(struct actor *), int 
 void actor_join(struct actor *a);
 
 /* Wakes the loop again if a wait that must return has not returned in time,
- * so that a lost wakeup fails the check instead of hanging the run. */
+ * so that a lost wakeup fails the check instead of hanging the run: it also
+ * writes once to poke_fd (the peer of a socket the loop watches), which ends
+ * the wait even when every wake is lost; when neither ends it, it ends the
+ * run with the check's failure (bail_out_check). Armed around each wait that
+ * must return. */
 struct rescue {
     pthread_t th;
     struct lp *L;
@@ -180,8 +187,19 @@ struct rescue {
     bool done;
     atomic_bool fired;
     uint64_t limit_ms;
+    int poke_fd;       /* or -1 */
+    uint64_t armed_at; /* 0: disarmed; the rest is under mu as well */
+    unsigned gen;      /* rescue_arm calls */
+    uint64_t acted_at;
+    uint64_t fired_at;
+    unsigned wakes;
 };
 
+void rescue_init(struct rescue *r, struct lp *L, uint64_t limit_ms, int poke_fd);
+void rescue_arm(struct rescue *r);
+bool rescue_disarm(struct rescue *r);
+void rescue_fini(struct rescue *r);
+/* rescue_init and rescue_arm; rescue_disarm and rescue_fini. */
 void rescue_start(struct rescue *r, struct lp *L, uint64_t limit_ms);
 bool rescue_stop(struct rescue *r);
 bool wait_never(struct lp *L, uint64_t limit_ms);

@@ -45,8 +45,8 @@ void *g_dl;
 prokio_backend_entry_fn g_entry;
 const prokio_backend_vtable_t *g_vt;
 bool g_loaded;
-/* The check being run, for the watchdog and the crash handler. */
 const char *volatile g_current = "startup";
+volatile size_t g_current_no;
 
 enum need { NEED_NOTHING, NEED_LOADED, NEED_VTABLE, NEED_WAIT };
 
@@ -181,6 +181,7 @@ int main(int argc, char **argv)
             continue;
         }
         g_current = c->name;
+        g_current_no = i + 1;
         g_diag_len = 0;
         g_skipped = NULL;
         atomic_store(&g_failed, false);

@@ -93,31 +93,62 @@ void actor_join(struct actor *a)
 {
     pthread_join(a->th, NULL);
 }
+/* How long the rescuer goes on waking a loop whose wait it had to end before
+ * it calls the wake lost for good. */
+#define LOST_MS 1000
+
 static void *rescue_main(void *p)
 {
     struct rescue *r = p;
-    uint64_t deadline = mono_ns() + r->limit_ms * g_scale * NS_PER_MS;
     pthread_mutex_lock(&r->mu);
     while (!r->done) {
-        struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-        int rc = pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-        if (rc == ETIMEDOUT && !r->done) {
-            atomic_store(&r->fired, true);
-            pthread_mutex_unlock(&r->mu);
-            lp_wake(r->L);
-            pthread_mutex_lock(&r->mu);
-            deadline = mono_ns() + 50 * NS_PER_MS;
+        if (!r->armed_at) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
         }
+        uint64_t now = mono_ns();
+        uint64_t due = r->acted_at ? r->acted_at + 50 * NS_PER_MS
+                                   : r->armed_at + r->limit_ms * g_scale * NS_PER_MS;
+        if (now < due) {
+            struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+            continue;
+        }
+        bool first = !r->acted_at;
+        if (first) {
+            atomic_store(&r->fired, true);
+            r->fired_at = now;
+        }
+        r->acted_at = now;
+        r->wakes++;
+        unsigned gen = r->gen;
+        pthread_mutex_unlock(&r->mu);
+        lp_wake(r->L);
+        if (first && r->poke_fd >= 0 && write(r->poke_fd, "!", 1) != 1)
+            fail("rescuer: write to the watched socket: %s", strerror(errno));
+        pthread_mutex_lock(&r->mu);
+        /* Still inside the same wait after a second of wakes: no later
+         * wake will end it either, and the loop thread is stuck in the
+         * backend. Better the check's failure now than the watchdog's
+         * "hung" minutes later. */
+        if (r->armed_at && r->gen == gen && now - r->fired_at >= LOST_MS * g_scale * NS_PER_MS &&
+            atomic_load_explicit(&r->L->in_wait, memory_order_relaxed))
+            bail_out_check("a wait that a wake must end was still blocked %llu ms after it "
+                           "began, after %u wakes from the rescuer%s: a wake was lost for good "
+                           "(for instance a wake flag cleared before the eventfd is read)",
+                           (unsigned long long)((now - r->armed_at) / NS_PER_MS), r->wakes,
+                           r->poke_fd >= 0 ? " and a write on a watched socket" : "");
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
-void rescue_start(struct rescue *r, struct lp *L, uint64_t limit_ms)
+void rescue_init(struct rescue *r, struct lp *L, uint64_t limit_ms, int poke_fd)
 {
     memset(r, 0, sizeof *r);
     r->L = L;
     r->limit_ms = limit_ms;
+    r->poke_fd = poke_fd;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -130,8 +161,28 @@ void rescue_start(struct rescue *r, struct lp *L, uint64_t limit_ms)
     }
 }
 
-/* Returns true if the rescuer had to wake the loop. */
-bool rescue_stop(struct rescue *r)
+void rescue_arm(struct rescue *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->armed_at = mono_ns();
+    r->gen++;
+    r->acted_at = 0;
+    r->wakes = 0;
+    atomic_store(&r->fired, false);
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Returns true if the rescuer had to act since rescue_arm. */
+bool rescue_disarm(struct rescue *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->armed_at = 0;
+    pthread_mutex_unlock(&r->mu);
+    return atomic_load(&r->fired);
+}
+
+void rescue_fini(struct rescue *r)
 {
     pthread_mutex_lock(&r->mu);
     r->done = true;
@@ -140,7 +191,20 @@ bool rescue_stop(struct rescue *r)
     pthread_join(r->th, NULL);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
-    return atomic_load(&r->fired);
+}
+
+void rescue_start(struct rescue *r, struct lp *L, uint64_t limit_ms)
+{
+    rescue_init(r, L, limit_ms, -1);
+    rescue_arm(r);
+}
+
+/* Returns true if the rescuer had to wake the loop. */
+bool rescue_stop(struct rescue *r)
+{
+    bool fired = rescue_disarm(r);
+    rescue_fini(r);
+    return fired;
 }
 
 /* Waits with DEADLINE_NEVER under a rescuer; false if the wait was rescued. */

@@ -3,6 +3,8 @@
 #include "backend-check.h"
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +55,24 @@ static void on_crash(int sig)
     write_str("\n");
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* For a check whose loop thread is stuck in the backend, from another
+ * thread: the TAP line the check would have printed, what it said so far,
+ * why, and the end of the run. */
+void bail_out_check(const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_diag_mu);
+    printf("not ok %zu - %s\n", (size_t)g_current_no, g_current);
+    fwrite(g_diag, 1, g_diag_len, stdout);
+    printf("# %s\nBail out! stuck in wait(): %s\n", why, g_current);
+    fflush(stdout);
+    _exit(1);
 }
 
 void install_handlers(void)
