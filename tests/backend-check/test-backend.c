@@ -5,6 +5,7 @@
  *
  *   (no macro)                 level-triggered: must pass
  *   TEST_EDGE                  edge-triggered (EPOLLET), CAP_EDGE: must pass
+ *   BROKEN_LOST_WAKE           clears the wake flag before it reads the eventfd
  *   BROKEN_LEVEL_CLAIMS_EDGE   claims CAP_EDGE, watches level-triggered
  *   BROKEN_LOOP_SIZE_0         vtable->loop_size is 0
  *   BROKEN_LONG_NAME           a name of 33 characters, one over the limit
@@ -24,6 +25,8 @@
 
 #if defined TEST_EDGE
 #define NAME "bc-edge"
+#elif defined BROKEN_LOST_WAKE
+#define NAME "bc-lostwake"
 #elif defined BROKEN_LEVEL_CLAIMS_EDGE
 #define NAME "bc-fakeedge"
 #elif defined BROKEN_LOOP_SIZE_0
@@ -105,11 +108,20 @@ static uint64_t now_ns(prokio_backend_loop_t *loop)
 static void consume_wake(struct loop *l)
 {
     uint64_t count;
+#ifdef BROKEN_LOST_WAKE
+    /* The bug under test. A wake() between these two lines finds the flag
+     * clear and writes; the read swallows that write while the flag stays
+     * set, and every later wake() skips its write: lost for good. */
+    atomic_store(&l->wake_pending, 0);
+    while (read(l->efd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+#else
     /* Read, then clear: a wake() in between finds the flag set and writes
      * nothing, which is right, since this wait returns anyway. */
     while (read(l->efd, &count, sizeof count) < 0 && errno == EINTR) {
     }
     atomic_store(&l->wake_pending, 0);
+#endif
 }
 
 /* epoll counts whole milliseconds: round up, so as never to be early. */

@@ -75,6 +75,9 @@ static const struct check checks[] = {
     {"wake() before wait is sticky and consumed by one wait", check_wake_sticky, NEED_WAIT, 10},
     {"wake() from another thread ends a blocked wait", check_wake_cross_thread, NEED_WAIT, 40},
     {"1000 wakes coalesce: one return, nothing left pending", check_wake_coalesce, NEED_WAIT, 20},
+    {"wake race: another thread wakes without pause while the loop waits; one more wake then "
+     "ends wait(NEVER)",
+     check_wake_race, NEED_WAIT, 30},
     {"wait with far deadlines (30 days, 2^62 ns, NEVER-1) blocks until woken",
      check_wait_far_deadline, NEED_WAIT, 30},
     {"wait retries EINTR and still honours its deadline", check_wait_eintr, NEED_WAIT, 20},
