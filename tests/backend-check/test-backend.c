@@ -7,6 +7,8 @@
  *   TEST_EDGE                  edge-triggered (EPOLLET), CAP_EDGE: must pass
  *   BROKEN_LOST_WAKE           clears the wake flag before it reads the eventfd
  *   BROKEN_LEVEL_CLAIMS_EDGE   claims CAP_EDGE, watches level-triggered
+ *   BROKEN_ACCEPTS_FILES       takes what epoll refuses and reports it ready
+ *                              on every wait
  *   BROKEN_LOOP_SIZE_0         vtable->loop_size is 0
  *   BROKEN_LONG_NAME           a name of 33 characters, one over the limit
  *
@@ -29,6 +31,8 @@
 #define NAME "bc-lostwake"
 #elif defined BROKEN_LEVEL_CLAIMS_EDGE
 #define NAME "bc-fakeedge"
+#elif defined BROKEN_ACCEPTS_FILES
+#define NAME "bc-files"
 #elif defined BROKEN_LOOP_SIZE_0
 #define NAME "bc-loopsize0"
 #elif defined BROKEN_LONG_NAME
@@ -58,6 +62,9 @@ struct loop {
     int epfd;
     int efd; /* wake(): level-triggered in epoll, with data.ptr NULL */
     atomic_int wake_pending;
+#ifdef BROKEN_ACCEPTS_FILES
+    struct watch *files; /* watches epoll refused */
+#endif
 };
 
 struct watch {
@@ -65,6 +72,10 @@ struct watch {
     int fd;
     unsigned interest;
     bool added;
+#ifdef BROKEN_ACCEPTS_FILES
+    bool file;
+    struct watch *next_file;
+#endif
 };
 
 static const prokio_backend_host_t *host;
@@ -154,6 +165,16 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
     int reports = 0;
     for (;;) {
         int timeout = timeout_ms(host->monotonic_ns(), deadline_ns);
+#ifdef BROKEN_ACCEPTS_FILES
+        for (struct watch *w = l->files; w; w = w->next_file) {
+            if (w->interest) {
+                host->watch_ready(l->host_loop, (prokio_backend_watch_t *)w, w->interest);
+                reports++;
+            }
+        }
+        if (reports)
+            timeout = 0;
+#endif
         int n = epoll_wait(l->epfd, evs, sizeof evs / sizeof evs[0], timeout);
         if (n < 0 && errno != EINTR)
             return -errno;
@@ -206,6 +227,10 @@ static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     struct watch *w = (struct watch *)watch;
     struct loop *l = (struct loop *)loop;
     w->interest = events & (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE);
+#ifdef BROKEN_ACCEPTS_FILES
+    if (w->file)
+        return 0;
+#endif
     if (!w->interest) {
         if (w->added && epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL) < 0)
             return -errno;
@@ -220,6 +245,14 @@ static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
         .data.ptr = w,
     };
     if (epoll_ctl(l->epfd, w->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, w->fd, &ev) < 0) {
+#ifdef BROKEN_ACCEPTS_FILES
+        if (errno == EPERM) {
+            w->file = true;
+            w->next_file = l->files;
+            l->files = w;
+            return 0;
+        }
+#endif
         return -errno;
     }
     w->added = true;
@@ -230,6 +263,14 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
 {
     struct watch *w = (struct watch *)watch;
     struct loop *l = (struct loop *)loop;
+#ifdef BROKEN_ACCEPTS_FILES
+    for (struct watch **p = &l->files; *p; p = &(*p)->next_file) {
+        if (*p == w) {
+            *p = w->next_file;
+            break;
+        }
+    }
+#endif
     if (w->added)
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
     w->added = false;

@@ -260,6 +260,7 @@ void check_ready_peer_closed(void);
 void check_close_then_reuse(void);
 void check_close_pending(void);
 void check_bad_descriptors(void);
+void check_unwatchable(void);
 void check_many_watches(void);
 
 /* check-storm.c */

@@ -2,7 +2,11 @@
  * that cannot be watched, many watches at once. */
 #include "backend-check.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void check_close_then_reuse(void)
@@ -139,21 +143,79 @@ void check_bad_descriptors(void)
             tw_close(&w);
         }
     }
-    char path[] = "/tmp/prokio-backend-check-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) {
-        unlink(path);
-        struct tw w;
-        int rc = tw_init(&L, &w, fd);
-        if (rc == 0) {
-            rc = tw_update(&w, PROKIO_BACKEND_READABLE);
-            if (rc == 0)
-                lp_wait(&L, 0);
-            tw_close(&w);
-        }
-        diag("regular file: %s %d (%s)", rc == 0 ? "accepted," : "refused with", rc, err_name(rc));
-        close(fd);
+    lp_close(&L);
+}
+
+/* The loop thread's CPU time: how a wait that spins inside the backend,
+ * never returning, shows. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A regular file or a directory is always "ready": epoll refuses to watch
+ * one (EPERM), and a mechanism that polls it anyway reports it on every
+ * wait, and the loop never sleeps again. The contract has the backend
+ * refuse it with PROKIO_EPERM, at watch_init or at the first watch_update.
+ * Whatever it answers, the waits that follow must sleep to their deadline
+ * without reporting it. */
+static void unwatchable(struct lp *L, const char *what, int fd)
+{
+    struct tw w;
+    const char *where = "watch_init";
+    int rc = tw_init(L, &w, fd);
+    if (rc == 0) {
+        where = "the first watch_update(READABLE | WRITABLE)";
+        rc = tw_update(&w, PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE);
     }
+    if (rc == PROKIO_EPERM)
+        diag("%s: refused by %s with PROKIO_EPERM", what, where);
+    else if (rc < 0)
+        fail("%s: %s returned %d (%s): expected PROKIO_EPERM", what, where, rc, err_name(rc));
+    else
+        fail("%s: accepted by watch_init and watch_update(READABLE | WRITABLE): expected "
+             "PROKIO_EPERM from one of them, as epoll refuses it",
+             what);
+    uint64_t cpu = thread_cpu_ns(), t0 = mono_ns();
+    unsigned rep = quiet(L, 50);
+    cpu = thread_cpu_ns() - cpu;
+    uint64_t wall = mono_ns() - t0;
+    char b[64];
+    EXPECT(rep == 0, "%s: %u reports (%s) during 50 ms of waits", what, rep, ev_str(w.got, b));
+    EXPECT(cpu < wall / 4,
+           "%s: the loop thread was busy %.1f ms of the %.1f ms it waited: wait() does not "
+           "sleep",
+           what, ns_to_ms((int64_t)cpu), ns_to_ms((int64_t)wall));
+    tw_close(&w);
+}
+
+void check_unwatchable(void)
+{
+    struct lp L;
+    if (lp_open(&L, 0, 1) != 0)
+        return;
+    char dir[] = "/tmp/prokio-backend-check-XXXXXX", file[64];
+    if (!mkdtemp(dir)) {
+        fail("mkdtemp: %s", strerror(errno));
+        goto out;
+    }
+    snprintf(file, sizeof file, "%s/file", dir);
+    int ffd = open(file, O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+    if (ffd < 0 || dfd < 0) {
+        fail("open %s: %s", ffd < 0 ? file : dir, strerror(errno));
+    } else {
+        put(ffd, "data to read");
+        unwatchable(&L, "a regular file", ffd);
+        unwatchable(&L, "a directory", dfd);
+    }
+    close_fd(&ffd);
+    close_fd(&dfd);
+    unlink(file);
+    rmdir(dir);
+out:
     lp_close(&L);
 }
 

@@ -99,8 +99,10 @@ static const struct check checks[] = {
     {"watch_close then close(fd): nothing reported; a reused descriptor is clean",
      check_close_then_reuse, NEED_WAIT, 20},
     {"watch_close of watches with undelivered events", check_close_pending, NEED_WAIT, 20},
-    {"a closed descriptor is refused or reported; a regular file does no harm",
-     check_bad_descriptors, NEED_WAIT, 20},
+    {"a closed descriptor is refused or reported", check_bad_descriptors, NEED_WAIT, 20},
+    {"a regular file and a directory are refused with PROKIO_EPERM; waits neither report nor "
+     "spin",
+     check_unwatchable, NEED_WAIT, 20},
     {"200 readable watches are all reported", check_many_watches, NEED_WAIT, 30},
     {"wake storm: 4 threads wake while the loop waits; the last wake still lands", check_wake_storm,
      NEED_WAIT, 120},
