@@ -476,7 +476,7 @@ void check_wake_race(void)
     }
     struct rescue r;
     rescue_init(&r, &L, 1000, sv[1]);
-    uint64_t budget = (g_quick ? 300 : 1000) * NS_PER_MS, t0 = mono_ns(), slowest = 0;
+    uint64_t budget = (g_quick ? 200 : 500) * NS_PER_MS, t0 = mono_ns(), slowest = 0;
     unsigned rounds = 0;
     while (mono_ns() - t0 < budget) {
         unsigned round = ++rounds;
