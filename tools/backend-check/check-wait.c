@@ -406,7 +406,11 @@ static void *racer_main(void *p)
             tl_hot = HOT_WAKE;
             while (atomic_load_explicit(&rc->cmd, memory_order_relaxed) == c) {
                 g_vt->wake(L->mem);
-                sent++;
+                /* A pause now and then for a scheduler that runs one
+                 * thread at a time (valgrind's), which would otherwise
+                 * leave the loop thread waiting for this one. */
+                if (++sent % 256 == 0)
+                    sched_yield();
             }
             tl_hot = HOT_NONE;
             atomic_fetch_add(&L->wakes_done, 1);
