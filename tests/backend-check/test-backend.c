@@ -298,6 +298,12 @@ static const prokio_backend_vtable_t vtable = {
     .watch_close = watch_close,
 };
 
+/* backend.h declares no prototype of the entry: one here keeps the backend
+ * clean under -Wmissing-prototypes. */
+PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(bc)(const prokio_backend_host_t *h,
+                                                   uint32_t core_abi,
+                                                   const prokio_backend_vtable_t **out);
+
 PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(bc)(const prokio_backend_host_t *h,
                                                    uint32_t core_abi,
                                                    const prokio_backend_vtable_t **out)
