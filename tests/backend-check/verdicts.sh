@@ -19,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 # For a correct backend the verdict is the end of the run.
 cases='level|0|60||
 edge|0|60||
-lostwake|1|10|wake race: another thread wakes without pause|the wake was lost
+lostwake|1|10|wake race: another thread wakes without pause|every wake is lost from now on
 fakeedge|1|30|readiness: with CAP_EDGE, no report repeats while nothing changes|level-triggered behaviour
 files|1|30|a regular file and a directory are refused with PROKIO_EPERM|expected PROKIO_EPERM from one of them
 loopsize0|1|10|negotiation: entry(core 1.0) returns a valid 1.0 vtable|vtable->loop_size is 0

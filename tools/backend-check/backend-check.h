@@ -244,8 +244,10 @@ void check_wait_far_deadline(void);
 void check_wake_sticky(void);
 void check_wake_cross_thread(void);
 void check_wake_coalesce(void);
-void check_wake_race(void);
 void check_wait_eintr(void);
+
+/* check-race.c */
+void check_wake_race(void);
 
 /* check-ready.c */
 void check_ready_writable(void);

@@ -16,7 +16,8 @@
  *     that its wait returned only after the helper acted.
  *   - Waits that must come back are guarded by a rescuer thread that wakes the
  *     loop again after a time limit, so a lost wakeup fails one check instead
- *     of hanging the run.
+ *     of hanging the run; when wakes cannot end the wait, the rescuer ends
+ *     the run with that check's failure a second later.
  *   - Every wait goes through one wrapper that flags a negative return, a
  *     count different from the watch_ready calls made, and a return before the
  *     deadline without an event or a wake. The host table flags reports from
