@@ -506,8 +506,9 @@ static inline int prokio_backend_vtable_check(const prokio_backend_vtable_t *vt,
                           : (nonblocking && !vt->arm)   ? "arm"
                                                         : NULL;
     if (missing)
-        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND, "vtable->%s is NULL%s", missing,
-                               nonblocking ? " (CAP_NONBLOCKING_HOST backends need arm)" : "");
+        PROKIO_BACKEND__REFUSE(
+            PROKIO_EBACKEND, "vtable->%s is NULL%s", missing,
+            nonblocking && missing[0] == 'a' ? " (CAP_NONBLOCKING_HOST backends need arm)" : "");
     if (nonblocking && vt->wait)
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->wait is set on a CAP_NONBLOCKING_HOST backend: leave "
