@@ -20,7 +20,7 @@ static void host_free(void *ptr)
 
 /* Backends report through the core, which stays silent unless
  * PROKIO_DEBUG=backend: a library does not print on its own. */
-static void host_log(int level, const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void host_log(int level, const char *fmt, ...)
 {
     static const char *const prefixes[] = {
         "backend error: ", "backend warning: ", "backend debug: "};
