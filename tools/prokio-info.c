@@ -16,23 +16,8 @@
 
 static void print_caps(uint64_t caps)
 {
-    static const struct {
-        uint64_t bit;
-        const char *name;
-    } names[] = {
-#define CAP_NAME(bit, name) {bit, name},
-        PROKIO_BACKEND_CAP_MAP(CAP_NAME)
-#undef CAP_NAME
-    };
-    printf("0x%llx", (unsigned long long)caps);
-    const char *sep = " (";
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (caps & names[i].bit) {
-            printf("%s%s", sep, names[i].name);
-            sep = ", ";
-        }
-    }
-    printf("%s", strcmp(sep, " (") ? ")" : " (none)");
+    char buf[256];
+    printf("%s", prokio_backend_caps_format(caps, buf, sizeof buf));
 }
 
 static void print_report(const prokio_backend_report_t *r, void *arg)

@@ -161,6 +161,29 @@ extern "C" {
 #define PROKIO_BACKEND_CAPS_RESERVED_1_0                                                           \
     (PROKIO_BACKEND_CAPS_KNOWN & ~(PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_NONBLOCKING_HOST))
 
+/* Writes caps as tools print them, "0x1 (edge)" or "0x0 (none)", into buf
+ * (cap bytes, NUL-terminated, cut if needed) and returns buf. Thread: any. */
+static inline const char *prokio_backend_caps_format(uint64_t caps, char *buf, size_t cap)
+{
+#define PROKIO_BACKEND__CAP_ENTRY(bit, name) {bit, name},
+    static const struct {
+        uint64_t bit;
+        const char *name;
+    } names[] = {PROKIO_BACKEND_CAP_MAP(PROKIO_BACKEND__CAP_ENTRY)};
+#undef PROKIO_BACKEND__CAP_ENTRY
+    size_t len = (size_t)snprintf(buf, cap, "0x%llx", (unsigned long long)caps);
+    const char *sep = " (";
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && len < cap; i++) {
+        if (caps & names[i].bit) {
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", sep, names[i].name);
+            sep = ", ";
+        }
+    }
+    if (len < cap)
+        snprintf(buf + len, cap - len, "%s", sep[0] == ',' ? ")" : " (none)");
+    return buf;
+}
+
 /* Limits every core enforces when it loads a backend, and the checker with
  * it (prokio_backend_vtable_check below): a name of 1 to
  * PROKIO_BACKEND_NAME_MAX characters of [a-z0-9_-], and per-loop and

@@ -75,7 +75,6 @@ void skip(const char *why);
 
 const char *err_name(int err);
 const char *ev_str(unsigned ev, char buf[64]);
-const char *caps_str(uint64_t caps, char *buf, size_t cap);
 
 /* Watchdog and crash reports (watchdog.c) --------------------------------- */
 

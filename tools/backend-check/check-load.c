@@ -271,8 +271,8 @@ void check_negotiate_current(void)
     char caps[256];
     diag("backend \"%s\", version \"%s\", ABI %u.%u, caps %s, loop_size %zu, watch_size %zu",
          vt->name, vt->version, PROKIO_BACKEND_ABI_MAJOR_OF(vt->abi_version),
-         PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version), caps_str(vt->caps, caps, sizeof caps),
-         vt->loop_size, vt->watch_size);
+         PROKIO_BACKEND_ABI_MINOR_OF(vt->abi_version),
+         prokio_backend_caps_format(vt->caps, caps, sizeof caps), vt->loop_size, vt->watch_size);
     if (strcmp(base, expect) != 0)
         diag("note: the core finds a backend named \"%s\" in the file %s, not %s", vt->name, expect,
              base);

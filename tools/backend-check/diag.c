@@ -84,27 +84,3 @@ const char *ev_str(unsigned ev, char buf[64])
              ev & PROKIO_BACKEND_HANGUP ? "H" : "");
     return buf;
 }
-
-/* The names prokio-info prints, from the one table in prokio/backend.h. */
-const char *caps_str(uint64_t caps, char *buf, size_t cap)
-{
-    static const struct {
-        uint64_t bit;
-        const char *name;
-    } names[] = {
-#define CAP_NAME(bit, name) {bit, name},
-        PROKIO_BACKEND_CAP_MAP(CAP_NAME)
-#undef CAP_NAME
-    };
-    size_t len = (size_t)snprintf(buf, cap, "%#llx", (unsigned long long)caps);
-    const char *sep = " (";
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && len < cap; i++) {
-        if (caps & names[i].bit) {
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", sep, names[i].name);
-            sep = ", ";
-        }
-    }
-    if (len < cap)
-        snprintf(buf + len, cap - len, "%s", sep[0] == ',' ? ")" : " (none)");
-    return buf;
-}
