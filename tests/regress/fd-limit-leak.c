@@ -28,21 +28,11 @@
  * backend's comment says why nothing can be done there.)
  *
  * Runs once per backend (tests/run/regress~fd-limit-leak.BACKEND.test). */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "common.h"
+#include "refuse-syscall.h"
 #include "fd-limit.h"
-
-#if defined(__x86_64__)
-#define THIS_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define THIS_ARCH AUDIT_ARCH_AARCH64
-#endif
 
 #define WORKERS  2
 #define MAX_FREE 64
@@ -111,24 +101,12 @@ static void test_every_level_many_times(void **state)
         fail_msg("the runtime never started, even with %d descriptors free", MAX_FREE);
 }
 
-#ifdef THIS_ARCH
+#ifdef PROKIO_TEST_CAN_REFUSE
 /* From now on pipe2 fails with EMFILE, as if another thread had just taken
  * the last descriptors. */
 static int refuse_pipe2(void)
 {
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pipe2, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EMFILE & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof filter / sizeof *filter, .filter = filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+    return refuse_syscall(__NR_pipe2, EMFILE);
 }
 #endif
 
@@ -136,7 +114,7 @@ enum { CHILD_OK = 0, CHILD_SETUP_FAILED = 10, CHILD_WRONG_CODE, CHILD_KEPT_DESCR
 
 static int child_library_fails_late(void)
 {
-#ifdef THIS_ARCH
+#ifdef PROKIO_TEST_CAN_REFUSE
     /* A started runtime first: libuv's global pipe (pipe2 too) exists. */
     prokio_runtime_t *keep = NULL;
     if (prokio_runtime_new(&keep, NULL) != 0 || refuse_pipe2() != 0)
@@ -166,7 +144,7 @@ static int child_library_fails_late(void)
 static void test_library_fails_late(void **state)
 {
     (void)state;
-#ifndef THIS_ARCH
+#ifndef PROKIO_TEST_CAN_REFUSE
     printf("# no seccomp architecture constant for this machine: not tried\n");
     return;
 #endif

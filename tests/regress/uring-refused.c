@@ -10,20 +10,10 @@
  *
  * Runs once, for the uring backend (tests/run/regress~uring-refused.uring.test),
  * so it is skipped when that backend was not built. */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "common.h"
-
-#if defined(__x86_64__)
-#define THIS_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define THIS_ARCH AUDIT_ARCH_AARCH64
-#endif
+#include "refuse-syscall.h"
 
 enum {
     CHILD_OK = 0,
@@ -36,22 +26,10 @@ enum {
     CHILD_TASK_FAILED,
 };
 
-#ifdef THIS_ARCH
+#ifdef PROKIO_TEST_CAN_REFUSE
 static int refuse_io_uring(int err)
 {
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof filter / sizeof *filter, .filter = filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+    return refuse_syscall(__NR_io_uring_setup, err);
 }
 #endif
 
@@ -65,7 +43,7 @@ static int answer_poll(void *frame, prokio_cx_t *cx)
 /* In the child: the kernel now refuses io_uring_setup with `err`. */
 static int child(int err)
 {
-#ifdef THIS_ARCH
+#ifdef PROKIO_TEST_CAN_REFUSE
     if (refuse_io_uring(err) != 0)
         return CHILD_FILTER_FAILED;
 #endif
@@ -134,7 +112,7 @@ static void test_refused_with_enosys(void **state)
 int main(void)
 {
     test_watchdog("uring-refused", 60);
-#ifndef THIS_ARCH
+#ifndef PROKIO_TEST_CAN_REFUSE
     printf("1..0 # SKIP no seccomp architecture constant for this machine\n");
     return 0;
 #endif
