@@ -43,8 +43,7 @@ static void wake_slot(uintptr_t *slot)
     uintptr_t waker = *slot;
     if (waker) {
         *slot = 0;
-        prokio__waker_wake_by_ref(waker);
-        prokio__waker_release(waker);
+        prokio__waker_wake(waker);
     }
 }
 

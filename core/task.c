@@ -165,6 +165,25 @@ void prokio__task_wake_by_ref(struct prokio_task *t)
     prokio__worker_schedule(prokio__task_worker(t), t);
 }
 
+void prokio__task_wake(struct prokio_task *t)
+{
+    /* Setting NOTIFIED and giving up the reference in one step saves an
+     * atomic instruction on every consuming wake. A task this wake must
+     * queue is not COMPLETE, so the worker's reference keeps it allocated
+     * for the schedule below, and nobody else queues it (NOTIFIED is ours). */
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed), n;
+    do {
+        PROKIO__ASSERT(TASK_REFS(s) > 0, "task %p woken after its last reference was released",
+                       (void *)t);
+        n = (s | TASK_NOTIFIED) - TASK_REF_ONE;
+    } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, n, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (!(s & (TASK_NOTIFIED | TASK_RUNNING | TASK_COMPLETE)))
+        prokio__worker_schedule(prokio__task_worker(t), t);
+    else if (TASK_REFS(s) == 1)
+        dealloc(t);
+}
+
 /* ------------------------------------------------------------ JoinHandle */
 
 static inline bool complete(const struct prokio_task *t, memory_order order)

@@ -88,6 +88,9 @@ void prokio__task_end(struct prokio_task *t, int result);
 /* Wakes without consuming a reference. Thread: any. */
 void prokio__task_wake_by_ref(struct prokio_task *t);
 
+/* Wakes and gives up one reference. Thread: any. */
+void prokio__task_wake(struct prokio_task *t);
+
 /* Reference counting. Thread: any. */
 void prokio__task_ref(struct prokio_task *t);
 void prokio__task_unref(struct prokio_task *t);

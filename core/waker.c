@@ -30,6 +30,16 @@ void prokio__waker_wake_by_ref(uintptr_t w)
         prokio__task_wake_by_ref((struct prokio_task *)w);
 }
 
+void prokio__waker_wake(uintptr_t w)
+{
+    if (is_parker(w)) {
+        prokio__parker_unpark(as_parker(w));
+        prokio__parker_unref(as_parker(w));
+    } else {
+        prokio__task_wake((struct prokio_task *)w);
+    }
+}
+
 void prokio__waker_release(uintptr_t w)
 {
     if (is_parker(w))
@@ -47,10 +57,7 @@ void prokio_waker_wake(prokio_waker_t *waker)
 {
     if (waker == NULL)
         return;
-    /* Wake first, then let the reference go: the reference keeps the task's
-     * memory alive for the wake. */
-    prokio__waker_wake_by_ref((uintptr_t)waker);
-    prokio__waker_release((uintptr_t)waker);
+    prokio__waker_wake((uintptr_t)waker);
 }
 
 void prokio_waker_wake_by_ref(prokio_waker_t *waker)

@@ -14,5 +14,7 @@
 uintptr_t prokio__waker_clone(uintptr_t waker);
 void prokio__waker_wake_by_ref(uintptr_t waker);
 void prokio__waker_release(uintptr_t waker);
+/* Wakes and consumes the reference. */
+void prokio__waker_wake(uintptr_t waker);
 
 #endif

@@ -46,10 +46,8 @@ void prokio__waker_slot_unregister(struct prokio__waker_slot *slot, uintptr_t wa
 void prokio__waker_slot_wake_slow(struct prokio__waker_slot *slot)
 {
     uintptr_t w = atomic_exchange_explicit(&slot->waker, 0, memory_order_acq_rel);
-    if (w) {
-        prokio__waker_wake_by_ref(w);
-        prokio__waker_release(w);
-    }
+    if (w)
+        prokio__waker_wake(w);
 }
 
 void prokio__waker_slot_clear_slow(struct prokio__waker_slot *slot)
