@@ -314,6 +314,7 @@ void test_error_messages(void **state)
 
     /* What belongs to worker 0, from worker 1 and from the main thread. */
     prokio_sleep_t sleep;
+    memset(&sleep, 0, sizeof sleep); /* prokio_sleep_init wants zeroed or initialised memory */
     atomic_int armed = 0;
     struct sleep_owner so = {.sleep = &sleep, .armed = &armed};
     prokio_task_t *owner = NULL;
