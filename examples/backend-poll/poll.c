@@ -20,12 +20,12 @@
 #include <prokio/backend.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,11 +191,15 @@ static int watch_init(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch
 {
     struct loop *l = (struct loop *)loop;
     struct watch *w = (struct watch *)watch;
-    /* poll would take a closed descriptor and report POLLNVAL forever:
-     * refuse it here instead. Regular files are accepted; poll reports them
-     * always ready, which they are. */
-    if (fcntl(fd, F_GETFD) < 0)
+    /* poll would take a closed descriptor and report POLLNVAL for ever, and
+     * report a regular file, a directory or a block device ready on every
+     * wait, which would spin the worker: refuse them here, as epoll does
+     * (backend.h, watch_init). */
+    struct stat st;
+    if (fstat(fd, &st) < 0)
         return -errno;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode))
+        return PROKIO_EPERM;
     if (l->count == l->cap) {
         int rc = resize(l, 2 * l->cap);
         if (rc < 0)
