@@ -12,6 +12,7 @@ struct prokio_cx {
     struct prokio__worker *worker;
     struct prokio_task *task; /* the task being polled */
     bool yielded;             /* set by prokio_cx_yield during the poll */
+    uint32_t budget;          /* coop.h: operations left before this poll must yield */
 };
 
 /* The calling task's waker as the core stores it (waker.h). */

@@ -7,6 +7,7 @@
  * before COMPLETE is published and read only after it is seen. */
 #include <string.h>
 
+#include "coop.h"
 #include "debug.h"
 #include "error_internal.h"
 #include "parker.h"
@@ -127,6 +128,7 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
     }
     w->cx.task = t;
     w->cx.yielded = false;
+    w->cx.budget = PROKIO__COOP_BUDGET;
     int r = t->u.poll(prokio__task_frame(t), &w->cx);
     w->cx.task = NULL;
     if (r != PROKIO_PENDING) {

@@ -114,6 +114,7 @@
 #include <prokio/version.h>
 #include <prokio/runtime.h>
 #include <prokio/task.h>
+#include <prokio/future.h>
 #include <prokio/time.h>
 #include <prokio/fd.h>
 #include <prokio/channel.h>

@@ -53,7 +53,9 @@ extern "C" {
     XX(ECANCELED, -ECANCELED, "operation canceled")                                                \
     XX(ENOBACKEND, -4001, "no usable backend")                                                     \
     XX(EBACKEND, -4002, "not a prokio backend")                                                    \
-    XX(EABI, -4003, "backend ABI version mismatch")
+    XX(EABI, -4003, "backend ABI version mismatch")                                                \
+    XX(ECLOSED, -4004, "closed")                                                                   \
+    XX(ELAGGED, -4005, "receiver lagged behind: values were missed")
 
 typedef enum prokio_errno {
 #define PROKIO__ERR_ENUM(name, value, msg) PROKIO_##name = (value),

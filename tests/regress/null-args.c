@@ -513,6 +513,34 @@ static int c_runtime_backend_report(struct env *e)
     return 0;
 }
 
+static int c_wait_cancel(struct env *e)
+{
+    (void)e;
+    prokio_wait_cancel(NULL);
+    prokio_wait_t idle = {{{0}}};
+    prokio_wait_cancel(&idle); /* an idle wait: nothing */
+    return 0;
+}
+
+static int c_wait_is_pending(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_wait_is_pending(NULL) == false);
+    return 0;
+}
+
+static int c_branches(struct env *e)
+{
+    /* Building a branch over NULL is allowed; polling it is the checked
+     * part, and the poll functions answer EINVAL for NULL. */
+    prokio_branch_t b = prokio_branch_sleep(NULL);
+    EXPECT_EINVAL(b.poll(b.future, e->cx), "prokio_sleep_poll", "sleep");
+    b.cancel(b.future);
+    b = prokio_branch_join(NULL);
+    EXPECT_EINVAL(b.poll(b.future, e->cx), "prokio_task_join_poll", "task");
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -563,6 +591,10 @@ static const struct entry table[] = {
     {"prokio_sleep_init_until", c_sleep_init_until, NOTHING},
     {"prokio_sleep_poll", c_sleep_poll, TASK},
     {"prokio_sleep_cancel", c_sleep_cancel, NOTHING},
+    /* prokio/future.h */
+    {"prokio_wait_cancel", c_wait_cancel, NOTHING},
+    {"prokio_wait_is_pending", c_wait_is_pending, NOTHING},
+    {"prokio_branch_sleep prokio_branch_join", c_branches, TASK},
     /* prokio/fd.h */
     {"prokio_fd_new", c_fd_new, TASK},
     {"prokio_fd_ready_poll", c_fd_ready_poll, TASK},
