@@ -11,21 +11,23 @@
 
 _Static_assert(PROKIO__CHUNK_HEADER >= sizeof(struct prokio__chunk), "chunk header too small");
 
-/* Classes: 64..128 by 16, then four per power of two up to 8192. */
+/* Classes: 16..128 by 16 (the small channel objects of a worker's object
+ * pool start at 16 bytes, tasks at 48), then four per power of two up to
+ * 8192. */
 static unsigned class_of_size(size_t size)
 {
     if (size <= 128)
-        return (unsigned)((size + 15) / 16) - 4;
+        return (unsigned)((size + 15) / 16) - 1;
     unsigned k = 63 - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
     unsigned sub = (unsigned)((size - 1 - ((size_t)1 << k)) >> (k - 2));
-    return 5 + (k - 7) * 4 + sub;
+    return 8 + (k - 7) * 4 + sub;
 }
 
 static size_t class_size(unsigned c)
 {
-    if (c < 5)
-        return 64 + 16 * (size_t)c;
-    unsigned k = 7 + (c - 5) / 4, sub = (c - 5) % 4;
+    if (c < 8)
+        return 16 + 16 * (size_t)c;
+    unsigned k = 7 + (c - 8) / 4, sub = (c - 8) % 4;
     return ((size_t)1 << k) + (size_t)(sub + 1) * ((size_t)1 << (k - 2));
 }
 

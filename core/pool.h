@@ -33,9 +33,9 @@
 
 #define PROKIO__CHUNK_SIZE   ((size_t)64 * 1024)
 #define PROKIO__CHUNK_HEADER 64
-#define PROKIO__POOL_CLASSES 29
+#define PROKIO__POOL_CLASSES 32
 #define PROKIO__POOL_MAX_OBJ 8192 /* biggest class; larger objects are "large" */
-#define PROKIO__POOL_MIN_OBJ 64
+#define PROKIO__POOL_MIN_OBJ 16   /* two words: the live mark and the free link */
 #define PROKIO__BATCH_CHUNKS 16
 
 struct prokio__pool;

@@ -217,16 +217,21 @@ int prokio_runtime_free(prokio_runtime_t *rt)
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&rt->lock);
-    size_t tasks = 0;
-    for (unsigned i = 0; i < rt->nworkers; i++)
+    size_t tasks = 0, objects = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
         prokio__pool_scan(&rt->workers[i]->pool, count_live, &tasks);
+        prokio__pool_scan(&rt->workers[i]->objects, count_live, &objects);
+    }
     int64_t fds = atomic_load_explicit(&rt->fd_count, memory_order_acquire);
     pthread_mutex_unlock(&rt->lock);
-    if (tasks || fds)
+    if (tasks || fds || objects)
         return prokio__error(PROKIO_EBUSY,
                              "prokio_runtime_free: %zu task%s still referenced (JoinHandles or "
-                             "wakers not released) and %lld registered descriptor%s not freed",
-                             tasks, tasks == 1 ? "" : "s", (long long)fds, fds == 1 ? "" : "s");
+                             "wakers not released), %zu channel%s made on its workers not "
+                             "released (an end still held) and %lld registered descriptor%s "
+                             "not freed",
+                             tasks, tasks == 1 ? "" : "s", objects, objects == 1 ? "" : "s",
+                             (long long)fds, fds == 1 ? "" : "s");
     unref(rt, REF_CREATOR);
     return 0;
 }

@@ -281,6 +281,9 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
     int rc = prokio__pool_init(&w->pool, w);
     if (rc < 0)
         return prokio__error(rc, "worker %u: %s", index, prokio_strerror(rc));
+    rc = prokio__pool_init(&w->objects, w); /* both pools go in prokio__worker_fini */
+    if (rc < 0)
+        return prokio__error(rc, "worker %u: %s", index, prokio_strerror(rc));
     /* The backend's size, exactly (prokio_backend_vtable_check bounds it),
      * rounded up for the alignment backend.h promises. */
     size_t loop_size = (w->vt->loop_size + 15) & ~(size_t)15;
@@ -304,5 +307,6 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
 void prokio__worker_fini(struct prokio__worker *w)
 {
     prokio__pool_fini(&w->pool);
+    prokio__pool_fini(&w->objects);
     free(w->loop);
 }

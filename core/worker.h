@@ -33,7 +33,8 @@ struct prokio__worker {
     prokio_backend_loop_t *loop;
     uint64_t caps;
     pthread_t thread;
-    struct prokio__pool pool;
+    struct prokio__pool pool;    /* tasks (header + frame) */
+    struct prokio__pool objects; /* small channel objects made here (oneshots): no malloc */
 
     /* Written by other threads: kept off the owner's cache lines. */
     _Alignas(PROKIO_CACHELINE) _Atomic(struct prokio_task *) remote;

@@ -225,7 +225,7 @@ int main(void)
     /* 4. A oneshot from one worker to another. */
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
-    check(prokio_oneshot_new(&tx, &rx, sizeof(double)), "oneshot");
+    check(prokio_oneshot_new(&tx, &rx, sizeof(double), NULL, 0), "oneshot");
     prokio_task_t *rh, *sh;
     struct receiver r = {.rx = rx};
     struct sender s = {.tx = tx};

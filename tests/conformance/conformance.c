@@ -110,7 +110,7 @@ void conf_gated_init(struct gated *g, struct drops *d, int ret, prokio_oneshot_t
     g->tr.d = d;
     g->ret = ret;
     g->recv_rc = PROKIO_PENDING;
-    assert_int_equal(prokio_oneshot_new(tx, &g->rx, sizeof(int)), 0);
+    assert_int_equal(prokio_oneshot_new(tx, &g->rx, sizeof(int), NULL, 0), 0);
 }
 
 const char *conf_expected_backend(void)

@@ -290,6 +290,12 @@ const char *conf_expected_backend(void);
     X(oneshot_size0)                                                                               \
     X(oneshot_repoll)                                                                              \
     X(oneshot_many)                                                                                \
+    /* oneshot_local.c */                                                                          \
+    X(oneshot_local_ping_pong)                                                                     \
+    X(oneshot_local_off_worker)                                                                    \
+    X(oneshot_local_abort_waiting)                                                                 \
+    X(oneshot_value_drop)                                                                          \
+    X(oneshot_pooled_outlives_free)                                                                \
     /* shutdown.c */                                                                               \
     X(shutdown_every_state)                                                                        \
     X(shutdown_idle)                                                                               \

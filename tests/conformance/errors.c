@@ -184,7 +184,7 @@ static int err_task_poll(void *frame, prokio_cx_t *cx)
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
     int v = 0;
-    if (prokio_oneshot_new(&tx, &rx, sizeof v) < 0)
+    if (prokio_oneshot_new(&tx, &rx, sizeof v, NULL, 0) < 0)
         return PROKIO_EIO;
     prokio_oneshot_tx_release(tx);
     ERR_CHECK(log, "prokio_oneshot_recv_poll", PROKIO_EPIPE, prokio_oneshot_recv_poll(rx, &v, cx));
@@ -282,16 +282,17 @@ void test_error_messages(void **state)
     /* Oneshot channels. */
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
-    ERR_CHECK(log, "prokio_oneshot_new", PROKIO_EINVAL, prokio_oneshot_new(NULL, &rx, sizeof v));
+    ERR_CHECK(log, "prokio_oneshot_new", PROKIO_EINVAL,
+              prokio_oneshot_new(NULL, &rx, sizeof v, NULL, 0));
 #if SIZE_MAX > UINT32_MAX
     ERR_CHECK(log, "prokio_oneshot_new", PROKIO_EINVAL,
-              prokio_oneshot_new(&tx, &rx, (size_t)UINT32_MAX + 1));
+              prokio_oneshot_new(&tx, &rx, (size_t)UINT32_MAX + 1, NULL, 0));
 #endif
     ERR_CHECK(log, "prokio_oneshot_send", PROKIO_EINVAL, prokio_oneshot_send(NULL, &v));
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof v), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof v, NULL, 0), 0);
     ERR_CHECK(log, "prokio_oneshot_send", PROKIO_EINVAL, prokio_oneshot_send(tx, NULL));
     prokio_oneshot_rx_release(rx);
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof v), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof v, NULL, 0), 0);
     prokio_oneshot_rx_release(rx);
     ERR_CHECK(log, "prokio_oneshot_send", PROKIO_EPIPE, prokio_oneshot_send(tx, &v));
     ERR_CHECK(log, "prokio_oneshot_recv_poll", PROKIO_EINVAL,

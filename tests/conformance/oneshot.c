@@ -102,8 +102,8 @@ void test_oneshot_cross_worker(void **state)
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx, *go_tx;
         prokio_oneshot_rx_t *rx, *go_rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
-        assert_int_equal(prokio_oneshot_new(&go_tx, &go_rx, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&go_tx, &go_rx, 0, NULL, 0), 0);
         struct receiver r = {.tr.d = &d, .rx = rx, .go = go_tx};
         struct sender s = {.tr.d = &d, .go = go_rx, .tx = tx, .v = payload_of(k)};
         unsigned rw = (unsigned)k % 2, sw = (unsigned)(k / 2) % 2;
@@ -137,7 +137,7 @@ void test_oneshot_send_from_thread(void **state)
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
         atomic_int pending = 0;
         struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
         prokio_task_t *h = NULL;
@@ -169,7 +169,7 @@ void test_oneshot_send_before_recv(void **state)
     for (int k = 0; k < 10; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
         struct payload v = payload_of(k);
         assert_int_equal(prokio_oneshot_send(tx, &v), 0);
         struct receiver r = {.tr.d = &d, .rx = rx};
@@ -190,7 +190,7 @@ void test_oneshot_tx_release(void **state)
     for (int k = 0; k < 20; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
         atomic_int pending = 0;
         struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
         if (k % 2 == 0)
@@ -215,7 +215,7 @@ void test_oneshot_rx_release(void **state)
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
     /* Receiver gone before the send: the send fails, the value stays ours. */
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     assert_false(prokio_oneshot_tx_is_closed(tx));
     prokio_oneshot_rx_release(rx);
     assert_true(prokio_oneshot_tx_is_closed(tx));
@@ -224,15 +224,15 @@ void test_oneshot_rx_release(void **state)
     assert_memory_equal(&v, &want, sizeof v);
 
     /* Receiver gone after the send, value never received: discarded. */
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
     prokio_oneshot_rx_release(rx);
 
     /* Both dropped without a send, in both orders. */
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     prokio_oneshot_tx_release(tx);
     prokio_oneshot_rx_release(rx);
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     prokio_oneshot_rx_release(rx);
     assert_true(prokio_oneshot_tx_is_closed(tx));
     prokio_oneshot_tx_release(tx);
@@ -241,7 +241,7 @@ void test_oneshot_rx_release(void **state)
      * rx, and the sender sees the channel closed. */
     prokio_runtime_t *rt = test_runtime(2);
     struct drops d = {0};
-    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     atomic_int pending = 0;
     struct receiver r = {.tr.d = &d, .rx = rx, .pending = &pending};
     prokio_task_t *h = NULL;
@@ -280,7 +280,7 @@ void test_oneshot_size0(void **state)
     for (int k = 0; k < 4; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, 0, NULL, 0), 0);
         if (k == 0)
             assert_int_equal(prokio_oneshot_send(tx, NULL), 0);
         struct signal_rx s = {.rx = rx};
@@ -346,7 +346,7 @@ void test_oneshot_repoll(void **state)
         int kind = k % 3, late = (k / 3) % 2;
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &rx, kind == 2 ? 0 : sizeof(int)), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, kind == 2 ? 0 : sizeof(int), NULL, 0), 0);
         atomic_int pending = 0;
         struct rerecv r = {.rx = rx, .pending = &pending, .v1 = kind == 2 ? -2 : -1};
         prokio_task_t *h = NULL;
@@ -443,11 +443,11 @@ void test_oneshot_many(void **state)
     prokio_runtime_t *rt = test_runtime(3);
     prokio_oneshot_tx_t *first_tx;
     prokio_oneshot_rx_t *rx;
-    assert_int_equal(prokio_oneshot_new(&first_tx, &rx, sizeof(uint64_t)), 0);
+    assert_int_equal(prokio_oneshot_new(&first_tx, &rx, sizeof(uint64_t), NULL, 0), 0);
     for (int i = 0; i < N; i++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *next_rx;
-        assert_int_equal(prokio_oneshot_new(&tx, &next_rx, sizeof(uint64_t)), 0);
+        assert_int_equal(prokio_oneshot_new(&tx, &next_rx, sizeof(uint64_t), NULL, 0), 0);
         struct link l = {.rx = rx, .tx = tx};
         assert_int_equal(
             prokio_spawn_on(NULL, rt, (unsigned)i % 3, link_poll, &l, sizeof l, link_drop), 0);

@@ -803,8 +803,8 @@ void test_detach(void **state)
     for (int k = 0; k < 2; k++) {
         prokio_oneshot_tx_t *gate_tx, *done_tx;
         prokio_oneshot_rx_t *gate_rx, *done_rx;
-        assert_int_equal(prokio_oneshot_new(&gate_tx, &gate_rx, sizeof(int)), 0);
-        assert_int_equal(prokio_oneshot_new(&done_tx, &done_rx, sizeof(int)), 0);
+        assert_int_equal(prokio_oneshot_new(&gate_tx, &gate_rx, sizeof(int), NULL, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&done_tx, &done_rx, sizeof(int), NULL, 0), 0);
         struct relay r = {.tr.d = &d, .in = gate_rx, .out = done_tx};
         if (k == 0) {
             /* Detached at spawn. */
@@ -909,7 +909,7 @@ void test_coro_macros(void **state)
     struct drops d = {0};
     struct coro c = {.tr.d = &d};
     prokio_oneshot_tx_t *tx;
-    assert_int_equal(prokio_oneshot_new(&tx, &c.rx, sizeof(int)), 0);
+    assert_int_equal(prokio_oneshot_new(&tx, &c.rx, sizeof(int), NULL, 0), 0);
     prokio_task_t *h = NULL;
     assert_int_equal(prokio_spawn(&h, rt, coro_poll, &c, sizeof c, coro_drop), 0);
     int v = 99;
@@ -1168,7 +1168,7 @@ void test_join_last_poller_woken(void **state)
         prokio_oneshot_tx_t *open_target, *open_a;
         prokio_oneshot_rx_t *a_gate;
         conf_gated_init(&g, &d, 17, &open_target);
-        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0, NULL, 0), 0);
         prokio_task_t *ht = NULL, *ha = NULL, *hb = NULL;
         assert_int_equal(
             prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
@@ -1332,7 +1332,7 @@ void test_join_blocking_takes_over(void **state)
         prokio_oneshot_tx_t *open_target, *open_a;
         prokio_oneshot_rx_t *a_gate;
         conf_gated_init(&g, &d, 5, &open_target);
-        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0), 0);
+        assert_int_equal(prokio_oneshot_new(&open_a, &a_gate, 0, NULL, 0), 0);
         prokio_task_t *ht = NULL, *ha = NULL;
         assert_int_equal(
             prokio_spawn_on(&ht, rt, wt, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);

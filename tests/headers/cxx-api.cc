@@ -74,7 +74,7 @@ int main()
 
     prokio_oneshot_tx_t *tx = nullptr;
     receiver r = receiver();
-    ok(prokio_oneshot_new(&tx, &r.rx, sizeof(int)) == 0, "prokio_oneshot_new");
+    ok(prokio_oneshot_new(&tx, &r.rx, sizeof(int), NULL, 0) == 0, "prokio_oneshot_new");
     int seven = 7;
     ok(prokio_oneshot_send(tx, &seven) == 0 &&
            prokio_runtime_block_on(rt, receiver_poll, &r, sizeof r, nullptr) == 0 && r.value == 7,

@@ -421,9 +421,9 @@ static int c_oneshot_new(struct env *e)
     (void)e;
     prokio_oneshot_tx_t *tx = (prokio_oneshot_tx_t *)&tx;
     prokio_oneshot_rx_t *rx = (prokio_oneshot_rx_t *)&rx;
-    EXPECT_EINVAL(prokio_oneshot_new(NULL, &rx, 4), "prokio_oneshot_new", "tx");
+    EXPECT_EINVAL(prokio_oneshot_new(NULL, &rx, 4, NULL, 0), "prokio_oneshot_new", "tx");
     CHECK(rx == NULL);
-    EXPECT_EINVAL(prokio_oneshot_new(&tx, NULL, 4), "prokio_oneshot_new", "rx");
+    EXPECT_EINVAL(prokio_oneshot_new(&tx, NULL, 4, NULL, 0), "prokio_oneshot_new", "rx");
     CHECK(tx == NULL);
     return 0;
 }
@@ -437,7 +437,7 @@ static int c_oneshot_send(struct env *e)
      * whatever the outcome. */
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
-    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v) == 0);
+    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v, NULL, 0) == 0);
     EXPECT_EINVAL(prokio_oneshot_send(tx, NULL), "prokio_oneshot_send", "value");
     prokio_oneshot_rx_release(rx);
     return 0;
@@ -463,7 +463,7 @@ static int c_oneshot_recv_poll(struct env *e)
     EXPECT_EINVAL(prokio_oneshot_recv_poll(NULL, &v, e->cx), "prokio_oneshot_recv_poll", "rx");
     prokio_oneshot_tx_t *tx;
     prokio_oneshot_rx_t *rx;
-    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v) == 0);
+    CHECK(prokio_oneshot_new(&tx, &rx, sizeof v, NULL, 0) == 0);
     EXPECT_EINVAL(prokio_oneshot_recv_poll(rx, &v, NULL), "prokio_oneshot_recv_poll", "cx");
     /* value_out may be NULL only for a zero-sized value: with a value sent,
      * NULL would lose it. */
