@@ -41,6 +41,10 @@
  *     constructor of a JoinHandle) is prokio_spawn(&join, rt, ...), and
  *     a call made from inside a poll ends with cx:
  *     prokio_fd_new(&fd, fileno, cx), prokio_oneshot_recv_poll(rx, &v, cx).
+ *     An operation that queues takes its wait first, the future being
+ *     polled, as a sleep is first in prokio_sleep_poll(sleep, cx); then the
+ *     object, then inputs and value buffers: prokio_mutex_lock_poll(wait,
+ *     mutex, cx), prokio_mpsc_send_poll(wait, tx, &v, cx).
  *
  *  3. One verb per kind of ownership.
  *       _free     destroys an object you own alone (a runtime, a registered
@@ -103,8 +107,18 @@
  *     polled again, without arming anything, until it is initialised again:
  *     a sleep that expired returns 0 again, a cancelled sleep
  *     PROKIO_ECANCELED, a finished task's join its result, a oneshot receive
- *     the value again (or PROKIO_EPIPE). prokio_fd_ready_poll is the one
- *     exception: readiness is a level, cached until you clear it.
+ *     the value again (or PROKIO_EPIPE). Two kinds are different on
+ *     purpose: prokio_fd_ready_poll, since readiness is a level, cached
+ *     until you clear it; and the operations that take a prokio_wait_t
+ *     (locks, permits, channel sends and the receives of multi-receiver
+ *     channels: prokio/future.h), which consume what they return, so the
+ *     wait is idle after a result and its next poll starts the next
+ *     operation (lock again, receive the next value).
+ *   - Cancel-safety: a task that ends with a leaf future armed (a sleep, a
+ *     wait) has it disarmed by the runtime before its drop function runs;
+ *     abandoning one while the task goes on is its _cancel. What each
+ *     operation keeps or passes on when abandoned is written next to it, and
+ *     gathered in README "Cancel-safety".
  */
 #ifndef PROKIO_H
 #define PROKIO_H
