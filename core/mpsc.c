@@ -43,13 +43,13 @@ struct mpsc {
     unsigned char *ring;
     size_t slots; /* a power of two */
     size_t head, len;
-    size_t reserved; /* permits handed out, not yet used */
-    unsigned txs;    /* senders held */
-    bool rx_held;                /* false once rx_release is done: the last tx frees */
-    bool rx_released;            /* rx_release began: nothing is pushed any more */
-    bool rx_closed;              /* rx_close or rx_release: sends fail */
-    _Atomic bool closed_flag;    /* rx_closed, readable without the lock */
-    uintptr_t rx_waker;          /* the receiver's waker slot: a clone, or 0 */
+    size_t reserved;            /* permits handed out, not yet used */
+    unsigned txs;               /* senders held */
+    bool rx_held;               /* false once rx_release is done: the last tx frees */
+    bool rx_released;           /* rx_release began: nothing is pushed any more */
+    bool rx_closed;             /* rx_close or rx_release: sends fail */
+    _Atomic bool closed_flag;   /* rx_closed, readable without the lock */
+    uintptr_t rx_waker;         /* the receiver's waker slot: a clone, or 0 */
     struct prokio__waitq sendq; /* senders waiting for capacity */
 };
 
@@ -339,8 +339,8 @@ static int permit_push(struct mpsc *c, const void *value, const char *what)
 /* Common start of send_poll and reserve_poll on a pending wait. Returns
  * PROKIO_PENDING to stay queued, or 1 when granted (handled by caller), or
  * an error. */
-static int pending_wait(struct mpsc *c, struct prokio__waiter *w, prokio_cx_t *cx,
-                        const char *what, uint64_t kind)
+static int pending_wait(struct mpsc *c, struct prokio__waiter *w, prokio_cx_t *cx, const char *what,
+                        uint64_t kind)
 {
     if (w->obj != c || (w->u64 != kind && !(kind == MP_KIND_RESERVE && w->u64 == MP_KIND_HELD)))
         return prokio__error(PROKIO_EBUSY,
@@ -364,7 +364,9 @@ int prokio_mpsc_send_poll(prokio_wait_t *wait, prokio_mpsc_tx_t *tx, const void 
     static const char what[] = "prokio_mpsc_send_poll";
     if (PROKIO_UNLIKELY(wait == NULL || tx == NULL || cx == NULL))
         return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", what,
-                             wait == NULL ? "wait" : tx == NULL ? "tx" : "cx");
+                             wait == NULL ? "wait"
+                             : tx == NULL ? "tx"
+                                          : "cx");
     struct mpsc *c = tx_of(tx);
     int rc = prokio__shared_check(&c->sh, what);
     if (PROKIO_UNLIKELY(rc < 0))
@@ -416,7 +418,9 @@ int prokio_mpsc_reserve_poll(prokio_wait_t *wait, prokio_mpsc_tx_t *tx, prokio_c
     static const char what[] = "prokio_mpsc_reserve_poll";
     if (PROKIO_UNLIKELY(wait == NULL || tx == NULL || cx == NULL))
         return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", what,
-                             wait == NULL ? "wait" : tx == NULL ? "tx" : "cx");
+                             wait == NULL ? "wait"
+                             : tx == NULL ? "tx"
+                                          : "cx");
     struct mpsc *c = tx_of(tx);
     int rc = prokio__shared_check(&c->sh, what);
     if (PROKIO_UNLIKELY(rc < 0))
@@ -654,8 +658,7 @@ int prokio_mpsc_recv_poll(prokio_mpsc_rx_t *rx, void *value_out, prokio_cx_t *cx
     return rc > 0 ? 0 : rc;
 }
 
-int prokio_mpsc_recv_many_poll(prokio_mpsc_rx_t *rx, void *values_out, size_t max,
-                               prokio_cx_t *cx)
+int prokio_mpsc_recv_many_poll(prokio_mpsc_rx_t *rx, void *values_out, size_t max, prokio_cx_t *cx)
 {
     static const char what[] = "prokio_mpsc_recv_many_poll";
     if (PROKIO_UNLIKELY(rx == NULL || cx == NULL))

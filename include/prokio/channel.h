@@ -50,7 +50,6 @@ int prokio_oneshot_recv_poll(prokio_oneshot_rx_t *rx, void *value_out, prokio_cx
  * Thread: any. */
 void prokio_oneshot_rx_release(prokio_oneshot_rx_t *rx);
 
-
 /* ------------------------------------------------------------------ mpsc */
 
 /* A multi-producer, single-consumer channel of values of value_size bytes
@@ -155,8 +154,7 @@ int prokio_mpsc_recv_poll(prokio_mpsc_rx_t *rx, void *value_out, prokio_cx_t *cx
  * (an array of max values): returns the count (>= 1), PROKIO_PENDING, or
  * PROKIO_EPIPE as prokio_mpsc_recv_poll. Cancel-safety: as
  * prokio_mpsc_recv_poll. Thread: worker thread. */
-int prokio_mpsc_recv_many_poll(prokio_mpsc_rx_t *rx, void *values_out, size_t max,
-                               prokio_cx_t *cx);
+int prokio_mpsc_recv_many_poll(prokio_mpsc_rx_t *rx, void *values_out, size_t max, prokio_cx_t *cx);
 
 /* Receives without waiting: 0, PROKIO_EAGAIN when empty, PROKIO_EPIPE when
  * empty and every sender is gone. Thread: any. */

@@ -103,8 +103,8 @@ static int consumer_poll(void *frame, prokio_cx_t *cx)
     return 0;
 }
 
-static void run_producers(prokio_runtime_t *rt, size_t cap, unsigned np, unsigned n,
-                          unsigned many, unsigned flags_unused)
+static void run_producers(prokio_runtime_t *rt, size_t cap, unsigned np, unsigned n, unsigned many,
+                          unsigned flags_unused)
 {
     (void)flags_unused;
     prokio_mpsc_tx_t *tx;
@@ -248,7 +248,7 @@ void test_mpsc_drops(void **state)
         assert_int_equal(prokio_mpsc_try_send(tx, &i), 0);
     int v = 9, out;
     assert_int_equal(prokio_mpsc_try_send(tx, &v), PROKIO_EAGAIN); /* failed: never dropped */
-    assert_int_equal(prokio_mpsc_try_recv(rx, &out), 0);            /* received: never dropped */
+    assert_int_equal(prokio_mpsc_try_recv(rx, &out), 0);           /* received: never dropped */
     assert_int_equal(atomic_load(&dropped), 0);
     prokio_mpsc_rx_release(rx);
     assert_int_equal(atomic_load(&dropped), 7);
@@ -720,8 +720,8 @@ static int local_main_poll(void *frame, prokio_cx_t *cx)
     if (f->rc < 0)
         return 0;
     f->x = (struct exdev_try){.tx = f->tx, .rx = f->rx};
-    f->rc = prokio_spawn_on(&f->other, prokio_cx_runtime(cx), 1, exdev_poll, &f->x, sizeof f->x,
-                            NULL);
+    f->rc =
+        prokio_spawn_on(&f->other, prokio_cx_runtime(cx), 1, exdev_poll, &f->x, sizeof f->x, NULL);
     if (f->rc < 0)
         return 0;
     PROKIO_AWAIT(&f->co, prokio_task_join_poll(f->other, cx));

@@ -610,8 +610,7 @@ static int c_mpsc_recvs(struct env *e)
                   "rx");
     EXPECT_EINVAL(prokio_mpsc_recv_many_poll(rx, NULL, 1, e->cx), "prokio_mpsc_recv_many_poll",
                   "values_out");
-    EXPECT_EINVAL(prokio_mpsc_recv_many_poll(rx, &v, 1, NULL), "prokio_mpsc_recv_many_poll",
-                  "cx");
+    EXPECT_EINVAL(prokio_mpsc_recv_many_poll(rx, &v, 1, NULL), "prokio_mpsc_recv_many_poll", "cx");
     EXPECT_EINVAL(prokio_mpsc_try_recv(NULL, &v), "prokio_mpsc_try_recv", "rx");
     EXPECT_EINVAL(prokio_mpsc_try_recv(rx, NULL), "prokio_mpsc_try_recv", "value_out");
     EXPECT_EINVAL(prokio_mpsc_blocking_recv(NULL, &v), "prokio_mpsc_blocking_recv", "rx");
