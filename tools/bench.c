@@ -7,6 +7,8 @@
  *   spawn_many        WORKERS N [reps]    one task spawns N empty tasks, awaits every handle
  *   yield_many        WORKERS T Y [reps]  T tasks yield Y times each
  *   chained_spawn     WORKERS N [reps]    each task spawns the next, depth N
+ *   ping_pong         WORKERS R [reps]    R round trips over two bounded(1) mpsc channels
+ *   ping_pong_2w      WORKERS R [reps]    the same, the two tasks on workers 0 and 1
  *   ping_pong_oneshot WORKERS R [reps]    R round trips, two fresh oneshots each
  *   wake_ping_pong    WORKERS R [reps]    two tasks on two workers wake each other R times
  *   timers            WORKERS N [reps]    N tasks sleeping 1..100 ms (fixed seed)
@@ -32,6 +34,8 @@ static const char usage[] =
     "  spawn_many        WORKERS N [reps]\n"
     "  yield_many        WORKERS T Y [reps]\n"
     "  chained_spawn     WORKERS N [reps]\n"
+    "  ping_pong         WORKERS R [reps]   (PROKIO_BENCH_LOCAL=1: PROKIO_LOCAL channels)\n"
+    "  ping_pong_2w      WORKERS R [reps]   (the ponger on worker 1 when WORKERS >= 2)\n"
     "  ping_pong_oneshot WORKERS R [reps]\n"
     "  wake_ping_pong    WORKERS R [reps]   (two tasks on workers 0 and 1 when WORKERS >= 2)\n"
     "  timers            WORKERS N [reps]\n"
@@ -216,6 +220,87 @@ static int chained_poll(void *frame, prokio_cx_t *cx)
         prokio_oneshot_rx_release(b->rx);
         if (b->rep > 0)
             b->d[b->rep - 1] = now_ns() - b->t0;
+    }
+    PROKIO_END(&b->co, 0);
+}
+
+/* ------------------------------------------------------------- ping_pong */
+
+/* The Tokio peer's ping_pong: two bounded mpsc channels of capacity 1; the
+ * pinger sends i on one and awaits i back on the other, R times. The ponger
+ * echoes until its channel closes. ping_pong_2w puts the ponger on another
+ * worker (every hand-over a cross-thread wake). */
+struct mpsc_ponger {
+    int co;
+    prokio_mpsc_rx_t *rx;
+    prokio_mpsc_tx_t *tx;
+    prokio_wait_t wait;
+    uint64_t v;
+};
+
+static int mpsc_ponger_poll(void *frame, prokio_cx_t *cx)
+{
+    struct mpsc_ponger *g = frame;
+    int rc;
+    PROKIO_BEGIN(&g->co);
+    for (;;) {
+        PROKIO_AWAIT_INTO(&g->co, rc, prokio_mpsc_recv_poll(g->rx, &g->v, cx));
+        if (rc < 0)
+            break; /* the pinger is done */
+        PROKIO_AWAIT_INTO(&g->co, rc, prokio_mpsc_send_poll(&g->wait, g->tx, &g->v, cx));
+        if (rc < 0)
+            break;
+    }
+    prokio_mpsc_rx_release(g->rx);
+    prokio_mpsc_tx_release(g->tx);
+    PROKIO_END(&g->co, 0);
+}
+
+struct ping_pong {
+    int co;
+    unsigned rep, reps, flags, ponger_worker;
+    uint64_t r, i, got;
+    prokio_mpsc_tx_t *tx;
+    prokio_mpsc_rx_t *rx;
+    prokio_wait_t wait;
+    prokio_task_t *ponger;
+    uint64_t t0, *d;
+};
+
+static int ping_pong_poll(void *frame, prokio_cx_t *cx)
+{
+    struct ping_pong *b = frame;
+    prokio_runtime_t *rt = prokio_cx_runtime(cx);
+    int rc;
+    PROKIO_BEGIN(&b->co);
+    for (b->rep = 0; b->rep <= b->reps; b->rep++) {
+        {
+            struct mpsc_ponger g = {0};
+            unsigned w = b->ponger_worker % prokio_runtime_workers(rt);
+            if ((rc = prokio_mpsc_new(&b->tx, &g.rx, sizeof(uint64_t), 1, NULL, b->flags)) < 0 ||
+                (rc = prokio_mpsc_new(&g.tx, &b->rx, sizeof(uint64_t), 1, NULL, b->flags)) < 0)
+                fail("mpsc", rc);
+            rc = b->ponger_worker == 0
+                     ? prokio_spawn_local(&b->ponger, mpsc_ponger_poll, &g, sizeof g, NULL, cx)
+                     : prokio_spawn_on(&b->ponger, rt, w, mpsc_ponger_poll, &g, sizeof g, NULL);
+            if (rc < 0)
+                fail("ponger", rc);
+        }
+        b->t0 = now_ns();
+        for (b->i = 0; b->i < b->r; b->i++) {
+            PROKIO_AWAIT_INTO(&b->co, rc, prokio_mpsc_send_poll(&b->wait, b->tx, &b->i, cx));
+            if (rc < 0)
+                fail("ponger gone", rc);
+            PROKIO_AWAIT_INTO(&b->co, rc, prokio_mpsc_recv_poll(b->rx, &b->got, cx));
+            if (rc < 0 || b->got != b->i)
+                fail("reply", rc < 0 ? rc : PROKIO_EIO);
+        }
+        if (b->rep > 0)
+            b->d[b->rep - 1] = now_ns() - b->t0;
+        prokio_mpsc_tx_release(b->tx);
+        PROKIO_AWAIT(&b->co, prokio_task_join_poll(b->ponger, cx));
+        prokio_task_release(b->ponger);
+        prokio_mpsc_rx_release(b->rx);
     }
     PROKIO_END(&b->co, 0);
 }
@@ -580,6 +665,21 @@ int main(int argc, char **argv)
         per_op(b.d, b.reps, b.n, &med, &min);
         printf("%s depth=%zu reps=%u ns_per_spawn=%.1f ns_per_spawn_min=%.1f\n", head, b.n, b.reps,
                med, min);
+        free(b.d);
+    } else if (strcmp(bench, "ping_pong") == 0 || strcmp(bench, "ping_pong_2w") == 0) {
+        bool two = strcmp(bench, "ping_pong_2w") == 0;
+        const char *local = getenv("PROKIO_BENCH_LOCAL");
+        struct ping_pong b = {.r = arg(argc, argv, 3, -1),
+                              .reps = (unsigned)arg(argc, argv, 4, 5),
+                              .ponger_worker = two ? 1 : 0,
+                              .flags = (!two && local && *local == '1') ? PROKIO_LOCAL : 0};
+        b.d = malloc(b.reps * sizeof *b.d);
+        if ((rc = prokio_runtime_block_on(rt, ping_pong_poll, &b, sizeof b, NULL)) < 0)
+            fail(bench, rc);
+        per_op(b.d, b.reps, b.r, &med, &min);
+        printf("%s chan=mpsc_bounded1%s round_trips=%llu reps=%u ns_per_rt=%.1f "
+               "ns_per_rt_min=%.1f\n",
+               head, b.flags ? "_local" : "", (unsigned long long)b.r, b.reps, med, min);
         free(b.d);
     } else if (strcmp(bench, "ping_pong_oneshot") == 0) {
         /* With one worker, the channels are what a program would make

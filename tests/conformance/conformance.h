@@ -301,7 +301,22 @@ const char *conf_expected_backend(void);
     X(shutdown_idle)                                                                               \
     X(shutdown_wakes_blocked_threads)                                                              \
     X(shutdown_large_frames)                                                                       \
-    X(free_busy_while_waker_held)
+    X(free_busy_while_waker_held)                                                                  \
+    /* mpsc.c */                                                                                   \
+    X(mpsc_cross_worker)                                                                           \
+    X(mpsc_recv_many)                                                                              \
+    X(mpsc_try)                                                                                    \
+    X(mpsc_unbounded)                                                                              \
+    X(mpsc_drops)                                                                                  \
+    X(mpsc_close_rx)                                                                               \
+    X(mpsc_close_permit_held)                                                                      \
+    X(mpsc_close_tx)                                                                               \
+    X(mpsc_abort_waiting_sender)                                                                   \
+    X(mpsc_cancel_granted)                                                                         \
+    X(mpsc_fifo)                                                                                   \
+    X(mpsc_threads)                                                                                \
+    X(mpsc_local)                                                                                  \
+    X(mpsc_coop)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

@@ -541,6 +541,87 @@ static int c_branches(struct env *e)
     return 0;
 }
 
+/* ------------------------------------------------------------- mpsc */
+
+static int c_mpsc_new(struct env *e)
+{
+    (void)e;
+    prokio_mpsc_tx_t *tx = (prokio_mpsc_tx_t *)&tx;
+    prokio_mpsc_rx_t *rx = (prokio_mpsc_rx_t *)&rx;
+    EXPECT_EINVAL(prokio_mpsc_new(NULL, &rx, 4, 1, NULL, 0), "prokio_mpsc_new", "tx");
+    CHECK(rx == NULL);
+    EXPECT_EINVAL(prokio_mpsc_new(&tx, NULL, 4, 1, NULL, 0), "prokio_mpsc_new", "rx");
+    CHECK(tx == NULL);
+    return 0;
+}
+
+static int c_mpsc_ends(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_mpsc_tx_clone(NULL) == NULL);
+    prokio_mpsc_tx_release(NULL);
+    prokio_mpsc_rx_release(NULL);
+    prokio_mpsc_rx_close(NULL);
+    CHECK(prokio_mpsc_tx_is_closed(NULL) == false);
+    CHECK(prokio_mpsc_rx_len(NULL) == 0);
+    CHECK(prokio_mpsc_tx_capacity(NULL) == 0);
+    return 0;
+}
+
+static int c_mpsc_sends(struct env *e)
+{
+    int v = 1;
+    prokio_wait_t w = {0};
+    prokio_mpsc_tx_t *tx;
+    prokio_mpsc_rx_t *rx;
+    CHECK(prokio_mpsc_new(&tx, &rx, sizeof v, 1, NULL, 0) == 0);
+    EXPECT_EINVAL(prokio_mpsc_send_poll(NULL, tx, &v, e->cx), "prokio_mpsc_send_poll", "wait");
+    EXPECT_EINVAL(prokio_mpsc_send_poll(&w, NULL, &v, e->cx), "prokio_mpsc_send_poll", "tx");
+    EXPECT_EINVAL(prokio_mpsc_send_poll(&w, tx, NULL, e->cx), "prokio_mpsc_send_poll", "value");
+    EXPECT_EINVAL(prokio_mpsc_send_poll(&w, tx, &v, NULL), "prokio_mpsc_send_poll", "cx");
+    EXPECT_EINVAL(prokio_mpsc_reserve_poll(NULL, tx, e->cx), "prokio_mpsc_reserve_poll", "wait");
+    EXPECT_EINVAL(prokio_mpsc_reserve_poll(&w, NULL, e->cx), "prokio_mpsc_reserve_poll", "tx");
+    EXPECT_EINVAL(prokio_mpsc_reserve_poll(&w, tx, NULL), "prokio_mpsc_reserve_poll", "cx");
+    EXPECT_EINVAL(prokio_mpsc_permit_send(NULL, &v), "prokio_mpsc_permit_send", "wait");
+    EXPECT_EINVAL(prokio_mpsc_permit_send(&w, &v), "prokio_mpsc_permit_send", "permit");
+    CHECK(prokio_mpsc_reserve_poll(&w, tx, e->cx) == 0);
+    EXPECT_EINVAL(prokio_mpsc_permit_send(&w, NULL), "prokio_mpsc_permit_send", "value");
+    CHECK(prokio_mpsc_permit_send(&w, &v) == 0);
+    EXPECT_EINVAL(prokio_mpsc_try_send(NULL, &v), "prokio_mpsc_try_send", "tx");
+    EXPECT_EINVAL(prokio_mpsc_try_send(tx, NULL), "prokio_mpsc_try_send", "value");
+    EXPECT_EINVAL(prokio_mpsc_blocking_send(NULL, &v), "prokio_mpsc_blocking_send", "tx");
+    EXPECT_EINVAL(prokio_mpsc_blocking_send(tx, NULL), "prokio_mpsc_blocking_send", "value");
+    prokio_mpsc_tx_release(tx);
+    prokio_mpsc_rx_release(rx);
+    return 0;
+}
+
+static int c_mpsc_recvs(struct env *e)
+{
+    int v = 1;
+    prokio_mpsc_tx_t *tx;
+    prokio_mpsc_rx_t *rx;
+    CHECK(prokio_mpsc_new(&tx, &rx, sizeof v, 4, NULL, 0) == 0);
+    CHECK(prokio_mpsc_try_send(tx, &v) == 0);
+    EXPECT_EINVAL(prokio_mpsc_recv_poll(NULL, &v, e->cx), "prokio_mpsc_recv_poll", "rx");
+    EXPECT_EINVAL(prokio_mpsc_recv_poll(rx, NULL, e->cx), "prokio_mpsc_recv_poll", "value_out");
+    EXPECT_EINVAL(prokio_mpsc_recv_poll(rx, &v, NULL), "prokio_mpsc_recv_poll", "cx");
+    EXPECT_EINVAL(prokio_mpsc_recv_many_poll(NULL, &v, 1, e->cx), "prokio_mpsc_recv_many_poll",
+                  "rx");
+    EXPECT_EINVAL(prokio_mpsc_recv_many_poll(rx, NULL, 1, e->cx), "prokio_mpsc_recv_many_poll",
+                  "values_out");
+    EXPECT_EINVAL(prokio_mpsc_recv_many_poll(rx, &v, 1, NULL), "prokio_mpsc_recv_many_poll", "cx");
+    EXPECT_EINVAL(prokio_mpsc_try_recv(NULL, &v), "prokio_mpsc_try_recv", "rx");
+    EXPECT_EINVAL(prokio_mpsc_try_recv(rx, NULL), "prokio_mpsc_try_recv", "value_out");
+    EXPECT_EINVAL(prokio_mpsc_blocking_recv(NULL, &v), "prokio_mpsc_blocking_recv", "rx");
+    EXPECT_EINVAL(prokio_mpsc_blocking_recv(rx, NULL), "prokio_mpsc_blocking_recv", "value_out");
+    v = 0;
+    CHECK(prokio_mpsc_try_recv(rx, &v) == 0 && v == 1); /* nothing was lost */
+    prokio_mpsc_tx_release(tx);
+    prokio_mpsc_rx_release(rx);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -612,6 +693,17 @@ static const struct entry table[] = {
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
     {"prokio_runtime_backend_report", c_runtime_backend_report, RUNTIME},
+    /* prokio/channel.h: mpsc */
+    {"prokio_mpsc_new", c_mpsc_new, NOTHING},
+    {"prokio_mpsc_tx_clone prokio_mpsc_tx_release prokio_mpsc_rx_release prokio_mpsc_rx_close "
+     "prokio_mpsc_tx_is_closed prokio_mpsc_rx_len prokio_mpsc_tx_capacity",
+     c_mpsc_ends, NOTHING},
+    {"prokio_mpsc_send_poll prokio_mpsc_reserve_poll prokio_mpsc_permit_send "
+     "prokio_mpsc_try_send prokio_mpsc_blocking_send",
+     c_mpsc_sends, TASK},
+    {"prokio_mpsc_recv_poll prokio_mpsc_recv_many_poll prokio_mpsc_try_recv "
+     "prokio_mpsc_blocking_recv",
+     c_mpsc_recvs, TASK},
 };
 
 enum { NENTRIES = sizeof table / sizeof *table };
