@@ -393,7 +393,7 @@ void test_mpsc_close_permit_held(void **state)
     prokio_oneshot_tx_t *go;
     atomic_int reserved = 0;
     struct held_permit f = {.tx = tx, .reserved = &reserved, .v = 77};
-    assert_int_equal(prokio_oneshot_new(&go, &f.go, 0), 0);
+    assert_int_equal(prokio_oneshot_new(&go, &f.go, 0, NULL, 0), 0);
     prokio_task_t *h;
     assert_int_equal(prokio_spawn_on(&h, rt, 1, held_permit_poll, &f, sizeof f, held_permit_drop),
                      0);
