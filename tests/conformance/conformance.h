@@ -290,6 +290,8 @@ const char *conf_expected_backend(void);
     X(oneshot_size0)                                                                               \
     X(oneshot_repoll)                                                                              \
     X(oneshot_many)                                                                                \
+    /* coop.c */                                                                                   \
+    X(coop_busy_pair_does_not_starve_timer)                                                        \
     /* oneshot_local.c */                                                                          \
     X(oneshot_local_ping_pong)                                                                     \
     X(oneshot_local_off_worker)                                                                    \
