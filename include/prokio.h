@@ -10,6 +10,7 @@
  *   prokio/time.h      durations, the clock, sleeps
  *   prokio/fd.h        registered descriptors: awaiting readiness
  *   prokio/channel.h   channels (oneshot, mpsc)
+ *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
@@ -132,6 +133,7 @@
 #include <prokio/time.h>
 #include <prokio/fd.h>
 #include <prokio/channel.h>
+#include <prokio/group.h>
 #include <prokio/coro.h>
 
 #endif /* PROKIO_H */

@@ -98,6 +98,62 @@ struct prokio_sleep;
 prokio_branch_t prokio_branch_sleep(struct prokio_sleep *sleep);
 prokio_branch_t prokio_branch_join(prokio_task_t *task);
 
+/* ------------------------------------------------------ select, join-all */
+
+/* Flags of prokio_select_poll. */
+#define PROKIO_SELECT_BIASED 0x1u /* poll the branches in index order, 0 first */
+#define PROKIO_SELECT_KEEP   0x2u /* leave the losing branches as they are */
+
+/* Awaits the first of n branches to complete, as Tokio's select!.
+ * Each poll polls every branch, starting at a random index (so that over
+ * many polls each ready branch gets its turn to win: a branch that is
+ * always ready cannot starve the others), or at 0 with
+ * PROKIO_SELECT_BIASED. The first branch to return something other than
+ * PROKIO_PENDING wins: *index_out receives its index (it is written only
+ * then) and its result is returned, whatever it is (a negative result is
+ * the branch's, not a failure of the select, and leaves
+ * prokio_last_error() alone). The branches after the winner are not
+ * polled in that round.
+ * The losers, without PROKIO_SELECT_KEEP: every other branch's cancel is
+ * called, once, when it is not NULL (those polled in this round, those
+ * not reached, and those polled in earlier rounds alike), as Tokio drops
+ * the other futures of a select!. They must be in a state their cancel
+ * accepts: an initialised sleep, a wait (idle or pending), a handle.
+ * With PROKIO_SELECT_KEEP: nothing is called on them. A loser polled in
+ * this round or an earlier one may still be registered (its waker can
+ * wake the task spuriously, later) and may even have had what it waits
+ * for handed to it (a lock granted to its wait, a task ended): it is
+ * kept, not lost, for the next poll of that branch, so you may poll the
+ * same branches again (another select over them, or each alone) or
+ * cancel them yourself later. A branch that completed keeps returning its
+ * result (the poll contract), so drop the winner from the set, or
+ * re-initialise it, before selecting again.
+ * Returns PROKIO_PENDING when no branch completed (each pending branch
+ * arranged its wake). PROKIO_EINVAL when index_out, branches or cx is
+ * NULL, n is 0, or a branch's poll is NULL: then no branch is polled or
+ * cancelled.
+ * Cancel-safety: exactly that of the branches. The select itself keeps
+ * nothing between polls; a task aborted while waiting in it has every
+ * pending leaf future cancelled by the runtime (waits, sleeps), as for
+ * any task.
+ * Thread: the worker of cx. */
+int prokio_select_poll(size_t *index_out, const prokio_branch_t *branches, size_t n, unsigned flags,
+                       prokio_cx_t *cx);
+
+/* Awaits every branch, as Tokio's join!. The caller sets each results[i]
+ * to PROKIO_PENDING before the first poll; each poll polls only the
+ * branches whose result is still PROKIO_PENDING, in index order, and
+ * stores what each returns. Returns 0 once every results[i] holds a
+ * result (a branch's negative result is stored, not returned), and
+ * PROKIO_PENDING before. n == 0 is done at once (0). PROKIO_EINVAL when
+ * results, branches or cx is NULL, or the poll of a branch still pending
+ * is NULL: then nothing is polled.
+ * Cancel-safety: the results already stored stay in `results`; to give
+ * up, cancel the branches still PROKIO_PENDING (their cancel) yourself,
+ * or let the task end (the runtime cancels its pending waits and sleeps).
+ * Thread: the worker of cx. */
+int prokio_join_all_poll(int *results, const prokio_branch_t *branches, size_t n, prokio_cx_t *cx);
+
 #ifdef __cplusplus
 }
 #endif

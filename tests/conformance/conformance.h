@@ -318,7 +318,22 @@ const char *conf_expected_backend(void);
     X(mpsc_fifo)                                                                                   \
     X(mpsc_threads)                                                                                \
     X(mpsc_local)                                                                                  \
-    X(mpsc_coop)
+    X(mpsc_coop)                                                                                   \
+    /* select.c: select and join-all */                                                            \
+    X(select_first_ready)                                                                          \
+    X(select_biased_cancels)                                                                       \
+    X(select_fair)                                                                                 \
+    X(select_keep)                                                                                 \
+    X(select_abort_waiting)                                                                        \
+    X(join_all_collects)                                                                           \
+    /* group.c: task groups */                                                                     \
+    X(group_completion_order)                                                                      \
+    X(group_empty)                                                                                 \
+    X(group_current_runtime)                                                                       \
+    X(group_abort_all)                                                                             \
+    X(group_free_running)                                                                          \
+    X(group_blocking)                                                                              \
+    X(group_many)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

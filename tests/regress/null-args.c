@@ -622,6 +622,87 @@ static int c_mpsc_recvs(struct env *e)
     return 0;
 }
 
+/* ---- select, join-all (future.h) and task groups (group.h) */
+
+static int c_select_poll(struct env *e)
+{
+    int r[1] = {PROKIO_PENDING};
+    size_t i;
+    prokio_branch_t b[1] = {{ok_poll, NULL, NULL}};
+    EXPECT_EINVAL(prokio_select_poll(NULL, b, 1, 0, e->cx), "prokio_select_poll", "index_out");
+    EXPECT_EINVAL(prokio_select_poll(&i, NULL, 1, 0, e->cx), "prokio_select_poll", "branches");
+    EXPECT_EINVAL(prokio_select_poll(&i, b, 1, 0, NULL), "prokio_select_poll", "cx");
+    EXPECT_EINVAL(prokio_select_poll(&i, b, 0, 0, e->cx), "prokio_select_poll", "n");
+    prokio_branch_t nb[1] = {{NULL, NULL, NULL}};
+    EXPECT_EINVAL(prokio_select_poll(&i, nb, 1, 0, e->cx), "prokio_select_poll", "poll");
+    EXPECT_EINVAL(prokio_join_all_poll(NULL, b, 1, e->cx), "prokio_join_all_poll", "results");
+    EXPECT_EINVAL(prokio_join_all_poll(r, NULL, 1, e->cx), "prokio_join_all_poll", "branches");
+    EXPECT_EINVAL(prokio_join_all_poll(r, b, 1, NULL), "prokio_join_all_poll", "cx");
+    EXPECT_EINVAL(prokio_join_all_poll(r, nb, 1, e->cx), "prokio_join_all_poll", "poll");
+    return 0;
+}
+
+static int c_group_new(struct env *e)
+{
+    prokio_group_t *g = (prokio_group_t *)&g;
+    EXPECT_EINVAL(prokio_group_new(NULL, e->rt), "prokio_group_new", "out");
+    /* rt NULL means the current runtime: none on this (plain) thread. */
+    EXPECT_EINVAL(prokio_group_new(&g, NULL), "prokio_group_new", "rt");
+    CHECK(g == NULL);
+    return 0;
+}
+
+static int c_group_spawn(struct env *e)
+{
+    prokio_group_t *g;
+    EXPECT_EINVAL(prokio_group_spawn(NULL, ok_poll, NULL, 0, NULL), "prokio_group_spawn", "g");
+    EXPECT_EINVAL(prokio_group_spawn_on(NULL, 0, ok_poll, NULL, 0, NULL), "prokio_group_spawn_on",
+                  "g");
+    EXPECT_EINVAL(prokio_group_spawn_local(NULL, ok_poll, NULL, 0, NULL, e->cx),
+                  "prokio_group_spawn_local", "g");
+    CHECK(prokio_group_new(&g, e->rt) == 0);
+    EXPECT_EINVAL(prokio_group_spawn(g, NULL, NULL, 0, NULL), "prokio_group_spawn", "poll");
+    EXPECT_EINVAL(prokio_group_spawn_on(g, 0, NULL, NULL, 0, NULL), "prokio_group_spawn_on",
+                  "poll");
+    EXPECT_EINVAL(prokio_group_spawn_local(g, NULL, NULL, 0, NULL, e->cx),
+                  "prokio_group_spawn_local", "poll");
+    EXPECT_EINVAL(prokio_group_spawn_local(g, ok_poll, NULL, 0, NULL, NULL),
+                  "prokio_group_spawn_local", "cx");
+    CHECK(prokio_group_len(g) == 0);
+    prokio_group_free(g);
+    return 0;
+}
+
+static int c_group_join_next(struct env *e)
+{
+    prokio_group_t *g;
+    prokio_task_t *t = (prokio_task_t *)&t;
+    CHECK(prokio_group_new(&g, e->rt) == 0);
+    EXPECT_EINVAL(prokio_group_join_next_poll(NULL, g, e->cx), "prokio_group_join_next_poll",
+                  "task_out");
+    EXPECT_EINVAL(prokio_group_join_next_poll(&t, NULL, e->cx), "prokio_group_join_next_poll", "g");
+    CHECK(t == NULL);
+    EXPECT_EINVAL(prokio_group_join_next_poll(&t, g, NULL), "prokio_group_join_next_poll", "cx");
+    EXPECT_EINVAL(prokio_group_try_join_next(NULL, g), "prokio_group_try_join_next", "task_out");
+    EXPECT_EINVAL(prokio_group_try_join_next(&t, NULL), "prokio_group_try_join_next", "g");
+    EXPECT_EINVAL(prokio_group_blocking_join_next(NULL, g), "prokio_group_blocking_join_next",
+                  "task_out");
+    EXPECT_EINVAL(prokio_group_blocking_join_next(&t, NULL), "prokio_group_blocking_join_next",
+                  "g");
+    CHECK(prokio_group_join_next_poll(&t, g, e->cx) == PROKIO_ENOENT);
+    prokio_group_free(g);
+    return 0;
+}
+
+static int c_group_void(struct env *e)
+{
+    (void)e;
+    prokio_group_abort_all(NULL);
+    CHECK(prokio_group_len(NULL) == 0);
+    prokio_group_free(NULL);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -689,6 +770,13 @@ static const struct entry table[] = {
     {"prokio_oneshot_tx_is_closed", c_oneshot_tx_is_closed, NOTHING},
     {"prokio_oneshot_recv_poll", c_oneshot_recv_poll, TASK},
     {"prokio_oneshot_rx_release", c_oneshot_rx_release, NOTHING},
+    /* prokio/future.h: select, join-all; prokio/group.h */
+    {"prokio_select_poll prokio_join_all_poll", c_select_poll, TASK},
+    {"prokio_group_new", c_group_new, RUNTIME},
+    {"prokio_group_spawn prokio_group_spawn_on prokio_group_spawn_local", c_group_spawn, TASK},
+    {"prokio_group_join_next_poll prokio_group_try_join_next prokio_group_blocking_join_next",
+     c_group_join_next, TASK},
+    {"prokio_group_abort_all prokio_group_len prokio_group_free", c_group_void, NOTHING},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
