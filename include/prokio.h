@@ -9,7 +9,7 @@
  *   prokio/task.h      spawning, JoinHandles, the poll context, wakers
  *   prokio/time.h      durations, the clock, sleeps
  *   prokio/fd.h        registered descriptors: awaiting readiness
- *   prokio/channel.h   channels (oneshot)
+ *   prokio/channel.h   channels (oneshot, broadcast, watch)
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version

@@ -295,7 +295,17 @@ const char *conf_expected_backend(void);
     X(shutdown_idle)                                                                               \
     X(shutdown_wakes_blocked_threads)                                                              \
     X(shutdown_large_frames)                                                                       \
-    X(free_busy_while_waker_held)
+    X(free_busy_while_waker_held)                                                                  \
+    /* broadcast.c */                                                                              \
+    X(bcast_every_receiver)                                                                        \
+    X(bcast_many_senders)                                                                          \
+    X(bcast_lag_and_drops)                                                                         \
+    X(bcast_lag_task)                                                                              \
+    X(bcast_local)                                                                                 \
+    X(bcast_blocking)                                                                              \
+    X(bcast_abort_waiting)                                                                         \
+    X(bcast_wait_cancel)                                                                           \
+    X(bcast_coop)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)
