@@ -305,7 +305,15 @@ const char *conf_expected_backend(void);
     X(bcast_blocking)                                                                              \
     X(bcast_abort_waiting)                                                                         \
     X(bcast_wait_cancel)                                                                           \
-    X(bcast_coop)
+    X(bcast_coop)                                                                                  \
+    /* watch.c */                                                                                  \
+    X(watch_basics)                                                                                \
+    X(watch_many_receivers)                                                                        \
+    X(watch_close_and_abort)                                                                       \
+    X(watch_wait_cancel)                                                                           \
+    X(watch_local)                                                                                 \
+    X(watch_blocking)                                                                              \
+    X(watch_coop)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)
