@@ -16,6 +16,7 @@
  * and the receiver at its queued waiter (rx->w), so releasing a receiver
  * takes its waiter out of the queue and the channel never points at a
  * receiver that is gone. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,10 @@ struct bcast {
     size_t value_size, cap;
     uint64_t head, tail;
     unsigned txs, rxs;
-    unsigned char slots[];
+    /* Every value aligned as malloc aligns: value_drop gets typed values. A
+     * type's size is a multiple of its alignment, so slot n, at n *
+     * value_size from an aligned start, is aligned too. */
+    _Alignas(max_align_t) unsigned char slots[];
 };
 
 struct prokio_broadcast_rx {

@@ -13,6 +13,7 @@
  * It is written under both locks and read under either (atomic, relaxed,
  * for the lock-free has_changed). Waiters of a change are granted all at
  * once by a send or the sender's release; a grant is only "look again". */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,8 @@ struct watch {
     unsigned rxs;
     bool tx_gone;
     unsigned borrows; /* PROKIO_LOCAL only */
-    unsigned char value[];
+    /* Aligned as malloc aligns: borrows and value_drop read it typed. */
+    _Alignas(max_align_t) unsigned char value[];
 };
 
 struct prokio_watch_rx {

@@ -24,6 +24,7 @@ void test_watch_basics(void **state)
     /* A borrow is the channel's value itself: the same address each time. */
     const uint64_t *p = prokio_watch_borrow(rx);
     assert_non_null(p);
+    assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0); /* as malloc would */
     assert_int_equal(*p, 10);
     assert_null(prokio_watch_borrow(rx)); /* one borrow per receiver */
     prokio_watch_borrow_end(rx);
