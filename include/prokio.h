@@ -9,7 +9,8 @@
  *   prokio/task.h      spawning, JoinHandles, the poll context, wakers
  *   prokio/time.h      durations, the clock, sleeps
  *   prokio/fd.h        registered descriptors: awaiting readiness
- *   prokio/channel.h   channels (oneshot, mpsc)
+ *   prokio/channel.h   channels (oneshot, mpsc, broadcast, watch)
+ *   prokio/future.h    waits, cancel-safety, select and join-all
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages

@@ -196,6 +196,209 @@ size_t prokio_mpsc_rx_len(const prokio_mpsc_rx_t *rx);
 
 /* The capacity given at creation (0: unbounded; 0 for NULL). Thread: any. */
 size_t prokio_mpsc_tx_capacity(const prokio_mpsc_tx_t *tx);
+/* ------------------------------------------------------------- broadcast */
+
+/* A broadcast channel (Tokio's tokio::sync::broadcast): any number of
+ * senders and receivers; every receiver sees every value sent after it
+ * subscribed, in send order. The channel holds the last `capacity` values
+ * in a ring; a send never waits, and overwrites the oldest value when the
+ * ring is full. A receiver that fell more than `capacity` values behind is
+ * told so once, with the exact number it missed (PROKIO_ELAGGED), and goes
+ * on from the oldest value still held.
+ *
+ * Values are value_size bytes, copied in by send and out by each receive.
+ * Ownership of values: the channel's copy of a value is dropped
+ * (value_drop, when given) exactly once: when a send overwrites its slot,
+ * or when the last receiver is released (no later subscriber can see it),
+ * or when the channel goes. A receive hands out a byte copy and keeps the
+ * channel's own, so a value that points at memory it owns stays valid only
+ * until the channel drops it: broadcast plain data, or data whose owner
+ * outlives the channel. value_drop runs with the channel's lock held: it
+ * must not call into the same channel.
+ *
+ * The sender handle is a counted reference (_clone/_release); each
+ * receiver is its own object with its own position. The channel lives
+ * until the last sender and the last receiver are gone. Created with
+ * PROKIO_LOCAL, every call is confined to the creating worker (others get
+ * PROKIO_EXDEV) and takes no lock. */
+typedef struct prokio_broadcast_tx prokio_broadcast_tx_t;
+typedef struct prokio_broadcast_rx prokio_broadcast_rx_t;
+
+/* Creates a channel holding up to `capacity` (>= 1) values of value_size
+ * bytes (0 for bare signals), with one sender and one receiver.
+ * value_drop may be NULL (nothing to destroy); flags is 0 or PROKIO_LOCAL.
+ * Ownership: *tx and *rx are the caller's, to give up with
+ * prokio_broadcast_tx_release and prokio_broadcast_rx_release.
+ * Thread: any (PROKIO_LOCAL: a worker thread, which then owns it). */
+int prokio_broadcast_new(prokio_broadcast_tx_t **tx, prokio_broadcast_rx_t **rx, size_t value_size,
+                         size_t capacity, prokio_value_drop_fn value_drop, unsigned flags);
+
+/* One more sender for the same channel (the same pointer, counted), or NULL
+ * when tx is NULL or used off its worker (PROKIO_LOCAL; error set).
+ * Ownership: give it up with prokio_broadcast_tx_release. Thread: any. */
+prokio_broadcast_tx_t *prokio_broadcast_tx_clone(prokio_broadcast_tx_t *tx);
+
+/* Gives up one sender. With the last one gone, receivers get what is still
+ * held and then PROKIO_EPIPE; waiting receivers are woken. Thread: any. */
+void prokio_broadcast_tx_release(prokio_broadcast_tx_t *tx);
+
+/* Copies value_size bytes at `value` (NULL only when value_size is 0) into
+ * the ring, overwriting (and dropping) the oldest value when it is full,
+ * and wakes every waiting receiver. Never waits. Returns the number of
+ * receivers that will see it (>= 1), or PROKIO_EPIPE when there are none:
+ * the value was not copied and is still the caller's (value_drop is not
+ * called on it). Thread: any. */
+int prokio_broadcast_send(prokio_broadcast_tx_t *tx, const void *value);
+
+/* A new receiver that sees the values sent from now on (none of those held
+ * already). Ownership: *rx is the caller's (prokio_broadcast_rx_release).
+ * Returns 0, PROKIO_ENOMEM, PROKIO_EXDEV. Thread: any. */
+int prokio_broadcast_subscribe(prokio_broadcast_rx_t **rx, prokio_broadcast_tx_t *tx);
+
+/* Tokio's resubscribe: a new receiver of rx's channel that sees the values
+ * sent from now on, whatever rx had still to read. Works after every
+ * sender is gone (the new receiver then reads PROKIO_EPIPE).
+ * Ownership and returns: as prokio_broadcast_subscribe. Thread: any. */
+int prokio_broadcast_resubscribe(prokio_broadcast_rx_t **out, prokio_broadcast_rx_t *rx);
+
+/* Awaits the next value for rx: PROKIO_PENDING, then
+ *   0               the value copied to value_out (NULL only when
+ *                   value_size is 0);
+ *   PROKIO_ELAGGED  rx fell behind: *missed_out (when missed_out is not
+ *                   NULL) is exactly how many values it missed; the next
+ *                   receive returns the oldest value still held;
+ *   PROKIO_EPIPE    every sender is gone and rx has read everything held.
+ * `wait` is the operation's place among the channel's waiters (future.h);
+ * a send wakes every waiting receiver. A completed receive leaves the wait
+ * idle, and the next poll with it receives the next value.
+ * Cancel-safe: rx's position moves only when a receive returns a result,
+ * so a receive abandoned while waiting (task aborted, prokio_wait_cancel,
+ * a select or timeout dropping it) loses nothing: the next receive returns
+ * the value it would have. Spends one unit of the coop budget when it
+ * completes without waiting. Thread: worker thread. */
+int prokio_broadcast_recv_poll(prokio_wait_t *wait, prokio_broadcast_rx_t *rx, void *value_out,
+                               uint64_t *missed_out, prokio_cx_t *cx);
+
+/* The same without waiting: PROKIO_EAGAIN when nothing new was sent yet.
+ * Thread: any. */
+int prokio_broadcast_try_recv(prokio_broadcast_rx_t *rx, void *value_out, uint64_t *missed_out);
+
+/* The same, blocking the calling thread until a value comes or the
+ * senders are gone. PROKIO_EDEADLK on a worker thread (await
+ * prokio_broadcast_recv_poll there). Thread: not a worker thread. */
+int prokio_broadcast_blocking_recv(prokio_broadcast_rx_t *rx, void *value_out,
+                                   uint64_t *missed_out);
+
+/* Gives up a receiver. Values only it had left to read are dropped when
+ * it was the last receiver (else they stay for the others, and are
+ * dropped when overwritten). A receive still pending on rx must not be
+ * polled again: release rx after it completed or was cancelled (a pending
+ * wait found here, on its own worker, is cancelled for you).
+ * Thread: any (the thread that polls rx, when a receive may be pending). */
+void prokio_broadcast_rx_release(prokio_broadcast_rx_t *rx);
+
+/* ----------------------------------------------------------------- watch */
+
+/* A watch channel (Tokio's tokio::sync::watch): one sender publishes the
+ * latest value, any number of receivers look at it and learn when it
+ * changed. The channel keeps one value and a version counter; each
+ * receiver remembers the version it last marked seen.
+ *
+ * Borrowing: prokio_watch_borrow returns a pointer to the channel's value
+ * itself, without copying, and holds a read lock until
+ * prokio_watch_borrow_end: sends wait for it. Keep a borrow short, never
+ * hold it across an await (a PENDING return), and never send on the same
+ * channel from the thread that holds it (the send would wait for itself;
+ * with PROKIO_LOCAL, where nothing waits, it fails with PROKIO_EBUSY).
+ * prokio_watch_read copies the value out instead, for most uses.
+ *
+ * Ownership of values: the channel's value is dropped (value_drop) when a
+ * send replaces it and once more, for the last value, when the channel
+ * goes. value_drop runs with the channel's locks held: it must not call
+ * into the same channel. */
+typedef struct prokio_watch_tx prokio_watch_tx_t;
+typedef struct prokio_watch_rx prokio_watch_rx_t;
+
+/* Creates a channel holding a copy of `initial` (value_size bytes; NULL
+ * only when value_size is 0) as version 0, with one sender and one
+ * receiver that has seen version 0. value_drop may be NULL; flags is 0 or
+ * PROKIO_LOCAL. Ownership: *tx and *rx are the caller's, to give up with
+ * prokio_watch_tx_release and prokio_watch_rx_release; the initial value
+ * now belongs to the channel. Thread: any (PROKIO_LOCAL: a worker thread). */
+int prokio_watch_new(prokio_watch_tx_t **tx, prokio_watch_rx_t **rx, size_t value_size,
+                     const void *initial, prokio_value_drop_fn value_drop, unsigned flags);
+
+/* Replaces the value with a copy of value_size bytes at `value` (NULL only
+ * when value_size is 0), drops the old one, makes a new version and wakes
+ * every receiver waiting for a change. Returns 0, or PROKIO_EPIPE when no
+ * receiver is left: nothing was replaced and the value is still the
+ * caller's. Waits for borrows to end (see above). Thread: any. */
+int prokio_watch_send(prokio_watch_tx_t *tx, const void *value);
+
+/* As prokio_watch_send, also without receivers, and the old value is not
+ * dropped but copied to old_out (NULL only when value_size is 0): it is
+ * the caller's now. Returns 0. Thread: any. */
+int prokio_watch_send_replace(prokio_watch_tx_t *tx, const void *value, void *old_out);
+
+/* True once every receiver is gone (prokio_watch_send would fail).
+ * Thread: any. */
+bool prokio_watch_tx_is_closed(prokio_watch_tx_t *tx);
+
+/* A new receiver that has seen the current version.
+ * Ownership: *rx is the caller's (prokio_watch_rx_release). Returns 0,
+ * PROKIO_ENOMEM, PROKIO_EXDEV. Thread: any. */
+int prokio_watch_subscribe(prokio_watch_rx_t **rx, prokio_watch_tx_t *tx);
+
+/* Tokio's Receiver::clone: a new receiver of rx's channel that has seen
+ * what rx has seen. Ownership and returns: as prokio_watch_subscribe.
+ * Thread: any (the thread that uses rx). */
+int prokio_watch_resubscribe(prokio_watch_rx_t **out, prokio_watch_rx_t *rx);
+
+/* Gives up the sender: receivers waiting for a change get PROKIO_EPIPE
+ * (after any version they have not seen). Thread: any. */
+void prokio_watch_tx_release(prokio_watch_tx_t *tx);
+
+/* Awaits a version newer than the one rx last marked seen: PROKIO_PENDING,
+ * then 0 (a newer version exists; nothing is marked seen: read it with
+ * prokio_watch_borrow_and_update or prokio_watch_read, or this returns 0
+ * again at once), or PROKIO_EPIPE when the sender is gone and rx has seen
+ * the last version. A completed wait is idle again (future.h).
+ * Cancel-safe: it marks nothing, so abandoning it (task aborted,
+ * prokio_wait_cancel, select or timeout) loses no change: the next call
+ * sees it. Spends one unit of the coop budget when it completes without
+ * waiting. Thread: worker thread. */
+int prokio_watch_changed_poll(prokio_wait_t *wait, prokio_watch_rx_t *rx, prokio_cx_t *cx);
+
+/* Without waiting: 1 when a version newer than rx's seen one exists, 0
+ * when not, PROKIO_EPIPE when not and the sender is gone. Thread: any. */
+int prokio_watch_has_changed(prokio_watch_rx_t *rx);
+
+/* Blocks the calling thread as prokio_watch_changed_poll awaits; the same
+ * results. PROKIO_EDEADLK on a worker thread. Thread: not a worker thread. */
+int prokio_watch_blocking_changed(prokio_watch_rx_t *rx);
+
+/* The current value, not copied: a pointer into the channel, valid until
+ * prokio_watch_borrow_end(rx), with a read lock held until then (see
+ * "Borrowing" above). NULL (error set) when rx is NULL, already borrowed,
+ * or used off its worker. _and_update also marks the version seen.
+ * Lifetime: until prokio_watch_borrow_end. Thread: any; the borrow ends on
+ * the thread that took it. */
+const void *prokio_watch_borrow(prokio_watch_rx_t *rx);
+const void *prokio_watch_borrow_and_update(prokio_watch_rx_t *rx);
+
+/* Ends rx's borrow; nothing when rx holds none. Thread: the borrowing one. */
+void prokio_watch_borrow_end(prokio_watch_rx_t *rx);
+
+/* Copies the current value to value_out (NULL only when value_size is 0)
+ * and marks its version seen: borrow_and_update, copy, borrow_end.
+ * Returns 0. Thread: any. */
+int prokio_watch_read(prokio_watch_rx_t *rx, void *value_out);
+
+/* Gives up a receiver (ending its borrow, if it holds one). A change wait
+ * on rx must be complete or cancelled first (a pending one found here, on
+ * its own worker, is cancelled for you). Thread: any (the thread that
+ * polls rx, when a wait may be pending). */
+void prokio_watch_rx_release(prokio_watch_rx_t *rx);
 
 #ifdef __cplusplus
 }

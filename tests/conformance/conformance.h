@@ -333,7 +333,25 @@ const char *conf_expected_backend(void);
     X(group_abort_all)                                                                             \
     X(group_free_running)                                                                          \
     X(group_blocking)                                                                              \
-    X(group_many)
+    X(group_many)                                                                                  \
+    /* broadcast.c */                                                                              \
+    X(bcast_every_receiver)                                                                        \
+    X(bcast_many_senders)                                                                          \
+    X(bcast_lag_and_drops)                                                                         \
+    X(bcast_lag_task)                                                                              \
+    X(bcast_local)                                                                                 \
+    X(bcast_blocking)                                                                              \
+    X(bcast_abort_waiting)                                                                         \
+    X(bcast_wait_cancel)                                                                           \
+    X(bcast_coop)                                                                                  \
+    /* watch.c */                                                                                  \
+    X(watch_basics)                                                                                \
+    X(watch_many_receivers)                                                                        \
+    X(watch_close_and_abort)                                                                       \
+    X(watch_wait_cancel)                                                                           \
+    X(watch_local)                                                                                 \
+    X(watch_blocking)                                                                              \
+    X(watch_coop)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

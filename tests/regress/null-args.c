@@ -703,6 +703,90 @@ static int c_group_void(struct env *e)
     return 0;
 }
 
+/* prokio/channel.h: broadcast and watch */
+
+static int c_broadcast(struct env *e)
+{
+    const char *fn = "prokio_broadcast_new";
+    prokio_broadcast_tx_t *tx = (prokio_broadcast_tx_t *)&tx;
+    prokio_broadcast_rx_t *rx = (prokio_broadcast_rx_t *)&rx, *r2;
+    uint64_t v = 1, m;
+    prokio_wait_t w = {{{0}}};
+    EXPECT_EINVAL(prokio_broadcast_new(NULL, &rx, 8, 1, NULL, 0), fn, "tx");
+    CHECK(rx == NULL);
+    EXPECT_EINVAL(prokio_broadcast_new(&tx, NULL, 8, 1, NULL, 0), fn, "rx");
+    CHECK(tx == NULL);
+    CHECK(prokio_broadcast_new(&tx, &rx, sizeof v, 2, NULL, 0) == 0);
+    CHECK(prokio_broadcast_tx_clone(NULL) == NULL);
+    prokio_broadcast_tx_release(NULL);
+    prokio_broadcast_rx_release(NULL);
+    EXPECT_EINVAL(prokio_broadcast_send(NULL, &v), "prokio_broadcast_send", "tx");
+    EXPECT_EINVAL(prokio_broadcast_send(tx, NULL), "prokio_broadcast_send", "value");
+    EXPECT_EINVAL(prokio_broadcast_subscribe(NULL, tx), "prokio_broadcast_subscribe", "rx");
+    EXPECT_EINVAL(prokio_broadcast_subscribe(&r2, NULL), "prokio_broadcast_subscribe", "tx");
+    EXPECT_EINVAL(prokio_broadcast_resubscribe(NULL, rx), "prokio_broadcast_resubscribe", "out");
+    EXPECT_EINVAL(prokio_broadcast_resubscribe(&r2, NULL), "prokio_broadcast_resubscribe", "rx");
+    fn = "prokio_broadcast_recv_poll";
+    EXPECT_EINVAL(prokio_broadcast_recv_poll(NULL, rx, &v, &m, e->cx), fn, "wait");
+    EXPECT_EINVAL(prokio_broadcast_recv_poll(&w, NULL, &v, &m, e->cx), fn, "rx");
+    EXPECT_EINVAL(prokio_broadcast_recv_poll(&w, rx, NULL, &m, e->cx), fn, "value_out");
+    EXPECT_EINVAL(prokio_broadcast_recv_poll(&w, rx, &v, &m, NULL), fn, "cx");
+    fn = "prokio_broadcast_try_recv";
+    EXPECT_EINVAL(prokio_broadcast_try_recv(NULL, &v, &m), fn, "rx");
+    EXPECT_EINVAL(prokio_broadcast_try_recv(rx, NULL, &m), fn, "value_out");
+    fn = "prokio_broadcast_blocking_recv";
+    EXPECT_EINVAL(prokio_broadcast_blocking_recv(NULL, &v, &m), fn, "rx");
+    EXPECT_EINVAL(prokio_broadcast_blocking_recv(rx, NULL, &m), fn, "value_out");
+    /* missed_out is optional: NULL is fine. */
+    CHECK(prokio_broadcast_send(tx, &v) == 1);
+    CHECK(prokio_broadcast_try_recv(rx, &v, NULL) == 0);
+    prokio_broadcast_rx_release(rx);
+    prokio_broadcast_tx_release(tx);
+    return 0;
+}
+
+static int c_watch(struct env *e)
+{
+    const char *fn = "prokio_watch_new";
+    prokio_watch_tx_t *tx = (prokio_watch_tx_t *)&tx;
+    prokio_watch_rx_t *rx = (prokio_watch_rx_t *)&rx, *r2;
+    uint64_t v = 1, old;
+    prokio_wait_t w = {{{0}}};
+    EXPECT_EINVAL(prokio_watch_new(NULL, &rx, 8, &v, NULL, 0), fn, "tx");
+    CHECK(rx == NULL);
+    EXPECT_EINVAL(prokio_watch_new(&tx, NULL, 8, &v, NULL, 0), fn, "rx");
+    CHECK(tx == NULL);
+    EXPECT_EINVAL(prokio_watch_new(&tx, &rx, 8, NULL, NULL, 0), fn, "initial");
+    CHECK(prokio_watch_new(&tx, &rx, sizeof v, &v, NULL, 0) == 0);
+    EXPECT_EINVAL(prokio_watch_send(NULL, &v), "prokio_watch_send", "tx");
+    EXPECT_EINVAL(prokio_watch_send(tx, NULL), "prokio_watch_send", "value");
+    fn = "prokio_watch_send_replace";
+    EXPECT_EINVAL(prokio_watch_send_replace(NULL, &v, &old), fn, "tx");
+    EXPECT_EINVAL(prokio_watch_send_replace(tx, NULL, &old), fn, "value");
+    EXPECT_EINVAL(prokio_watch_send_replace(tx, &v, NULL), fn, "old_out");
+    CHECK(prokio_watch_tx_is_closed(NULL) == false);
+    EXPECT_EINVAL(prokio_watch_subscribe(NULL, tx), "prokio_watch_subscribe", "rx");
+    EXPECT_EINVAL(prokio_watch_subscribe(&r2, NULL), "prokio_watch_subscribe", "tx");
+    EXPECT_EINVAL(prokio_watch_resubscribe(NULL, rx), "prokio_watch_resubscribe", "out");
+    EXPECT_EINVAL(prokio_watch_resubscribe(&r2, NULL), "prokio_watch_resubscribe", "rx");
+    fn = "prokio_watch_changed_poll";
+    EXPECT_EINVAL(prokio_watch_changed_poll(NULL, rx, e->cx), fn, "wait");
+    EXPECT_EINVAL(prokio_watch_changed_poll(&w, NULL, e->cx), fn, "rx");
+    EXPECT_EINVAL(prokio_watch_changed_poll(&w, rx, NULL), fn, "cx");
+    EXPECT_EINVAL(prokio_watch_has_changed(NULL), "prokio_watch_has_changed", "rx");
+    EXPECT_EINVAL(prokio_watch_blocking_changed(NULL), "prokio_watch_blocking_changed", "rx");
+    CHECK(prokio_watch_borrow(NULL) == NULL);
+    CHECK(prokio_watch_borrow_and_update(NULL) == NULL);
+    prokio_watch_borrow_end(NULL);
+    EXPECT_EINVAL(prokio_watch_read(NULL, &v), "prokio_watch_read", "rx");
+    EXPECT_EINVAL(prokio_watch_read(rx, NULL), "prokio_watch_read", "value_out");
+    prokio_watch_rx_release(NULL);
+    prokio_watch_tx_release(NULL);
+    prokio_watch_rx_release(rx);
+    prokio_watch_tx_release(tx);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -777,6 +861,18 @@ static const struct entry table[] = {
     {"prokio_group_join_next_poll prokio_group_try_join_next prokio_group_blocking_join_next",
      c_group_join_next, TASK},
     {"prokio_group_abort_all prokio_group_len prokio_group_free", c_group_void, NOTHING},
+    /* prokio/channel.h: broadcast and watch */
+    {"prokio_broadcast_new prokio_broadcast_tx_clone prokio_broadcast_tx_release "
+     "prokio_broadcast_send prokio_broadcast_subscribe prokio_broadcast_resubscribe "
+     "prokio_broadcast_recv_poll prokio_broadcast_try_recv prokio_broadcast_blocking_recv "
+     "prokio_broadcast_rx_release",
+     c_broadcast, TASK},
+    {"prokio_watch_new prokio_watch_send prokio_watch_send_replace prokio_watch_tx_is_closed "
+     "prokio_watch_subscribe prokio_watch_resubscribe prokio_watch_tx_release "
+     "prokio_watch_changed_poll prokio_watch_has_changed prokio_watch_blocking_changed "
+     "prokio_watch_borrow prokio_watch_borrow_and_update prokio_watch_borrow_end "
+     "prokio_watch_read prokio_watch_rx_release",
+     c_watch, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
