@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "loader.h"
 
@@ -21,6 +22,7 @@ struct prokio_runtime {
     _Atomic int closing;  /* shutdown has begun: spawns fail */
     pthread_mutex_t lock; /* serialises shutdown and free */
     bool shut_down;       /* the workers are joined */
+    struct prokio__clock clock; /* clock_pause.c */
 };
 
 /* Stops and joins workers 0 .. started-1 (shutdown.c). Thread: not a
