@@ -295,7 +295,19 @@ const char *conf_expected_backend(void);
     X(shutdown_idle)                                                                               \
     X(shutdown_wakes_blocked_threads)                                                              \
     X(shutdown_large_frames)                                                                       \
-    X(free_busy_while_waker_held)
+    X(free_busy_while_waker_held)                                                                  \
+    /* time.c */                                                                                   \
+    X(interval_burst)                                                                              \
+    X(interval_delay)                                                                              \
+    X(interval_skip)                                                                               \
+    X(interval_reset_cancel)                                                                       \
+    X(interval_abort)                                                                              \
+    X(timeout_paused)                                                                              \
+    X(timeout_oneshot)                                                                             \
+    X(timeout_join)                                                                                \
+    X(time_pause_from_thread)                                                                      \
+    X(time_auto_advance_workers)                                                                   \
+    X(time_huge)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)
