@@ -22,9 +22,9 @@ static inline uint64_t prokio__add_sat(uint64_t a, uint64_t b)
  * first pause, so the unpaused hot path is one relaxed load and one branch
  * that is always predicted. */
 struct prokio__clock {
-    _Atomic int shifted;   /* ever paused: read through the slow path */
-    _Atomic int paused;    /* 1: the clock is `virt` */
-    _Atomic uint64_t virt; /* the time while paused */
+    _Atomic int shifted;    /* ever paused: read through the slow path */
+    _Atomic int paused;     /* 1: the clock is `virt` */
+    _Atomic uint64_t virt;  /* the time while paused */
     _Atomic int64_t offset; /* while running: backend time + offset */
     pthread_mutex_t lock;   /* pause, resume, advance, auto-advance */
 };

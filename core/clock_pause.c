@@ -226,9 +226,9 @@ int prokio_runtime_time_resume(prokio_runtime_t *rt)
         uint64_t real = prokio__monotonic_ns();
         /* Both below 2^63 in practice (ns since boot plus what tests
          * advance); a clock advanced past that saturates the offset. */
-        int64_t off = virt >= real ? (virt - real > (uint64_t)INT64_MAX ? INT64_MAX
-                                                                         : (int64_t)(virt - real))
-                                   : -(int64_t)(real - virt);
+        int64_t off = virt >= real
+                          ? (virt - real > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(virt - real))
+                          : -(int64_t)(real - virt);
         atomic_store_explicit(&c->offset, off, memory_order_seq_cst);
         atomic_store_explicit(&c->paused, 0, memory_order_seq_cst);
         notify_all(rt);

@@ -53,8 +53,7 @@ static int init(prokio_interval_t *iv, uint32_t state, uint64_t start_ns, uint64
     if (iv == NULL)
         return prokio__error(PROKIO_EINVAL, "%s: iv is NULL", who);
     if (period_ns == 0)
-        return prokio__error(PROKIO_EINVAL, "%s: the period is 0 (it must be at least 1 ns)",
-                             who);
+        return prokio__error(PROKIO_EINVAL, "%s: the period is 0 (it must be at least 1 ns)", who);
     if (policy != PROKIO_TICK_BURST && policy != PROKIO_TICK_DELAY && policy != PROKIO_TICK_SKIP)
         return prokio__error(PROKIO_EINVAL,
                              "%s: unknown policy %d (PROKIO_TICK_BURST, _DELAY or _SKIP)", who,
@@ -130,9 +129,8 @@ int prokio_interval_tick_poll(prokio_interval_t *iv, prokio_cx_t *cx)
         prokio__coop_restore(cx);
         int rc = prokio__timer_arm(w, &s->timer, cx->task, s->timer.deadline_ns);
         if (rc < 0)
-            return prokio__error(rc,
-                                 "prokio_interval_tick_poll: no memory to grow worker %u's timers",
-                                 w->index);
+            return prokio__error(
+                rc, "prokio_interval_tick_poll: no memory to grow worker %u's timers", w->index);
         s->state = IV_ARMED;
         return PROKIO_PENDING;
     }

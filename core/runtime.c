@@ -151,8 +151,7 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
     if ((rc = prokio__clock_init(&rt->clock)) < 0) {
         pthread_mutex_destroy(&rt->lock);
         free(rt);
-        return prokio__error(rc, "prokio_runtime_new: pthread_mutex_init: %s",
-                             prokio_strerror(rc));
+        return prokio__error(rc, "prokio_runtime_new: pthread_mutex_init: %s", prokio_strerror(rc));
     }
     if ((rc = select_backend(rt, request, nworkers)) < 0) {
         prokio__clock_fini(&rt->clock);

@@ -7,7 +7,9 @@ int prokio_timeout_poll(prokio_sleep_t *deadline, prokio_branch_t inner, prokio_
 {
     if (PROKIO_UNLIKELY(deadline == NULL || cx == NULL || inner.poll == NULL))
         return prokio__error(PROKIO_EINVAL, "prokio_timeout_poll: %s is NULL",
-                             deadline == NULL ? "deadline" : cx == NULL ? "cx" : "inner.poll");
+                             deadline == NULL ? "deadline"
+                             : cx == NULL     ? "cx"
+                                              : "inner.poll");
     if (PROKIO_UNLIKELY(!prokio__sleep_is_initialised(deadline)))
         return prokio__error(PROKIO_EINVAL,
                              "prokio_timeout_poll: the deadline was never initialised (call "

@@ -45,8 +45,8 @@ struct prokio__worker {
     _Atomic int failed;             /* shutdown.c: 0, or the backend's code: stopped for good */
     _Atomic int waking;             /* threads inside vt->wake (see worker.c) */
     _Atomic int64_t spawned_remote; /* spawns pushed from other threads */
-    _Atomic int idle;                  /* clock_pause.c: parked while paused */
-    _Atomic uint64_t idle_deadline;    /* clock_pause.c: its next timer then */
+    _Atomic int idle;               /* clock_pause.c: parked while paused */
+    _Atomic uint64_t idle_deadline; /* clock_pause.c: its next timer then */
 };
 
 /* The worker that owns a task (found from the task's address). */

@@ -233,10 +233,10 @@ static int to_poll(void *frame, prokio_cx_t *cx)
     f->real_start = mono_ns();
     prokio_sleep_init(&f->deadline, PROKIO_SEC(600));
     prokio_sleep_init(&f->inner.s, PROKIO_SEC(3600));
-    PROKIO_AWAIT_INTO(
-        &f->co, f->rc_late,
-        prokio_timeout_poll(&f->deadline, (prokio_branch_t){never_poll, &f->inner, never_cancel},
-                            cx));
+    PROKIO_AWAIT_INTO(&f->co, f->rc_late,
+                      prokio_timeout_poll(&f->deadline,
+                                          (prokio_branch_t){never_poll, &f->inner, never_cancel},
+                                          cx));
     f->expired_at = prokio_cx_now_ns(cx) - f->start;
     f->real_ms = (mono_ns() - f->real_start) / PROKIO_MS(1);
     PROKIO_END(&f->co, 0);
@@ -277,9 +277,9 @@ static int to_recv_poll(void *frame, prokio_cx_t *cx)
     struct to_recv *f = frame;
     PROKIO_BEGIN(&f->co);
     prokio_sleep_init(&f->deadline, PROKIO_SEC(60));
-    PROKIO_AWAIT_INTO(&f->co, f->rc_late,
-                      prokio_timeout_poll(&f->deadline,
-                                          (prokio_branch_t){recv_branch_poll, f, NULL}, cx));
+    PROKIO_AWAIT_INTO(
+        &f->co, f->rc_late,
+        prokio_timeout_poll(&f->deadline, (prokio_branch_t){recv_branch_poll, f, NULL}, cx));
     PROKIO_AWAIT_INTO(&f->co, f->rc_recv, prokio_oneshot_recv_poll(f->rx, &f->value, cx));
     prokio_oneshot_rx_release(f->rx);
     f->rx = NULL;

@@ -674,8 +674,8 @@ static const struct entry table[] = {
     {"prokio_interval_init", c_interval_init, NOTHING},
     {"prokio_interval_init_at", c_interval_init_at, NOTHING},
     {"prokio_interval_tick_poll", c_interval_tick_poll, TASK},
-    {"prokio_interval_last_deadline prokio_interval_reset prokio_interval_cancel",
-     c_interval_void, NOTHING},
+    {"prokio_interval_last_deadline prokio_interval_reset prokio_interval_cancel", c_interval_void,
+     NOTHING},
     {"prokio_timeout_poll", c_timeout_poll, TASK},
     {"prokio_runtime_time_pause prokio_runtime_time_resume prokio_runtime_time_advance "
      "prokio_runtime_time_is_paused",

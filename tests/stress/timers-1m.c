@@ -115,7 +115,8 @@ static void test_million(void **state)
 {
     (void)state;
     struct million f = {.n = 1000000 / divisor()};
-    printf("# million: %zu sleeps%s\n", f.n, divisor() > 1 ? " (divided by 10 under a sanitizer)" : "");
+    printf("# million: %zu sleeps%s\n", f.n,
+           divisor() > 1 ? " (divided by 10 under a sanitizer)" : "");
     f.s = calloc(f.n, sizeof *f.s);
     f.cancelled = calloc(f.n, 1);
     f.order = malloc(f.n * sizeof *f.order);
