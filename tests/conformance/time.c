@@ -146,6 +146,7 @@ void test_interval_reset_cancel(void **state)
 
 struct iv_forever {
     struct track tr;
+    atomic_int *started; /* read by the main thread: atomic */
     prokio_interval_t iv;
     int inited;
 };
@@ -157,6 +158,7 @@ static int iv_forever_poll(void *frame, prokio_cx_t *cx)
     if (!f->inited) {
         prokio_interval_init(&f->iv, PROKIO_SEC(3600), PROKIO_TICK_SKIP);
         f->inited = 1;
+        atomic_fetch_add(f->started, 1);
     }
     int rc;
     while ((rc = prokio_interval_tick_poll(&f->iv, cx)) == 0)
@@ -173,13 +175,11 @@ void test_interval_abort(void **state)
     prokio_runtime_t *rt = test_runtime(2);
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
-        struct iv_forever f = {.tr.d = &d};
+        atomic_int started = 0;
+        struct iv_forever f = {.tr.d = &d, .started = &started};
         prokio_task_t *h;
         assert_int_equal(prokio_spawn_on(&h, rt, w, iv_forever_poll, &f, sizeof f, track_drop), 0);
-        for (uint64_t end = mono_ns() + conf_timeout_ns();
-             ((struct iv_forever *)prokio_task_frame(h))->tr.polls < 1;)
-            if (!conf_yield_before(end))
-                fail_msg("the interval task never ran");
+        CONF_WAIT_FLAG(&started, 1);
         prokio_task_abort(h);
         assert_int_equal(conf_join(h, &f, sizeof f), PROKIO_ECANCELED);
         assert_int_equal(f.tr.polls, 1);
@@ -261,6 +261,7 @@ void test_timeout_paused(void **state)
  * there for the next receive (nothing lost). */
 struct to_recv {
     int co;
+    atomic_int *expired; /* read by the main thread: atomic */
     prokio_oneshot_rx_t *rx;
     prokio_sleep_t deadline;
     int rc_late, rc_recv, value;
@@ -280,6 +281,7 @@ static int to_recv_poll(void *frame, prokio_cx_t *cx)
     PROKIO_AWAIT_INTO(
         &f->co, f->rc_late,
         prokio_timeout_poll(&f->deadline, (prokio_branch_t){recv_branch_poll, f, NULL}, cx));
+    atomic_store(f->expired, f->rc_late == PROKIO_ETIMEDOUT ? 1 : 2);
     PROKIO_AWAIT_INTO(&f->co, f->rc_recv, prokio_oneshot_recv_poll(f->rx, &f->value, cx));
     prokio_oneshot_rx_release(f->rx);
     f->rx = NULL;
@@ -291,16 +293,14 @@ void test_timeout_oneshot(void **state)
     (void)state;
     prokio_runtime_t *rt = paused_runtime(1);
     prokio_oneshot_tx_t *tx;
-    struct to_recv f = {0};
+    atomic_int expired = 0;
+    struct to_recv f = {.expired = &expired};
     assert_int_equal(prokio_oneshot_new(&tx, &f.rx, sizeof(int)), 0);
     prokio_task_t *h;
     assert_int_equal(prokio_spawn_on(&h, rt, 0, to_recv_poll, &f, sizeof f, NULL), 0);
     /* The timeout expires by auto-advance (nothing else can run), then the
      * task waits on the receive alone, which keeps no timer. */
-    for (uint64_t end = mono_ns() + conf_timeout_ns();
-         ((struct to_recv *)prokio_task_frame(h))->rc_late != PROKIO_ETIMEDOUT;)
-        if (!conf_yield_before(end))
-            fail_msg("the timeout never expired");
+    CONF_WAIT_FLAG(&expired, 1);
     int v = 42;
     assert_int_equal(prokio_oneshot_send(tx, &v), 0);
     assert_int_equal(conf_join(h, &f, sizeof f), 0);
