@@ -148,11 +148,22 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
                              prokio_strerror(-rc));
     }
     atomic_init(&rt->refs, REF_CREATOR);
+    if ((rc = prokio__clock_init(&rt->clock)) < 0) {
+        pthread_mutex_destroy(&rt->lock);
+        free(rt);
+        return prokio__error(rc, "prokio_runtime_new: pthread_mutex_init: %s", prokio_strerror(rc));
+    }
     if ((rc = select_backend(rt, request, nworkers)) < 0) {
+        prokio__clock_fini(&rt->clock);
         pthread_mutex_destroy(&rt->lock);
         free(rt);
         return rc;
     }
+    /* Paused once every worker exists (the auto-advance looks at them all)
+     * and before anything can be spawned: no task sees the real clock. An
+     * old-size options struct has no such field: the INIT copy says false. */
+    if (o.start_paused)
+        prokio_runtime_time_pause(rt);
     prokio__log(PROKIO_LOG_BACKEND, "runtime started on %s (%s) with %u worker%s", rt->vt->name,
                 rt->backend->path, rt->nworkers, rt->nworkers == 1 ? "" : "s");
     *out = rt;
@@ -165,6 +176,7 @@ static void destroy(prokio_runtime_t *rt)
 {
     free_workers(rt);
     prokio__backend_close(rt->backend);
+    prokio__clock_fini(&rt->clock);
     pthread_mutex_destroy(&rt->lock);
     free(rt);
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "loader.h"
 
@@ -18,9 +19,10 @@ struct prokio_runtime {
      * prokio_runtime_free), the rest counts clones in steps of 2. */
     _Atomic uint64_t refs;
     /* Shutdown state (the sequence is in shutdown.c). */
-    _Atomic int closing;  /* shutdown has begun: spawns fail */
-    pthread_mutex_t lock; /* serialises shutdown and free */
-    bool shut_down;       /* the workers are joined */
+    _Atomic int closing;        /* shutdown has begun: spawns fail */
+    pthread_mutex_t lock;       /* serialises shutdown and free */
+    bool shut_down;             /* the workers are joined */
+    struct prokio__clock clock; /* clock_pause.c */
 };
 
 /* Stops and joins workers 0 .. started-1 (shutdown.c). Thread: not a

@@ -130,3 +130,9 @@ void prokio_sleep_cancel(prokio_sleep_t *sleep)
     if (s->state != SLEEP_UNINIT)
         s->state = SLEEP_CANCELLED;
 }
+
+bool prokio__sleep_is_initialised(const prokio_sleep_t *sleep)
+{
+    const struct sleep_impl *s = (const struct sleep_impl *)sleep->u.opaque;
+    return s->state >= SLEEP_RELATIVE && s->state <= SLEEP_CANCELLED;
+}

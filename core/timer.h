@@ -10,6 +10,7 @@
 #ifndef PROKIO_CORE_TIMER_H
 #define PROKIO_CORE_TIMER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "armed.h"
@@ -64,5 +65,9 @@ void prokio__timer_disarm(struct prokio__worker *w, struct prokio__timer *t);
 /* Fires every timer due at now_ns, in deadline order: marks it fired, takes
  * it off its task's armed list and wakes the task. Thread: the worker's. */
 void prokio__timer_fire_due(struct prokio__worker *w, uint64_t now_ns);
+
+/* False for a sleep whose memory was never initialised (sleep.c). */
+struct prokio_sleep;
+bool prokio__sleep_is_initialised(const struct prokio_sleep *sleep);
 
 #endif

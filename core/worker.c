@@ -138,9 +138,16 @@ static bool park(struct prokio__worker *w, unsigned *failures)
         atomic_store_explicit(&w->parked, 0, memory_order_seq_cst);
         return true;
     }
+    /* Read after parked = 1, as pause() writes `shifted` before it looks at
+     * parked: either this sees the pause or the pause wakes this wait. */
+    bool shifted = atomic_load_explicit(&w->clock->shifted, memory_order_seq_cst);
+    if (PROKIO_UNLIKELY(shifted))
+        deadline = prokio__clock_park_deadline(w, deadline);
     bool ok = wait_backend(w, deadline, failures);
     /* Sequentially consistent, for the shutdown check of `waking`. */
     atomic_store_explicit(&w->parked, 0, memory_order_seq_cst);
+    if (PROKIO_UNLIKELY(shifted))
+        prokio__clock_unpark(w);
     return ok;
 }
 
@@ -185,6 +192,8 @@ int prokio__worker_drive(struct prokio__worker *w)
     } while (ran < DRIVE_BUDGET);
     w->driving = false;
     uint64_t deadline = w->ready.head ? 0 : prokio__timer_next_deadline(&w->timers);
+    if (PROKIO_UNLIKELY(atomic_load_explicit(&w->clock->shifted, memory_order_seq_cst)))
+        deadline = prokio__clock_drive_deadline(w, deadline);
     return w->vt->arm(w->loop, deadline);
 }
 
@@ -273,6 +282,7 @@ static int start_thread(struct prokio__worker *w, unsigned index)
 int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, unsigned index)
 {
     w->rt = rt;
+    w->clock = &rt->clock;
     w->index = index;
     w->vt = rt->vt;
     w->cx.worker = w;

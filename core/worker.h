@@ -7,6 +7,7 @@
 
 #include <prokio/backend.h>
 
+#include "clock.h"
 #include "cx.h"
 #include "internal.h"
 #include "pool.h"
@@ -20,6 +21,8 @@ struct prokio__worker {
     struct prokio__timer_heap timers;
     int64_t live_local; /* tasks spawned here minus tasks ended here (see load) */
     struct prokio_runtime *rt;
+    struct prokio__clock *clock; /* the runtime's (clock_pause.c) */
+    uint64_t clock_floor;        /* the last virtual time read here: never go back */
     unsigned index;
     bool edge;          /* the loop's reports are edge-triggered */
     bool nonblocking;   /* the host drives this worker (CAP_NONBLOCKING_HOST) */
@@ -43,6 +46,8 @@ struct prokio__worker {
     _Atomic int failed;             /* shutdown.c: 0, or the backend's code: stopped for good */
     _Atomic int waking;             /* threads inside vt->wake (see worker.c) */
     _Atomic int64_t spawned_remote; /* spawns pushed from other threads */
+    _Atomic int idle;               /* clock_pause.c: parked while paused */
+    _Atomic uint64_t idle_deadline; /* clock_pause.c: its next timer then */
 };
 
 /* The worker that owns a task (found from the task's address). */
@@ -51,10 +56,14 @@ static inline struct prokio__worker *prokio__task_worker(const struct prokio_tas
     return prokio__pool_of(t)->worker;
 }
 
-/* The worker's clock: the backend's. Thread: the worker's. */
+/* The worker's clock: the backend's, unless the runtime's clock was ever
+ * paused (clock_pause.c). Thread: the worker's. */
 static inline uint64_t prokio__worker_now_ns(struct prokio__worker *w)
 {
-    return w->vt->now_ns(w->loop);
+    uint64_t now = w->vt->now_ns(w->loop);
+    if (PROKIO_UNLIKELY(atomic_load_explicit(&w->clock->shifted, memory_order_relaxed)))
+        return prokio__clock_now_slow(w, now);
+    return now;
 }
 
 /* Creates the loop and starts the thread; returns when the loop exists (0)

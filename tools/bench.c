@@ -12,6 +12,8 @@
  *   ping_pong_oneshot WORKERS R [reps]    R round trips, two fresh oneshots each
  *   wake_ping_pong    WORKERS R [reps]    two tasks on two workers wake each other R times
  *   timers            WORKERS N [reps]    N tasks sleeping 1..100 ms (fixed seed)
+ *   timers_1m         WORKERS [N] [reps]  one task arms N (1,000,000) sleeps, cancels a third,
+ *                                         fires the rest (paused clock): ns per arm/cancel/fire
  *   idle_tasks        WORKERS N           N tasks parked on never-fired oneshots: RSS per task
  *
  * Each benchmark runs one untimed warm-up repetition and then `reps` timed
@@ -39,6 +41,7 @@ static const char usage[] =
     "  ping_pong_oneshot WORKERS R [reps]\n"
     "  wake_ping_pong    WORKERS R [reps]   (two tasks on workers 0 and 1 when WORKERS >= 2)\n"
     "  timers            WORKERS N [reps]\n"
+    "  timers_1m         WORKERS [N] [reps]\n"
     "  idle_tasks        WORKERS N\n";
 
 static uint64_t now_ns(void)
@@ -539,6 +542,64 @@ static int timers_poll(void *frame, prokio_cx_t *cx)
     PROKIO_END(&b->co, 0);
 }
 
+/* timers_1m: the cost of one timer with a million pending on the worker.
+ * Deadlines are spread over an hour (fixed seed); the clock is paused so
+ * that firing is one advance, and each phase is timed as a whole. */
+struct timers_1m {
+    unsigned rep, reps;
+    size_t n, fired;
+    prokio_sleep_t *s;
+    uint64_t *arm, *cancel, *fire; /* per rep, ns for the phase */
+    size_t *cancels;
+    uint64_t t0;
+    int waiting;
+};
+
+static int timers_1m_poll(void *frame, prokio_cx_t *cx)
+{
+    struct timers_1m *b = frame;
+    for (; b->rep <= b->reps; b->rep++) {
+        unsigned r = b->rep ? b->rep - 1 : 0;
+        if (!b->waiting) {
+            /* Paused first, so no deadline passes while a million are armed. */
+            int rc = prokio_runtime_time_pause(prokio_cx_runtime(cx));
+            if (rc < 0)
+                fail("timers_1m pause", rc);
+            uint64_t seed = 0x5EED1234, base = prokio_cx_now_ns(cx);
+            b->t0 = now_ns();
+            for (size_t i = 0; i < b->n; i++) {
+                prokio_sleep_init_until(&b->s[i], base + 1 + splitmix64(&seed) % PROKIO_SEC(3600));
+                if (prokio_sleep_poll(&b->s[i], cx) != PROKIO_PENDING)
+                    fail("timers_1m arm", PROKIO_EIO);
+            }
+            b->arm[r] = now_ns() - b->t0;
+            b->cancels[r] = 0;
+            b->t0 = now_ns();
+            for (size_t i = 0; i < b->n; i++)
+                if (splitmix64(&seed) % 3 == 0) {
+                    prokio_sleep_cancel(&b->s[i]);
+                    b->cancels[r]++;
+                }
+            b->cancel[r] = now_ns() - b->t0;
+            if ((rc = prokio_runtime_time_advance(prokio_cx_runtime(cx), PROKIO_SEC(3601))) < 0)
+                fail("timers_1m advance", rc);
+            b->t0 = now_ns();
+            b->waiting = 1;
+            return PROKIO_PENDING; /* polled again once the worker fired them all */
+        }
+        b->fire[r] = now_ns() - b->t0;
+        b->waiting = 0;
+        b->fired = 0;
+        for (size_t i = 0; i < b->n; i++)
+            b->fired += prokio_sleep_poll(&b->s[i], cx) == 0;
+        if (b->fired + b->cancels[r] != b->n)
+            fail("timers_1m count", PROKIO_EIO);
+        if (prokio_runtime_time_resume(prokio_cx_runtime(cx)) < 0)
+            fail("timers_1m resume", PROKIO_EIO);
+    }
+    return 0;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -744,6 +805,32 @@ int main(int argc, char **argv)
         free(b.late);
         free(b.walls);
         free(b.spawns);
+    } else if (strcmp(bench, "timers_1m") == 0) {
+        struct timers_1m b = {.n = arg(argc, argv, 3, 1000000),
+                              .reps = (unsigned)arg(argc, argv, 4, 3)};
+        b.s = calloc(b.n, sizeof *b.s);
+        b.arm = calloc(b.reps, sizeof *b.arm);
+        b.cancel = calloc(b.reps, sizeof *b.cancel);
+        b.fire = calloc(b.reps, sizeof *b.fire);
+        b.cancels = calloc(b.reps, sizeof *b.cancels);
+        if (!b.s || !b.arm || !b.cancel || !b.fire || !b.cancels)
+            fail("timers_1m", PROKIO_ENOMEM);
+        if ((rc = prokio_runtime_block_on(rt, timers_1m_poll, &b, sizeof b, NULL)) < 0)
+            fail("timers_1m", rc);
+        double arm_med, arm_min, cancel_med, cancel_min, fire_med, fire_min;
+        size_t cancels = b.cancels[0];
+        per_op(b.arm, b.reps, b.n, &arm_med, &arm_min);
+        per_op(b.cancel, b.reps, cancels, &cancel_med, &cancel_min);
+        per_op(b.fire, b.reps, b.n - cancels, &fire_med, &fire_min);
+        printf("%s n=%zu cancelled=%zu reps=%u ns_per_arm=%.1f ns_per_arm_min=%.1f "
+               "ns_per_cancel=%.1f ns_per_cancel_min=%.1f ns_per_fire=%.1f ns_per_fire_min=%.1f\n",
+               head, b.n, cancels, b.reps, arm_med, arm_min, cancel_med, cancel_min, fire_med,
+               fire_min);
+        free(b.s);
+        free(b.arm);
+        free(b.cancel);
+        free(b.fire);
+        free(b.cancels);
     } else if (strcmp(bench, "idle_tasks") == 0) {
         struct idle_tasks b = {.n = arg(argc, argv, 3, -1)};
         b.senders = malloc(b.n * sizeof *b.senders); /* untouched until the tasks exist */

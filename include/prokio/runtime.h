@@ -21,11 +21,14 @@ typedef struct prokio_runtime_options {
      * (io_uring if the kernel allows it, then the others). An explicit
      * choice that fails is an error; only automatic selection falls back. */
     const char *backend;
+    /* true: the clock starts paused (prokio_runtime_time_pause before any
+     * task runs), as Tokio's start_paused, for tests of timeouts. */
+    bool start_paused;
 } prokio_runtime_options_t;
 
 #define PROKIO_RUNTIME_OPTIONS_INIT                                                                \
     {                                                                                              \
-        sizeof(prokio_runtime_options_t), 0, NULL                                                  \
+        sizeof(prokio_runtime_options_t), 0, NULL, false                                           \
     }
 
 /* Creates a runtime and starts its workers. opts may be NULL (defaults).

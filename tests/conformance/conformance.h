@@ -351,7 +351,19 @@ const char *conf_expected_backend(void);
     X(watch_wait_cancel)                                                                           \
     X(watch_local)                                                                                 \
     X(watch_blocking)                                                                              \
-    X(watch_coop)
+    X(watch_coop)                                                                                  \
+    /* time.c */                                                                                   \
+    X(interval_burst)                                                                              \
+    X(interval_delay)                                                                              \
+    X(interval_skip)                                                                               \
+    X(interval_reset_cancel)                                                                       \
+    X(interval_abort)                                                                              \
+    X(timeout_paused)                                                                              \
+    X(timeout_oneshot)                                                                             \
+    X(timeout_join)                                                                                \
+    X(time_pause_from_thread)                                                                      \
+    X(time_auto_advance_workers)                                                                   \
+    X(time_huge)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

@@ -787,6 +787,64 @@ static int c_watch(struct env *e)
     return 0;
 }
 
+/* ---------------------------------------- time: interval, timeout, pause */
+
+static int c_interval_init(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_interval_init(NULL, PROKIO_MS(1), PROKIO_TICK_BURST),
+                  "prokio_interval_init", "iv");
+    return 0;
+}
+
+static int c_interval_init_at(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_interval_init_at(NULL, 0, PROKIO_MS(1), PROKIO_TICK_SKIP),
+                  "prokio_interval_init_at", "iv");
+    return 0;
+}
+
+static int c_interval_tick_poll(struct env *e)
+{
+    EXPECT_EINVAL(prokio_interval_tick_poll(NULL, e->cx), "prokio_interval_tick_poll", "iv");
+    prokio_interval_t iv;
+    CHECK(prokio_interval_init(&iv, PROKIO_SEC(100), PROKIO_TICK_DELAY) == 0);
+    EXPECT_EINVAL(prokio_interval_tick_poll(&iv, NULL), "prokio_interval_tick_poll", "cx");
+    return 0;
+}
+
+static int c_interval_void(struct env *e)
+{
+    (void)e;
+    CHECK(prokio_interval_last_deadline(NULL) == 0);
+    prokio_interval_reset(NULL);
+    prokio_interval_cancel(NULL);
+    return 0;
+}
+
+static int c_timeout_poll(struct env *e)
+{
+    prokio_sleep_t s;
+    prokio_sleep_init(&s, PROKIO_SEC(100));
+    prokio_branch_t b = prokio_branch_sleep(&s);
+    EXPECT_EINVAL(prokio_timeout_poll(NULL, b, e->cx), "prokio_timeout_poll", "deadline");
+    EXPECT_EINVAL(prokio_timeout_poll(&s, b, NULL), "prokio_timeout_poll", "cx");
+    prokio_branch_t none = {NULL, NULL, NULL};
+    EXPECT_EINVAL(prokio_timeout_poll(&s, none, e->cx), "prokio_timeout_poll", "inner.poll");
+    return 0;
+}
+
+static int c_time_pause(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_runtime_time_pause(NULL), "prokio_runtime_time_pause", "rt");
+    EXPECT_EINVAL(prokio_runtime_time_resume(NULL), "prokio_runtime_time_resume", "rt");
+    EXPECT_EINVAL(prokio_runtime_time_advance(NULL, 1), "prokio_runtime_time_advance", "rt");
+    CHECK(!prokio_runtime_time_is_paused(NULL));
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -873,6 +931,16 @@ static const struct entry table[] = {
      "prokio_watch_borrow prokio_watch_borrow_and_update prokio_watch_borrow_end "
      "prokio_watch_read prokio_watch_rx_release",
      c_watch, TASK},
+    /* prokio/time.h: interval, timeout, the paused clock */
+    {"prokio_interval_init", c_interval_init, NOTHING},
+    {"prokio_interval_init_at", c_interval_init_at, NOTHING},
+    {"prokio_interval_tick_poll", c_interval_tick_poll, TASK},
+    {"prokio_interval_last_deadline prokio_interval_reset prokio_interval_cancel", c_interval_void,
+     NOTHING},
+    {"prokio_timeout_poll", c_timeout_poll, TASK},
+    {"prokio_runtime_time_pause prokio_runtime_time_resume prokio_runtime_time_advance "
+     "prokio_runtime_time_is_paused",
+     c_time_pause, NOTHING},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
