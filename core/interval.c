@@ -42,8 +42,8 @@ static inline struct iv_impl *impl(prokio_interval_t *iv)
 static void leave_heap_if_armed(struct iv_impl *s)
 {
     struct prokio__worker *w = prokio__tls_worker;
-    if (w && s->state == IV_ARMED && s->timer.index < w->timers.len &&
-        w->timers.v[s->timer.index] == &s->timer)
+    if (w && s->state == IV_ARMED &&
+        prokio__timer_heap_holds(&w->timers, s->timer.index, &s->timer))
         prokio__timer_disarm(w, &s->timer);
 }
 

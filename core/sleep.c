@@ -36,8 +36,8 @@ static inline struct sleep_impl *impl(prokio_sleep_t *s)
 static void leave_heap_if_armed(struct sleep_impl *s)
 {
     struct prokio__worker *w = prokio__tls_worker;
-    if (w && s->state == SLEEP_ARMED && s->timer.index < w->timers.len &&
-        w->timers.v[s->timer.index] == &s->timer)
+    if (w && s->state == SLEEP_ARMED &&
+        prokio__timer_heap_holds(&w->timers, s->timer.index, &s->timer))
         prokio__timer_disarm(w, &s->timer);
 }
 
