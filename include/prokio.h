@@ -10,6 +10,7 @@
  *   prokio/time.h      durations, the clock, sleeps
  *   prokio/fd.h        registered descriptors: awaiting readiness
  *   prokio/channel.h   channels (oneshot)
+ *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
@@ -118,6 +119,7 @@
 #include <prokio/time.h>
 #include <prokio/fd.h>
 #include <prokio/channel.h>
+#include <prokio/sync.h>
 #include <prokio/coro.h>
 
 #endif /* PROKIO_H */
