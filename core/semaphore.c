@@ -195,14 +195,17 @@ int prokio__sem_acquire_poll(prokio_wait_t *wait, struct prokio__sem *s, uint32_
 int prokio__sem_blocking_acquire(struct prokio__sem *s, uint32_t n, const char *what,
                                  const char *instead)
 {
-    int rc = prokio__sem_try(s, n);
+    /* The thread check first: a worker thread fails even when the permits
+     * are free, so the mistake shows at once and not under contention. */
+    int rc = 0;
+    struct prokio__parker *p = prokio__blocking_parker(what, instead, &rc);
+    if (p == NULL)
+        return rc;
+    rc = prokio__sem_try(s, n);
     if (rc == 0)
         return 0;
     if (rc == PROKIO_ECLOSED)
         return closed_error(what);
-    struct prokio__parker *p = prokio__blocking_parker(what, instead, &rc);
-    if (p == NULL)
-        return rc;
     prokio_wait_t wait = {{{0}}};
     struct prokio__waiter *w = prokio__waiter_of(&wait);
     prokio__shared_lock(&s->sh);
