@@ -12,6 +12,7 @@
  *   prokio/channel.h   channels (oneshot, mpsc, broadcast, watch)
  *   prokio/future.h    waits, cancel-safety, select and join-all
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
+ *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
@@ -135,6 +136,7 @@
 #include <prokio/fd.h>
 #include <prokio/channel.h>
 #include <prokio/group.h>
+#include <prokio/sync.h>
 #include <prokio/coro.h>
 
 #endif /* PROKIO_H */

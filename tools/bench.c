@@ -15,6 +15,8 @@
  *   timers_1m         WORKERS [N] [reps]  one task arms N (1,000,000) sleeps, cancels a third,
  *                                         fires the rest (paused clock): ns per arm/cancel/fire
  *   idle_tasks        WORKERS N           N tasks parked on never-fired oneshots: RSS per task
+ *   mutex             WORKERS N [reps]    N uncontended lock_poll + unlock pairs (and
+ *                                         try_lock + unlock), shared and PROKIO_LOCAL
  *
  * Each benchmark runs one untimed warm-up repetition and then `reps` timed
  * ones (default 5) inside a task (never in block_on's thread), and prints one
@@ -42,7 +44,8 @@ static const char usage[] =
     "  wake_ping_pong    WORKERS R [reps]   (two tasks on workers 0 and 1 when WORKERS >= 2)\n"
     "  timers            WORKERS N [reps]\n"
     "  timers_1m         WORKERS [N] [reps]\n"
-    "  idle_tasks        WORKERS N\n";
+    "  idle_tasks        WORKERS N\n"
+    "  mutex             WORKERS N [reps]\n";
 
 static uint64_t now_ns(void)
 {
@@ -672,6 +675,62 @@ static int idle_tasks_poll(void *frame, prokio_cx_t *cx)
     PROKIO_END(&b->co, 0);
 }
 
+/* ----------------------------------------------------------------- mutex */
+
+/* Four series, each `reps` timed repetitions after a warm-up: lock_poll +
+ * unlock and try_lock + unlock, on a shared mutex and on a PROKIO_LOCAL
+ * one. lock_poll spends the coop budget, so the task yields every 128
+ * pairs: that is part of the figure, as it is of any loop of ready locks. */
+enum { MUTEX_SERIES = 4 };
+
+struct mutex_bench {
+    size_t n, i;
+    unsigned rep, reps, series;
+    prokio_mutex_t *m;
+    prokio_wait_t w;
+    uint64_t t0, *d[MUTEX_SERIES];
+};
+
+static int mutex_bench_poll(void *frame, prokio_cx_t *cx)
+{
+    struct mutex_bench *b = frame;
+    while (b->series < MUTEX_SERIES) {
+        if (b->m == NULL) {
+            int rc = prokio_mutex_new(&b->m, b->series >= 2 ? PROKIO_LOCAL : 0);
+            if (rc < 0)
+                fail("mutex_new", rc);
+            b->rep = 0;
+            b->i = 0;
+            b->t0 = now_ns();
+        }
+        bool try = b->series % 2;
+        for (; b->i < b->n; b->i++) {
+            if (try) {
+                if (prokio_mutex_try_lock(b->m) != 0)
+                    fail("try_lock", PROKIO_EAGAIN);
+            } else {
+                int rc = prokio_mutex_lock_poll(&b->w, b->m, cx);
+                if (rc == PROKIO_PENDING)
+                    return rc; /* the coop budget: polled again at once */
+                if (rc < 0)
+                    fail("lock_poll", rc);
+            }
+            prokio_mutex_unlock(b->m);
+        }
+        uint64_t t = now_ns();
+        if (b->rep > 0) /* 0 is the warm-up */
+            b->d[b->series][b->rep - 1] = t - b->t0;
+        b->t0 = now_ns();
+        b->i = 0;
+        if (++b->rep <= b->reps)
+            continue;
+        prokio_mutex_free(b->m);
+        b->m = NULL;
+        b->series++;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -847,6 +906,21 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < b.n; i++)
             prokio_oneshot_tx_release(b.senders[i]);
         free(b.senders);
+    } else if (strcmp(bench, "mutex") == 0) {
+        struct mutex_bench b = {.n = arg(argc, argv, 3, -1),
+                                .reps = (unsigned)arg(argc, argv, 4, 5)};
+        for (int k = 0; k < MUTEX_SERIES; k++)
+            b.d[k] = malloc(b.reps * sizeof *b.d[k]);
+        if ((rc = prokio_runtime_block_on(rt, mutex_bench_poll, &b, sizeof b, NULL)) < 0)
+            fail("mutex", rc);
+        double f[MUTEX_SERIES][2];
+        for (int k = 0; k < MUTEX_SERIES; k++) {
+            per_op(b.d[k], b.reps, b.n, &f[k][0], &f[k][1]);
+            free(b.d[k]);
+        }
+        printf("%s pairs=%zu reps=%u ns_per_pair=%.1f ns_per_pair_min=%.1f ns_per_try_pair=%.1f "
+               "ns_per_pair_local=%.1f ns_per_pair_local_min=%.1f ns_per_try_pair_local=%.1f\n",
+               head, b.n, b.reps, f[0][0], f[0][1], f[1][0], f[2][0], f[2][1], f[3][0]);
     } else {
         fprintf(stderr, "bench: unknown benchmark '%s'\n%s", bench, usage);
         prokio_runtime_free(rt);

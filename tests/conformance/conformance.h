@@ -363,7 +363,23 @@ const char *conf_expected_backend(void);
     X(timeout_join)                                                                                \
     X(time_pause_from_thread)                                                                      \
     X(time_auto_advance_workers)                                                                   \
-    X(time_huge)
+    X(time_huge)                                                                                   \
+    /* sync.c */                                                                                   \
+    X(sync_mutex_fifo)                                                                             \
+    X(sync_mutex_cancel)                                                                           \
+    X(sync_mutex_threads)                                                                          \
+    X(sync_local)                                                                                  \
+    X(sync_coop_budget)                                                                            \
+    X(sync_semaphore_fairness)                                                                     \
+    X(sync_semaphore_cancel)                                                                       \
+    X(sync_semaphore_close)                                                                        \
+    X(sync_rwlock_writer_not_starved)                                                              \
+    X(sync_notify_permit)                                                                          \
+    X(sync_notify_waiters)                                                                         \
+    X(sync_notify_enable)                                                                          \
+    X(sync_barrier_generations)                                                                    \
+    X(sync_barrier_cancel)                                                                         \
+    X(sync_once_aborted_initialisers)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

@@ -845,6 +845,107 @@ static int c_time_pause(struct env *e)
     return 0;
 }
 
+/* prokio/sync.h: every function with NULL in each pointer argument. */
+static int c_sync(struct env *e)
+{
+    prokio_wait_t w = {{{0}}};
+    const void *v = NULL;
+    int x = 1;
+    EXPECT_EINVAL(prokio_semaphore_new(NULL, 1, 0), "prokio_semaphore_new", "out");
+    CHECK(prokio_semaphore_free(NULL) == 0);
+    prokio_semaphore_t *s;
+    CHECK(prokio_semaphore_new(&s, 1, 0) == 0);
+    EXPECT_EINVAL(prokio_semaphore_acquire_poll(NULL, s, 1, e->cx), "prokio_semaphore_acquire_poll",
+                  "wait");
+    EXPECT_EINVAL(prokio_semaphore_acquire_poll(&w, NULL, 1, e->cx),
+                  "prokio_semaphore_acquire_poll", "s");
+    EXPECT_EINVAL(prokio_semaphore_acquire_poll(&w, s, 1, NULL), "prokio_semaphore_acquire_poll",
+                  "cx");
+    EXPECT_EINVAL(prokio_semaphore_try_acquire(NULL, 1), "prokio_semaphore_try_acquire", "s");
+    EXPECT_EINVAL(prokio_semaphore_blocking_acquire(NULL, 1), "prokio_semaphore_blocking_acquire",
+                  "s");
+    prokio_semaphore_release(NULL, 1);
+    prokio_semaphore_close(NULL);
+    CHECK(!prokio_semaphore_is_closed(NULL));
+    CHECK(prokio_semaphore_available(NULL) == 0);
+    CHECK(prokio_semaphore_available(s) == 1);
+    CHECK(prokio_semaphore_free(s) == 0);
+
+    EXPECT_EINVAL(prokio_mutex_new(NULL, 0), "prokio_mutex_new", "out");
+    CHECK(prokio_mutex_free(NULL) == 0);
+    prokio_mutex_t *m;
+    CHECK(prokio_mutex_new(&m, 0) == 0);
+    EXPECT_EINVAL(prokio_mutex_lock_poll(NULL, m, e->cx), "prokio_mutex_lock_poll", "wait");
+    EXPECT_EINVAL(prokio_mutex_lock_poll(&w, NULL, e->cx), "prokio_mutex_lock_poll", "m");
+    EXPECT_EINVAL(prokio_mutex_lock_poll(&w, m, NULL), "prokio_mutex_lock_poll", "cx");
+    EXPECT_EINVAL(prokio_mutex_try_lock(NULL), "prokio_mutex_try_lock", "m");
+    EXPECT_EINVAL(prokio_mutex_blocking_lock(NULL), "prokio_mutex_blocking_lock", "m");
+    prokio_mutex_unlock(NULL);
+    CHECK(prokio_mutex_free(m) == 0);
+
+    EXPECT_EINVAL(prokio_rwlock_new(NULL, 0), "prokio_rwlock_new", "out");
+    CHECK(prokio_rwlock_free(NULL) == 0);
+    prokio_rwlock_t *l;
+    CHECK(prokio_rwlock_new(&l, 0) == 0);
+    EXPECT_EINVAL(prokio_rwlock_read_poll(NULL, l, e->cx), "prokio_rwlock_read_poll", "wait");
+    EXPECT_EINVAL(prokio_rwlock_read_poll(&w, NULL, e->cx), "prokio_rwlock_read_poll", "l");
+    EXPECT_EINVAL(prokio_rwlock_read_poll(&w, l, NULL), "prokio_rwlock_read_poll", "cx");
+    EXPECT_EINVAL(prokio_rwlock_write_poll(NULL, l, e->cx), "prokio_rwlock_write_poll", "wait");
+    EXPECT_EINVAL(prokio_rwlock_write_poll(&w, NULL, e->cx), "prokio_rwlock_write_poll", "l");
+    EXPECT_EINVAL(prokio_rwlock_write_poll(&w, l, NULL), "prokio_rwlock_write_poll", "cx");
+    EXPECT_EINVAL(prokio_rwlock_try_read(NULL), "prokio_rwlock_try_read", "l");
+    EXPECT_EINVAL(prokio_rwlock_try_write(NULL), "prokio_rwlock_try_write", "l");
+    EXPECT_EINVAL(prokio_rwlock_blocking_read(NULL), "prokio_rwlock_blocking_read", "l");
+    EXPECT_EINVAL(prokio_rwlock_blocking_write(NULL), "prokio_rwlock_blocking_write", "l");
+    prokio_rwlock_read_unlock(NULL);
+    prokio_rwlock_write_unlock(NULL);
+    CHECK(prokio_rwlock_free(l) == 0);
+
+    EXPECT_EINVAL(prokio_notify_new(NULL, 0), "prokio_notify_new", "out");
+    CHECK(prokio_notify_free(NULL) == 0);
+    prokio_notify_t *n;
+    CHECK(prokio_notify_new(&n, 0) == 0);
+    EXPECT_EINVAL(prokio_notify_enable(NULL, n, e->cx), "prokio_notify_enable", "wait");
+    EXPECT_EINVAL(prokio_notify_enable(&w, NULL, e->cx), "prokio_notify_enable", "n");
+    EXPECT_EINVAL(prokio_notify_enable(&w, n, NULL), "prokio_notify_enable", "cx");
+    EXPECT_EINVAL(prokio_notify_notified_poll(NULL, n, e->cx), "prokio_notify_notified_poll",
+                  "wait");
+    EXPECT_EINVAL(prokio_notify_notified_poll(&w, NULL, e->cx), "prokio_notify_notified_poll", "n");
+    EXPECT_EINVAL(prokio_notify_notified_poll(&w, n, NULL), "prokio_notify_notified_poll", "cx");
+    prokio_notify_notify_one(NULL);
+    prokio_notify_notify_waiters(NULL);
+    CHECK(prokio_notify_free(n) == 0);
+
+    EXPECT_EINVAL(prokio_barrier_new(NULL, 2, 0), "prokio_barrier_new", "out");
+    CHECK(prokio_barrier_free(NULL) == 0);
+    prokio_barrier_t *b;
+    CHECK(prokio_barrier_new(&b, 2, 0) == 0);
+    EXPECT_EINVAL(prokio_barrier_wait_poll(NULL, b, e->cx), "prokio_barrier_wait_poll", "wait");
+    EXPECT_EINVAL(prokio_barrier_wait_poll(&w, NULL, e->cx), "prokio_barrier_wait_poll", "b");
+    EXPECT_EINVAL(prokio_barrier_wait_poll(&w, b, NULL), "prokio_barrier_wait_poll", "cx");
+    CHECK(prokio_barrier_free(b) == 0);
+
+    EXPECT_EINVAL(prokio_once_new(NULL, 4, NULL, 0), "prokio_once_new", "out");
+    CHECK(prokio_once_free(NULL) == 0);
+    CHECK(prokio_once_get(NULL) == NULL);
+    prokio_once_t *o;
+    CHECK(prokio_once_new(&o, sizeof x, NULL, 0) == 0);
+    EXPECT_EINVAL(prokio_once_init_poll(NULL, o, &v, e->cx), "prokio_once_init_poll", "wait");
+    EXPECT_EINVAL(prokio_once_init_poll(&w, NULL, &v, e->cx), "prokio_once_init_poll", "o");
+    EXPECT_EINVAL(prokio_once_init_poll(&w, o, NULL, e->cx), "prokio_once_init_poll", "value_out");
+    EXPECT_EINVAL(prokio_once_init_poll(&w, o, &v, NULL), "prokio_once_init_poll", "cx");
+    EXPECT_EINVAL(prokio_once_set(NULL, o, &x), "prokio_once_set", "wait");
+    EXPECT_EINVAL(prokio_once_set(&w, NULL, &x), "prokio_once_set", "o");
+    EXPECT_EINVAL(prokio_once_set_now(NULL, &x), "prokio_once_set_now", "o");
+    EXPECT_EINVAL(prokio_once_set_now(o, NULL), "prokio_once_set_now", "value");
+    CHECK(prokio_once_init_poll(&w, o, &v, e->cx) == PROKIO_ONCE_INIT);
+    EXPECT_EINVAL(prokio_once_set(&w, o, NULL), "prokio_once_set", "value");
+    CHECK(prokio_once_set(&w, o, &x) == 0);
+    CHECK(*(const int *)prokio_once_get(o) == 1);
+    CHECK(prokio_once_free(o) == 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -941,6 +1042,20 @@ static const struct entry table[] = {
     {"prokio_runtime_time_pause prokio_runtime_time_resume prokio_runtime_time_advance "
      "prokio_runtime_time_is_paused",
      c_time_pause, NOTHING},
+    /* prokio/sync.h */
+    {"prokio_semaphore_new prokio_semaphore_free prokio_semaphore_acquire_poll "
+     "prokio_semaphore_try_acquire prokio_semaphore_blocking_acquire prokio_semaphore_release "
+     "prokio_semaphore_close prokio_semaphore_is_closed prokio_semaphore_available "
+     "prokio_mutex_new prokio_mutex_free prokio_mutex_lock_poll prokio_mutex_try_lock "
+     "prokio_mutex_blocking_lock prokio_mutex_unlock prokio_rwlock_new prokio_rwlock_free "
+     "prokio_rwlock_read_poll prokio_rwlock_write_poll prokio_rwlock_try_read "
+     "prokio_rwlock_try_write prokio_rwlock_blocking_read prokio_rwlock_blocking_write "
+     "prokio_rwlock_read_unlock prokio_rwlock_write_unlock prokio_notify_new prokio_notify_free "
+     "prokio_notify_enable prokio_notify_notified_poll prokio_notify_notify_one "
+     "prokio_notify_notify_waiters prokio_barrier_new prokio_barrier_free prokio_barrier_wait_poll "
+     "prokio_once_new prokio_once_free prokio_once_get prokio_once_init_poll prokio_once_set "
+     "prokio_once_set_now",
+     c_sync, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
