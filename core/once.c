@@ -109,7 +109,7 @@ static int ready(struct prokio_once *o, const void **value_out)
     return 0;
 }
 
-int prokio_once_init_poll(prokio_wait_t *wait, prokio_once_t *o, const void **value_out,
+int prokio_once_init_poll(const void **value_out, prokio_wait_t *wait, prokio_once_t *o,
                           prokio_cx_t *cx)
 {
     static const char what[] = "prokio_once_init_poll";

@@ -268,7 +268,7 @@ const void *prokio_once_get(const prokio_once_t *o);
  * passes the right to the next waiter (which gets PROKIO_ONCE_INIT), or
  * leaves the cell empty for the next caller: exactly one initialiser
  * completes. Thread: worker thread. */
-int prokio_once_init_poll(prokio_wait_t *wait, prokio_once_t *o, const void **value_out,
+int prokio_once_init_poll(const void **value_out, prokio_wait_t *wait, prokio_once_t *o,
                           prokio_cx_t *cx);
 
 /* Sets the value (value_size bytes copied; NULL for size 0) as the holder

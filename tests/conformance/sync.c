@@ -824,7 +824,7 @@ static int initer_poll(void *frame, prokio_cx_t *cx)
     struct initer *f = frame;
     track_poll(&f->tr);
     const void *v = NULL;
-    int rc = prokio_once_init_poll(&f->w, f->o, &v, cx);
+    int rc = prokio_once_init_poll(&v, &f->w, f->o, cx);
     if (rc == PROKIO_ONCE_INIT) {
         if (f->inits++ == 0)
             atomic_fetch_add(f->initialising, 1);
