@@ -23,11 +23,10 @@
 #ifndef PROKIO_CORE_WAITQ_H
 #define PROKIO_CORE_WAITQ_H
 
-#include <pthread.h>
-
 #include "armed.h"
 #include "cx.h"
 #include "internal.h"
+#include "lock.h"
 
 enum {
     PROKIO__WAIT_IDLE = 0,
@@ -120,7 +119,7 @@ void prokio__wakelist_wake(struct prokio__wakelist *l);
  * owner is NULL for a shared object, or the worker of a PROKIO_LOCAL one,
  * whose operations then take no lock. */
 struct prokio__shared {
-    pthread_mutex_t mutex;
+    struct prokio__lock lock;
     struct prokio__worker *owner;
 };
 
@@ -142,13 +141,13 @@ static inline int prokio__shared_check(const struct prokio__shared *s, const cha
 static inline void prokio__shared_lock(struct prokio__shared *s)
 {
     if (s->owner == NULL)
-        pthread_mutex_lock(&s->mutex);
+        prokio__lock_acquire(&s->lock);
 }
 
 static inline void prokio__shared_unlock(struct prokio__shared *s)
 {
     if (s->owner == NULL)
-        pthread_mutex_unlock(&s->mutex);
+        prokio__lock_release(&s->lock);
 }
 
 /* -------------------------------------------------------------- waiting */
