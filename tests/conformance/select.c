@@ -265,9 +265,12 @@ static int keep_poll(void *frame, prokio_cx_t *cx)
             return -100;
         f->gate = NULL;
     }
+    /* Biased, the kept sleep first: it is polled again even when the
+     * member has already ended by the first poll of this select (the
+     * fair start could otherwise pick the join and never look at it). */
     prokio_branch_t b[2] = {{csleep_poll, &f->s_long, csleep_cancel},
                             prokio_branch_join(f->member)};
-    f->r2 = prokio_select_poll(&f->i2, b, 2, PROKIO_SELECT_KEEP, cx);
+    f->r2 = prokio_select_poll(&f->i2, b, 2, PROKIO_SELECT_KEEP | PROKIO_SELECT_BIASED, cx);
     if (f->r2 == PROKIO_PENDING)
         return PROKIO_PENDING;
     csleep_cancel(&f->s_long);
