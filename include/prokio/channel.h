@@ -271,7 +271,7 @@ int prokio_broadcast_resubscribe(prokio_broadcast_rx_t **out, prokio_broadcast_r
  * `wait` is the operation's place among the channel's waiters (future.h);
  * a send wakes every waiting receiver. A completed receive leaves the wait
  * idle, and the next poll with it receives the next value.
- * Cancel-safe: rx's position moves only when a receive returns a result,
+ * Cancel-safety: rx's position moves only when a receive returns a result,
  * so a receive abandoned while waiting (task aborted, prokio_wait_cancel,
  * a select or timeout dropping it) loses nothing: the next receive returns
  * the value it would have. Spends one unit of the coop budget when it
@@ -363,7 +363,7 @@ void prokio_watch_tx_release(prokio_watch_tx_t *tx);
  * prokio_watch_borrow_and_update or prokio_watch_read, or this returns 0
  * again at once), or PROKIO_EPIPE when the sender is gone and rx has seen
  * the last version. A completed wait is idle again (future.h).
- * Cancel-safe: it marks nothing, so abandoning it (task aborted,
+ * Cancel-safety: it marks nothing, so abandoning it (task aborted,
  * prokio_wait_cancel, select or timeout) loses no change: the next call
  * sees it. Spends one unit of the coop budget when it completes without
  * waiting. Thread: worker thread. */

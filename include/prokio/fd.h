@@ -31,6 +31,9 @@ int prokio_fd_new(prokio_fd_t **out, int fileno, prokio_cx_t *cx);
  * that direction, then poll again. One task per direction may wait at a
  * time (a reader and a writer may wait together). After the runtime shut
  * down, PROKIO_ECANCELED.
+ * Cancel-safety: waiting consumes nothing (readiness is a level kept in
+ * fd); a task that abandons the wait leaves its waker, replaced by the
+ * next waiter of that direction or dropped by prokio_fd_free.
  * Thread: the owning worker (PROKIO_EXDEV from another). */
 int prokio_fd_ready_poll(prokio_fd_t *fd, unsigned interest, prokio_cx_t *cx);
 

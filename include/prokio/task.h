@@ -44,7 +44,12 @@ int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned wor
  * a handle over, do not share it). A thread that blocks in
  * prokio_task_blocking_join takes the handle from a task that awaited it,
  * and is never displaced: that task is woken once, and meanwhile this
- * returns PROKIO_EBUSY. Thread: worker thread. */
+ * returns PROKIO_EBUSY.
+ * Cancel-safety: awaiting takes nothing: abandoning the join (a select or
+ * a timeout chose another branch, the awaiting task was aborted) leaves the
+ * task running and its result in the handle, for the next poll or
+ * prokio_task_blocking_join; abort the task to stop it.
+ * Thread: worker thread. */
 int prokio_task_join_poll(prokio_task_t *task, prokio_cx_t *cx);
 
 /* Blocks the calling thread until the task ends; returns its result. The

@@ -34,6 +34,9 @@ uint64_t prokio_cx_now_ns(prokio_cx_t *cx);
  * the runtime. To abandon a sleep while the task goes on, call
  * prokio_sleep_cancel (or initialise it again) before reusing its memory
  * for anything else.
+ * Cancel-safety: a sleep owns nothing but its place in the worker's timers;
+ * abandoning it loses nothing (it stays armed until prokio_sleep_cancel or
+ * its task's end, a wake at most).
  * Thread: the owning worker, i.e. the worker of the task that polls it. */
 #define PROKIO_SLEEP_SIZE 96
 typedef struct prokio_sleep {
