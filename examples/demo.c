@@ -6,6 +6,12 @@
  *   2. runs three timers on different workers and checks none fired early;
  *   3. parks a task until a plain pthread, outside the runtime, wakes it;
  *   4. sends a value through a oneshot from one worker to another;
+ *   5. streams a million numbers from producers on every worker through one
+ *      bounded mpsc channel to a consumer, which checks the sum;
+ *   6. runs a task group whose members share a counter under an async
+ *      mutex held across an await, and collects them as they finish;
+ *   7. pauses the clock and awaits a 10-minute timeout in a few
+ *      milliseconds of real time;
  * and prints what happened where. The backend comes from PROKIO_BACKEND, or
  * is chosen automatically.
  *
@@ -149,6 +155,159 @@ static int sender_poll(void *frame, prokio_cx_t *cx)
     return prokio_oneshot_send(s->tx, &pi);
 }
 
+/* ------------------------------------------------------------ 5. mpsc */
+
+#define PRODUCERS    4u
+#define PER_PRODUCER 250000u
+
+struct producer {
+    int co;
+    prokio_mpsc_tx_t *tx;
+    prokio_wait_t wait;
+    uint64_t next, end;
+};
+
+static int producer_poll(void *frame, prokio_cx_t *cx)
+{
+    struct producer *p = frame;
+    int rc;
+    PROKIO_BEGIN(&p->co);
+    for (; p->next < p->end; p->next++) {
+        /* Waits when the channel is full: back-pressure, not memory. */
+        PROKIO_AWAIT_INTO(&p->co, rc, prokio_mpsc_send_poll(&p->wait, p->tx, &p->next, cx));
+        if (rc < 0)
+            break;
+    }
+    prokio_mpsc_tx_release(p->tx);
+    p->tx = NULL;
+    PROKIO_END(&p->co, 0);
+}
+
+static void producer_drop(void *frame)
+{
+    prokio_mpsc_tx_release(((struct producer *)frame)->tx); /* NULL once done */
+}
+
+struct consumer {
+    int co;
+    prokio_mpsc_rx_t *rx;
+    uint64_t batch[64];
+    uint64_t sum, count;
+};
+
+static int consumer_poll(void *frame, prokio_cx_t *cx)
+{
+    struct consumer *c = frame;
+    int n;
+    PROKIO_BEGIN(&c->co);
+    for (;;) {
+        PROKIO_AWAIT_INTO(&c->co, n, prokio_mpsc_recv_many_poll(c->rx, c->batch, 64, cx));
+        if (n < 0)
+            break; /* PROKIO_EPIPE: every producer is done and the channel is empty */
+        for (int i = 0; i < n; i++)
+            c->sum += c->batch[i];
+        c->count += (uint64_t)n;
+    }
+    prokio_mpsc_rx_release(c->rx);
+    PROKIO_END(&c->co, 0);
+}
+
+/* ------------------------------------------------------ 6. group + mutex */
+
+#define MEMBERS 8
+#define ROUNDS  1000
+
+struct member {
+    int co, i, id;
+    prokio_mutex_t *m;
+    uint64_t *counter;
+    prokio_wait_t wait;
+    unsigned worker;
+    uint64_t seen; /* in the frame: locals do not survive an await */
+};
+
+static int member_poll(void *frame, prokio_cx_t *cx)
+{
+    struct member *t = frame;
+    PROKIO_BEGIN(&t->co);
+    t->worker = prokio_cx_worker(cx);
+    for (t->i = 0; t->i < ROUNDS; t->i++) {
+        PROKIO_AWAIT(&t->co, prokio_mutex_lock_poll(&t->wait, t->m, cx));
+        t->seen = *t->counter;
+        /* Held across an await: other tasks, on this worker and others,
+         * run meanwhile, and none can touch the counter. */
+        PROKIO_YIELD(&t->co, cx);
+        *t->counter = t->seen + 1;
+        prokio_mutex_unlock(t->m);
+    }
+    PROKIO_END(&t->co, t->id);
+}
+
+struct gather {
+    int co, n;
+    prokio_group_t *g;
+    prokio_task_t *t;
+    int order[MEMBERS];
+};
+
+static int gather_poll(void *frame, prokio_cx_t *cx)
+{
+    struct gather *g = frame;
+    int rc;
+    PROKIO_BEGIN(&g->co);
+    for (;;) {
+        PROKIO_AWAIT_INTO(&g->co, rc, prokio_group_join_next_poll(&g->t, g->g, cx));
+        if (rc == PROKIO_ENOENT)
+            break;
+        if (rc < 0)
+            return rc;
+        g->order[g->n++] = prokio_task_result(g->t);
+        prokio_task_release(g->t);
+    }
+    PROKIO_END(&g->co, 0);
+}
+
+/* ------------------------------------------------------ 7. paused clock */
+
+struct never {
+    prokio_oneshot_rx_t *rx;
+    int value;
+};
+
+static int never_poll(void *future, prokio_cx_t *cx)
+{
+    struct never *n = future;
+    return prokio_oneshot_recv_poll(n->rx, &n->value, cx);
+}
+
+struct deadline {
+    int co, rc;
+    prokio_sleep_t limit;
+    struct never inner;
+    prokio_branch_t branch; /* in the frame: the await resumes past any initialiser */
+    uint64_t virtual_start, virtual_end;
+};
+
+static int deadline_poll(void *frame, prokio_cx_t *cx)
+{
+    struct deadline *d = frame;
+    PROKIO_BEGIN(&d->co);
+    d->virtual_start = prokio_cx_now_ns(cx);
+    prokio_sleep_init(&d->limit, PROKIO_SEC(600));
+    d->branch = (prokio_branch_t){never_poll, &d->inner, NULL};
+    PROKIO_AWAIT_INTO(&d->co, d->rc, prokio_timeout_poll(&d->limit, d->branch, cx));
+    d->virtual_end = prokio_cx_now_ns(cx);
+    prokio_oneshot_rx_release(d->inner.rx);
+    PROKIO_END(&d->co, 0);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int check(int rc, const char *what)
@@ -240,7 +399,75 @@ int main(void)
     prokio_task_release(rh);
     prokio_task_release(sh);
 
+    /* 5. A million numbers through one bounded channel. */
+    prokio_mpsc_tx_t *mtx;
+    struct consumer cons = {0};
+    check(prokio_mpsc_new(&mtx, &cons.rx, sizeof(uint64_t), 64, NULL, 0), "mpsc");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    prokio_task_t *ph[PRODUCERS], *ch;
+    for (unsigned i = 0; i < PRODUCERS; i++) {
+        struct producer p = {.tx = prokio_mpsc_tx_clone(mtx),
+                             .next = (uint64_t)i * PER_PRODUCER,
+                             .end = (uint64_t)(i + 1) * PER_PRODUCER};
+        check(prokio_spawn_on(&ph[i], rt, i % workers, producer_poll, &p, sizeof p, producer_drop),
+              "spawn_on");
+    }
+    prokio_mpsc_tx_release(mtx); /* the producers hold the senders now */
+    check(prokio_spawn(&ch, rt, consumer_poll, &cons, sizeof cons, NULL), "spawn");
+    for (unsigned i = 0; i < PRODUCERS; i++) {
+        check(prokio_task_blocking_join(ph[i]), "producer");
+        prokio_task_release(ph[i]);
+    }
+    check(prokio_task_blocking_join(ch), "consumer");
+    struct consumer *cf = prokio_task_frame(ch);
+    uint64_t n_all = (uint64_t)PRODUCERS * PER_PRODUCER, want = n_all * (n_all - 1) / 2;
+    printf("5. %u producers on %u worker%s streamed %llu numbers through an mpsc channel of "
+           "capacity 64 in %.0f ms; sum %llu (%s)\n",
+           PRODUCERS, workers < PRODUCERS ? workers : PRODUCERS, workers == 1 ? "" : "s",
+           (unsigned long long)cf->count, ms_since(&t0), (unsigned long long)cf->sum,
+           cf->sum == want ? "right" : "WRONG");
+    bool stream_ok = cf->sum == want && cf->count == n_all;
+    prokio_task_release(ch);
+
+    /* 6. A task group sharing a counter under an async mutex. */
+    prokio_mutex_t *m;
+    check(prokio_mutex_new(&m, 0), "mutex");
+    uint64_t counter = 0;
+    struct gather gat = {0};
+    check(prokio_group_new(&gat.g, rt), "group");
+    for (int i = 0; i < MEMBERS; i++) {
+        struct member t = {.id = i, .m = m, .counter = &counter};
+        check(prokio_group_spawn(gat.g, member_poll, &t, sizeof t, NULL), "group spawn");
+    }
+    check(prokio_runtime_block_on(rt, gather_poll, &gat, sizeof gat, NULL), "gather");
+    printf("6. %d group members took a mutex %d times each, holding it across an await: "
+           "counter %llu (%s); finished in the order",
+           MEMBERS, ROUNDS, (unsigned long long)counter,
+           counter == (uint64_t)MEMBERS * ROUNDS ? "exact" : "WRONG");
+    for (int i = 0; i < gat.n; i++)
+        printf(" %d", gat.order[i]);
+    printf("\n");
+    bool group_ok = counter == (uint64_t)MEMBERS * ROUNDS && gat.n == MEMBERS;
+    prokio_group_free(gat.g);
+    check(prokio_mutex_free(m), "mutex free");
+
+    /* 7. A 10-minute timeout on the paused clock. */
+    prokio_oneshot_tx_t *never_tx;
+    struct deadline dl = {0};
+    check(prokio_oneshot_new(&never_tx, &dl.inner.rx, sizeof(int), NULL, 0), "oneshot");
+    check(prokio_runtime_time_pause(rt), "pause");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    check(prokio_runtime_block_on(rt, deadline_poll, &dl, sizeof dl, NULL), "timeout");
+    double real_ms = ms_since(&t0);
+    check(prokio_runtime_time_resume(rt), "resume");
+    prokio_oneshot_tx_release(never_tx);
+    printf("7. paused clock: a 10-minute timeout gave %s after %.3f s of virtual time, in %.2f "
+           "ms of real time\n",
+           prokio_err_name(dl.rc), (double)(dl.virtual_end - dl.virtual_start) / 1e9, real_ms);
+    bool clock_ok =
+        dl.rc == PROKIO_ETIMEDOUT && dl.virtual_end - dl.virtual_start >= PROKIO_SEC(600);
+
     check(prokio_runtime_free(rt), "freeing the runtime");
     printf("runtime shut down cleanly\n");
-    return total == 283146 && !early ? 0 : 1;
+    return total == 283146 && !early && stream_ok && group_ok && clock_ok ? 0 : 1;
 }
