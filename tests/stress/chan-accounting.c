@@ -4,8 +4,10 @@
  * producers, some tasks on either worker, some plain threads, one receiver
  * task borrowing the receiver (kept here, outside any task). While a round
  * runs, the main thread aborts receiver tasks (and spawns a new one on the
- * same rx) and producer tasks at random; producers cancel their wait for
- * capacity at random (what a select or timeout drop does) and send again;
+ * same rx) and producer tasks at random; producers send through
+ * prokio_select_poll against a short sleep and through prokio_timeout_poll
+ * (a send the sleep beats is cancelled by the select or the timeout, and
+ * tried again), cancel their wait for capacity by hand at random, and
  * some send through reserve + permit_send across a yield. A quarter of the
  * rounds end with the receiver released while values are buffered.
  *
@@ -55,6 +57,7 @@ struct round {
     atomic_uint attempted[MAXP];
     atomic_uint next[MAXP]; /* the receiver's next expected seq */
     atomic_uint order_bad, over_cap, corrupt;
+    atomic_uint dropped_waits; /* sends a select or a timeout gave up */
     atomic_long progress;
 };
 
@@ -90,14 +93,35 @@ static uint64_t xorshift(uint64_t *s)
 
 /* ------------------------------------------------------------ producers */
 
+/* How an attempt to send one message goes: a plain send, a reserve then
+ * a send with the permit, a select between the send and a short sleep, or
+ * a timeout around the send. When the sleep wins, the select (or the
+ * timeout) cancels the send through its branch: the message was not
+ * copied, and the producer tries again. */
+enum { MODE_SEND, MODE_RESERVE, MODE_SELECT, MODE_TIMEOUT, MODES };
+
 struct tproducer {
     struct round *r;
     prokio_mpsc_tx_t *tx;
     prokio_wait_t wait;
+    prokio_sleep_t nap;
+    struct msg m; /* the message of the attempt in flight */
     uint32_t p, seq;
-    bool inflight, permit;
+    int mode;
+    bool inflight, attempt, permit;
     uint64_t rng;
 };
+
+static int send_branch_poll(void *future, prokio_cx_t *cx)
+{
+    struct tproducer *f = future;
+    return prokio_mpsc_send_poll(&f->wait, f->tx, &f->m, cx);
+}
+
+static void send_branch_cancel(void *future)
+{
+    prokio_wait_cancel(&((struct tproducer *)future)->wait);
+}
 
 static int tproducer_poll(void *frame, prokio_cx_t *cx)
 {
@@ -108,13 +132,46 @@ static int tproducer_poll(void *frame, prokio_cx_t *cx)
             f->inflight = true;
             atomic_fetch_add(&r->attempted[f->p], 1);
         }
-        struct msg m = {f->p, f->seq, check_of(f->p, f->seq)};
+        if (!f->attempt) {
+            f->attempt = true;
+            f->m = (struct msg){f->p, f->seq, check_of(f->p, f->seq)};
+            uint64_t x = xorshift(&f->rng);
+            f->mode = (int)(x % 16 < 9    ? MODE_SEND
+                            : x % 16 < 11 ? MODE_RESERVE
+                            : x % 16 < 14 ? MODE_SELECT
+                                          : MODE_TIMEOUT);
+            if (f->mode == MODE_SELECT || f->mode == MODE_TIMEOUT)
+                prokio_sleep_init(&f->nap, PROKIO_US(xorshift(&f->rng) % 50));
+        }
+        struct msg m = f->m;
         int rc;
-        if (f->permit) {
+        if (f->mode == MODE_SELECT && !f->permit) {
+            size_t won;
+            prokio_branch_t b[2] = {{send_branch_poll, f, send_branch_cancel},
+                                    prokio_branch_sleep(&f->nap)};
+            rc = prokio_select_poll(&won, b, 2, 0, cx);
+            if (rc == PROKIO_PENDING)
+                return rc;
+            if (won == 1) { /* the sleep won: the send was cancelled */
+                atomic_fetch_add(&r->dropped_waits, 1);
+                f->attempt = false;
+                continue;
+            }
+        } else if (f->mode == MODE_TIMEOUT && !f->permit) {
+            rc = prokio_timeout_poll(
+                &f->nap, (prokio_branch_t){send_branch_poll, f, send_branch_cancel}, cx);
+            if (rc == PROKIO_PENDING)
+                return rc;
+            if (rc == PROKIO_ETIMEDOUT) {
+                atomic_fetch_add(&r->dropped_waits, 1);
+                f->attempt = false;
+                continue;
+            }
+        } else if (f->permit) {
             /* Holding a permit across a yield: an abort here returns it. */
             rc = prokio_mpsc_permit_send(&f->wait, &m);
             f->permit = false;
-        } else if (xorshift(&f->rng) % 8 == 0) {
+        } else if (f->mode == MODE_RESERVE) {
             rc = prokio_mpsc_reserve_poll(&f->wait, f->tx, cx);
             if (rc == 0) {
                 f->permit = true;
@@ -125,13 +182,15 @@ static int tproducer_poll(void *frame, prokio_cx_t *cx)
         }
         if (rc == PROKIO_PENDING) {
             if (prokio_wait_is_pending(&f->wait) && xorshift(&f->rng) % 4 == 0) {
-                /* A select chose another branch: abandon, start again. */
+                /* As a select of the caller's own would: abandon, start again. */
                 prokio_wait_cancel(&f->wait);
+                f->attempt = false;
                 return prokio_cx_yield(cx);
             }
             return PROKIO_PENDING;
         }
         f->inflight = false;
+        f->attempt = false;
         if (rc < 0) {
             mark(r, f->p, f->seq, OUT_RETURNED);
             f->seq = r->per; /* closed: stop */
@@ -222,7 +281,7 @@ static int receiver_poll(void *frame, prokio_cx_t *cx)
 /* ---------------------------------------------------------------- rounds */
 
 struct totals {
-    unsigned long msgs, delivered, returned, dropped, aborts_rx, aborts_tx, rounds;
+    unsigned long msgs, delivered, returned, dropped, aborts_rx, aborts_tx, rounds, dropped_waits;
 };
 
 static prokio_task_t *spawn_receiver(prokio_runtime_t *rt, struct round *r, uint64_t *rng)
@@ -359,6 +418,7 @@ static void run_round(prokio_runtime_t *rt, uint64_t *rng, unsigned per, struct 
         }
     }
     t->rounds++;
+    t->dropped_waits += atomic_load(&r->dropped_waits);
     cur = NULL;
     free((void *)r->out);
     free(r);
@@ -378,10 +438,11 @@ static void test_accounting(void **state)
         run_round(rt, &rng, 24000, &t);
     test_runtime_free(rt);
     printf("# %s%lu messages in %lu rounds: %lu delivered, %lu returned, %lu dropped; %lu "
-           "receiver and %lu sender aborts\n",
+           "receiver and %lu sender aborts; %lu sends dropped by a select or a timeout\n",
            reduced ? "reduced count (sanitizer or slow run): " : "", t.msgs, t.rounds, t.delivered,
-           t.returned, t.dropped, t.aborts_rx, t.aborts_tx);
+           t.returned, t.dropped, t.aborts_rx, t.aborts_tx, t.dropped_waits);
     assert_true(t.msgs >= target);
+    assert_true(t.dropped_waits > 0);
     assert_true(t.delivered > 0 && t.returned > 0 && t.dropped > 0);
 }
 
