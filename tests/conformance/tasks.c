@@ -1126,8 +1126,11 @@ struct awaiter {
 static int awaiter_poll(void *frame, prokio_cx_t *cx)
 {
     struct awaiter *f = frame;
-    int n = atomic_fetch_add(f->polls, 1) + 1;
+    /* Counted after the join: a test that waits for the first poll then
+     * knows the join has registered (or seen its result), and may end the
+     * target without racing the poll still in progress. */
     int r = prokio_task_join_poll(f->target, cx);
+    int n = atomic_fetch_add(f->polls, 1) + 1;
     if (n == 1)
         f->first = r;
     if (f->gate != NULL) {
