@@ -46,10 +46,7 @@ int prokio_barrier_free(prokio_barrier_t *b)
     int rc = prokio__shared_check(&b->sh, "prokio_barrier_free");
     if (rc < 0)
         return rc;
-    prokio__shared_lock(&b->sh);
-    bool busy = atomic_load_explicit(&b->pending, memory_order_acquire) != 0;
-    prokio__shared_unlock(&b->sh);
-    if (busy)
+    if (!prokio__pending_none(&b->sh, &b->pending))
         return prokio__error(PROKIO_EBUSY, "prokio_barrier_free: a wait is still queued on it "
                                            "(cancel or finish the waits first)");
     prokio__shared_fini(&b->sh);

@@ -80,12 +80,7 @@ static void grant_all(struct bcast *b, struct prokio__wakelist *wl)
     while (!prokio__waitq_empty(&b->waiters)) {
         struct prokio__waiter *w = b->waiters.head;
         ((struct prokio_broadcast_rx *)w->obj)->w = NULL;
-        prokio__waiter_grant(&b->waiters, w, wl);
-        if (prokio__wakelist_full(wl)) {
-            prokio__shared_unlock(&b->sh);
-            prokio__wakelist_wake(wl);
-            prokio__shared_lock(&b->sh);
-        }
+        prokio__grant_flush(&b->sh, &b->waiters, w, wl);
     }
 }
 

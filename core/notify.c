@@ -50,10 +50,7 @@ int prokio_notify_free(prokio_notify_t *n)
     int rc = prokio__shared_check(&n->sh, "prokio_notify_free");
     if (rc < 0)
         return rc;
-    prokio__shared_lock(&n->sh);
-    bool busy = atomic_load_explicit(&n->pending, memory_order_acquire) != 0;
-    prokio__shared_unlock(&n->sh);
-    if (busy)
+    if (!prokio__pending_none(&n->sh, &n->pending))
         return prokio__error(PROKIO_EBUSY, "prokio_notify_free: a wait is still registered on it "
                                            "(cancel or finish the waits first)");
     prokio__shared_fini(&n->sh);

@@ -57,10 +57,7 @@ int prokio_once_free(prokio_once_t *o)
     int rc = prokio__shared_check(&o->sh, "prokio_once_free");
     if (rc < 0)
         return rc;
-    prokio__shared_lock(&o->sh);
-    bool busy = atomic_load_explicit(&o->pending, memory_order_acquire) != 0;
-    prokio__shared_unlock(&o->sh);
-    if (busy)
+    if (!prokio__pending_none(&o->sh, &o->pending))
         return prokio__error(PROKIO_EBUSY, "prokio_once_free: a caller still initialises the cell "
                                            "or waits on it (let it finish or cancel it first)");
     if (atomic_load_explicit(&o->state, memory_order_acquire) == ONCE_SET && o->drop)

@@ -20,16 +20,15 @@ static inline void prokio__pending_add(const struct prokio__shared *sh, _Atomic 
         atomic_fetch_add_explicit(pending, d, memory_order_acq_rel);
 }
 
-/* Grants w from q into wl, and wakes wl without the lock when it is full. */
-static inline void prokio__grant_flush(struct prokio__shared *sh, struct prokio__waitq *q,
-                                       struct prokio__waiter *w, struct prokio__wakelist *wl)
+/* True when no wait points at the object any more, read under its lock:
+ * a thread still handing out a grant is done with the object once this
+ * says so, and _free may go on. */
+static inline bool prokio__pending_none(struct prokio__shared *sh, _Atomic size_t *pending)
 {
-    prokio__waiter_grant(q, w, wl);
-    if (prokio__wakelist_full(wl)) {
-        prokio__shared_unlock(sh);
-        prokio__wakelist_wake(wl);
-        prokio__shared_lock(sh);
-    }
+    prokio__shared_lock(sh);
+    bool none = atomic_load_explicit(pending, memory_order_acquire) == 0;
+    prokio__shared_unlock(sh);
+    return none;
 }
 
 /* Makes an idle waiter GRANTED without queueing it (it got what it asked

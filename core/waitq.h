@@ -179,6 +179,20 @@ bool prokio__waiter_repoll(struct prokio__shared *s, struct prokio__waiter *w, s
 void prokio__waiter_grant(struct prokio__waitq *q, struct prokio__waiter *w,
                           struct prokio__wakelist *wl);
 
+/* prokio__waiter_grant, then, when wl is full, drops the lock, wakes wl
+ * and takes the lock again: a granter of many never holds the lock across
+ * wakes, and never needs more than one wake list. Caller holds the lock. */
+static inline void prokio__grant_flush(struct prokio__shared *sh, struct prokio__waitq *q,
+                                       struct prokio__waiter *w, struct prokio__wakelist *wl)
+{
+    prokio__waiter_grant(q, w, wl);
+    if (prokio__wakelist_full(wl)) {
+        prokio__shared_unlock(sh);
+        prokio__wakelist_wake(wl);
+        prokio__shared_lock(sh);
+    }
+}
+
 /* Unlinks a queued waiter that gives up, releasing its waker. Caller holds
  * the lock. */
 void prokio__waiter_dequeue(struct prokio__waitq *q, struct prokio__waiter *w);

@@ -70,12 +70,7 @@ static void grant_all(struct watch *c, struct prokio__wakelist *wl)
     while (!prokio__waitq_empty(&c->waiters)) {
         struct prokio__waiter *w = c->waiters.head;
         ((struct prokio_watch_rx *)w->obj)->w = NULL;
-        prokio__waiter_grant(&c->waiters, w, wl);
-        if (prokio__wakelist_full(wl)) {
-            prokio__shared_unlock(&c->sh);
-            prokio__wakelist_wake(wl);
-            prokio__shared_lock(&c->sh);
-        }
+        prokio__grant_flush(&c->sh, &c->waiters, w, wl);
     }
 }
 

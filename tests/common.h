@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,26 @@ static inline unsigned test_timeout_scale(void)
     const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
     unsigned k = scale ? (unsigned)atoi(scale) : 1;
     return k ? k : 1;
+}
+
+/* True in builds with AddressSanitizer or ThreadSanitizer. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TEST_SANITIZED
+#define TEST_SANITIZED 0
+#endif
+
+/* Stress tests run a tenth of their counts when this says true: under the
+ * sanitizers, or under valgrind (which CI runs with a timeout scale > 1),
+ * and say so in their output. */
+static inline bool test_reduced(void)
+{
+    return TEST_SANITIZED || test_timeout_scale() > 1;
 }
 
 /* Ends the process with "Bail out!" if it runs longer than `seconds`

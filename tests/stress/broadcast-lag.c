@@ -15,17 +15,6 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 enum { PRODUCERS = 3, TASK_RX = 6, WORKERS = 3, CAPACITY = 16 };
 
 static uint64_t per_producer = 200000;
@@ -233,8 +222,7 @@ static void test_lag_accounting(void **state)
 int main(void)
 {
     test_watchdog("broadcast-lag", 60);
-    const char *scale = getenv("PROKIO_TEST_TIMEOUT_SCALE");
-    if (SANITIZED || (scale && atoi(scale) > 1)) {
+    if (test_reduced()) {
         per_producer /= 10;
         printf("# sanitizer or valgrind run: counts divided by 10\n");
     }

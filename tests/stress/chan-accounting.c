@@ -24,17 +24,6 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 enum { MAXP = 8, WORKERS = 2 };
 enum { OUT_DELIVERED = 1, OUT_RETURNED = 2, OUT_DROPPED = 3 };
 
@@ -427,7 +416,7 @@ static void run_round(prokio_runtime_t *rt, uint64_t *rng, unsigned per, struct 
 static void test_accounting(void **state)
 {
     (void)state;
-    bool reduced = SANITIZED || test_timeout_scale() > 1;
+    bool reduced = test_reduced();
     unsigned long target = reduced ? 100000 : 1000000;
     prokio_runtime_t *rt = test_runtime(WORKERS);
     uint64_t rng = 0x5EED1234ABCDull;

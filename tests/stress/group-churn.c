@@ -23,18 +23,6 @@
 
 #include "common.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 enum { WORKERS = 2, OWNERS_PER_WORKER = 4, MEMBERS = 32, FULL_ROUNDS = 2000 };
 
 struct totals {
@@ -184,7 +172,7 @@ static void owner_drop(void *frame)
 static void test_group_churn(void **state)
 {
     (void)state;
-    bool reduced = SANITIZED || test_timeout_scale() > 1;
+    bool reduced = test_reduced();
     int rounds = reduced ? FULL_ROUNDS / 10 : FULL_ROUNDS;
     if (reduced)
         print_message("# reduced run (sanitizer or valgrind): %d rounds instead of %d\n", rounds,

@@ -24,23 +24,11 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 enum { WORKERS = 4, TASKS = 64, THREADS = 2, FULL_ROUNDS = 20000, PERMITS = 5 };
 
 static int rounds(void)
 {
-    const char *s = getenv("PROKIO_TEST_TIMEOUT_SCALE");
-    bool slow = SANITIZED || (s && atoi(s) > 1);
+    bool slow = test_reduced();
     return slow ? FULL_ROUNDS / 10 : FULL_ROUNDS;
 }
 

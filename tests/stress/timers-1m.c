@@ -13,20 +13,9 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 static unsigned divisor(void)
 {
-    return SANITIZED || test_timeout_scale() > 1 ? 10 : 1;
+    return test_reduced() ? 10 : 1;
 }
 
 enum { BUCKETS = 1000 };
