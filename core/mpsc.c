@@ -279,6 +279,22 @@ static int nomem_error(const char *what, const struct mpsc *c)
 /* The cancel of a send or reserve wait (the armed disarm): queued, it
  * leaves the queue; granted a permit (seen or not), the permit goes to the
  * next waiter exactly as an unused permit would. */
+/* Sends at once when there is room and no sender waits ahead (FIFO):
+ * 0 (sent; *rw is the receiver's waker, to wake after unlocking),
+ * PROKIO_EAGAIN (no room: nothing done, no error set), or a failure with
+ * the error set. Caller holds the lock. */
+static int try_push_locked(struct mpsc *c, const void *value, const char *what, uintptr_t *rw)
+{
+    if (PROKIO_UNLIKELY(c->rx_closed))
+        return closed_error(what);
+    if (!has_room(c) || !prokio__waitq_empty(&c->sendq))
+        return PROKIO_EAGAIN;
+    if (c->capacity == 0 && !ensure_room(c, c->len + c->reserved + 1))
+        return nomem_error(what, c);
+    *rw = push_locked(c, value);
+    return 0;
+}
+
 static void wait_cancel(struct prokio__armed *a)
 {
     struct prokio__waiter *w = PROKIO_CONTAINER_OF(a, struct prokio__waiter, armed);
@@ -389,21 +405,13 @@ int prokio_mpsc_send_poll(prokio_wait_t *wait, prokio_mpsc_tx_t *tx, const void 
     }
     if (!prokio__coop_proceed(cx))
         return PROKIO_PENDING;
-    uintptr_t rw;
+    uintptr_t rw = 0;
     prokio__shared_lock(&c->sh);
-    if (PROKIO_UNLIKELY(c->rx_closed)) {
-        prokio__shared_unlock(&c->sh);
-        return closed_error(what);
-    }
-    if (PROKIO_LIKELY(has_room(c) && prokio__waitq_empty(&c->sendq))) {
-        if (c->capacity == 0 && !ensure_room(c, c->len + c->reserved + 1)) {
-            prokio__shared_unlock(&c->sh);
-            return nomem_error(what, c);
-        }
-        rw = push_locked(c, value);
+    rc = try_push_locked(c, value, what, &rw);
+    if (PROKIO_LIKELY(rc != PROKIO_EAGAIN)) {
         prokio__shared_unlock(&c->sh);
         wake_out(rw);
-        return 0;
+        return rc;
     }
     w->u64 = MP_KIND_SEND;
     w->n = 0;
@@ -507,26 +515,16 @@ int prokio_mpsc_try_send(prokio_mpsc_tx_t *tx, const void *value)
     if (PROKIO_UNLIKELY(value == NULL && c->value_size))
         return prokio__error(PROKIO_EINVAL, "%s: value is NULL for a %zu-byte value", what,
                              c->value_size);
-    uintptr_t rw;
+    uintptr_t rw = 0;
     prokio__shared_lock(&c->sh);
-    if (c->rx_closed) {
-        prokio__shared_unlock(&c->sh);
-        return closed_error(what);
-    }
-    if (!has_room(c) || !prokio__waitq_empty(&c->sendq)) {
-        prokio__shared_unlock(&c->sh);
+    rc = try_push_locked(c, value, what, &rw);
+    prokio__shared_unlock(&c->sh);
+    wake_out(rw);
+    if (rc == PROKIO_EAGAIN)
         return prokio__error(PROKIO_EAGAIN,
                              "%s: the channel is full (capacity %zu); the value is still yours",
                              what, c->capacity);
-    }
-    if (c->capacity == 0 && !ensure_room(c, c->len + c->reserved + 1)) {
-        prokio__shared_unlock(&c->sh);
-        return nomem_error(what, c);
-    }
-    rw = push_locked(c, value);
-    prokio__shared_unlock(&c->sh);
-    wake_out(rw);
-    return 0;
+    return rc;
 }
 
 int prokio_mpsc_blocking_send(prokio_mpsc_tx_t *tx, const void *value)
@@ -544,21 +542,13 @@ int prokio_mpsc_blocking_send(prokio_mpsc_tx_t *tx, const void *value)
     struct prokio__parker *p = prokio__blocking_parker(what, "prokio_mpsc_send_poll", &rc);
     if (p == NULL)
         return rc;
-    uintptr_t rw;
+    uintptr_t rw = 0;
     prokio__shared_lock(&c->sh);
-    if (c->rx_closed) {
-        prokio__shared_unlock(&c->sh);
-        return closed_error(what);
-    }
-    if (has_room(c) && prokio__waitq_empty(&c->sendq)) {
-        if (c->capacity == 0 && !ensure_room(c, c->len + c->reserved + 1)) {
-            prokio__shared_unlock(&c->sh);
-            return nomem_error(what, c);
-        }
-        rw = push_locked(c, value);
+    rc = try_push_locked(c, value, what, &rw);
+    if (rc != PROKIO_EAGAIN) {
         prokio__shared_unlock(&c->sh);
         wake_out(rw);
-        return 0;
+        return rc;
     }
     struct prokio__waiter w;
     memset(&w, 0, sizeof w);
