@@ -221,9 +221,13 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
         if (timed) {
             /* libuv counts whole milliseconds from a loop time truncated to
              * the millisecond, so a timer can fire up to 1 ms before a
-             * nanosecond deadline: round up and add that millisecond. The
-             * check below catches whatever is left. */
-            uint64_t timeout_ms = (deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS + 1;
+             * nanosecond deadline. Rounded up, and no more: a wake before
+             * the deadline goes round this loop once more for what is left
+             * (rounded up again, so never a busy wait). Adding a
+             * millisecond instead made every sleep up to 2 ms late: a
+             * p99 lateness worse than Tokio's, whose wheel ticks in
+             * milliseconds too. */
+            uint64_t timeout_ms = (deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS;
             if (timeout_ms > MAX_TIMEOUT_MS)
                 timeout_ms = MAX_TIMEOUT_MS;
             uv_update_time(&l->uv);
