@@ -269,11 +269,23 @@ void prokio_watch_tx_release(prokio_watch_tx_t *tx)
 
 /* 0 (changed), PROKIO_EPIPE, or 1 (nothing yet). Under the mutex, or
  * lock-free for has_changed. */
+/* 0 when a version newer than rx's seen one exists, 1 when rx must wait,
+ * PROKIO_EPIPE when it has seen the last. Caller holds the lock. */
 static int changed(struct watch *c, struct prokio_watch_rx *rx)
 {
     if (version(c) != rx->seen)
         return 0;
     return c->tx_gone ? PROKIO_EPIPE : 1;
+}
+
+/* The same, marking the version seen when there is a newer one (Tokio's
+ * changed(): `changed, then borrow` must not find the same change again). */
+static int changed_mark(struct watch *c, struct prokio_watch_rx *rx)
+{
+    int rc = changed(c, rx);
+    if (rc == 0)
+        rx->seen = version(c);
+    return rc;
 }
 
 static int closed_error(const char *fn)
@@ -327,7 +339,7 @@ int prokio_watch_changed_poll(prokio_wait_t *wait, prokio_watch_rx_t *rx, prokio
     if (st == PROKIO__WAIT_GRANTED)
         prokio__waiter_finish(w);
     prokio__shared_lock(&c->sh);
-    rc = changed(c, rx);
+    rc = changed_mark(c, rx);
     if (rc == 1) {
         prokio__waiter_enqueue(&c->waiters, w, rx, changed_cancel, cx);
         rx->w = w;
@@ -370,7 +382,7 @@ int prokio_watch_blocking_changed(prokio_watch_rx_t *rx)
     memset(&w, 0, sizeof w);
     for (;;) {
         prokio__shared_lock(&c->sh);
-        rc = changed(c, rx);
+        rc = changed_mark(c, rx);
         if (rc != 1)
             break;
         prokio__waiter_enqueue_parked(&c->waiters, &w, rx, changed_cancel, p);

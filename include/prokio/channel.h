@@ -359,14 +359,15 @@ int prokio_watch_resubscribe(prokio_watch_rx_t **out, prokio_watch_rx_t *rx);
 void prokio_watch_tx_release(prokio_watch_tx_t *tx);
 
 /* Awaits a version newer than the one rx last marked seen: PROKIO_PENDING,
- * then 0 (a newer version exists; nothing is marked seen: read it with
- * prokio_watch_borrow_and_update or prokio_watch_read, or this returns 0
- * again at once), or PROKIO_EPIPE when the sender is gone and rx has seen
- * the last version. A completed wait is idle again (future.h).
- * Cancel-safety: it marks nothing, so abandoning it (task aborted,
- * prokio_wait_cancel, select or timeout) loses no change: the next call
- * sees it. Spends one unit of the coop budget when it completes without
- * waiting. Thread: worker thread. */
+ * then 0, marking the newest version seen (as Tokio's changed(): then read
+ * it with prokio_watch_borrow or _read; the next call waits for the next
+ * send), or PROKIO_EPIPE when the sender is gone and rx has seen the last
+ * version. A completed wait is idle again (future.h).
+ * Cancel-safety: it marks the version seen only when it returns 0, so
+ * abandoning it while it waits (task aborted, prokio_wait_cancel, select
+ * or timeout) loses no change: the next call sees it. Spends one unit of
+ * the coop budget when it completes without waiting. Thread: worker
+ * thread. */
 int prokio_watch_changed_poll(prokio_wait_t *wait, prokio_watch_rx_t *rx, prokio_cx_t *cx);
 
 /* Without waiting: 1 when a version newer than rx's seen one exists, 0
