@@ -27,6 +27,7 @@
 #include "coop.h"
 #include "error_internal.h"
 #include "parker.h"
+#include "spawn.h"
 #include "task.h"
 #include "waitq.h"
 #include "waker.h"
@@ -173,103 +174,75 @@ int prokio_group_new(prokio_group_t **out, prokio_runtime_t *rt)
     return 0;
 }
 
-enum spawn_kind { SPAWN_ANY, SPAWN_LOCAL, SPAWN_ON };
+static const char *const spawn_name[] = {
+    [PROKIO__SPAWN_ANY] = "prokio_group_spawn",
+    [PROKIO__SPAWN_LOCAL] = "prokio_group_spawn_local",
+    [PROKIO__SPAWN_ON] = "prokio_group_spawn_on",
+};
 
-static const char *const spawn_name[] = {"prokio_group_spawn", "prokio_group_spawn_local",
-                                         "prokio_group_spawn_on"};
-
-/* Adds the spawned task h to the group. */
-static void attach(struct prokio_group *g, struct member *m, struct prokio_task *h)
-{
-    m->hook.ops = &member_ops;
-    atomic_init(&m->hook.refs, 1); /* the group's */
-    atomic_init(&m->reported, false);
-    m->g = g;
-    m->task = h;
-    m->next = NULL;
-    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
-    m->all_prev = NULL;
-    m->all_next = g->all;
-    if (g->all)
-        g->all->all_prev = m;
-    g->all = m;
-    g->len++;
-    /* The handle is new: nobody else registers in its slot, so this
-     * cannot fail (only a blocked thread refuses to be displaced). */
-    uintptr_t hook = prokio__hook_waker(&m->hook);
-    (void)prokio__waker_slot_register(&h->join, hook);
-    /* The task may have ended before the hook was in (a spawn on another
-     * worker runs at once): the waiter's half of the handshake. Whoever
-     * takes the hook out of the slot reports the end: the worker's wake, or
-     * this exchange. A member that ended before its spawn returned counts
-     * as ending now. */
-    if (atomic_load_explicit(&h->state, memory_order_seq_cst) & TASK_COMPLETE) {
-        uintptr_t expected = hook;
-        if (atomic_compare_exchange_strong_explicit(&h->join.waker, &expected, 0,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
-            atomic_store_explicit(&m->reported, true, memory_order_relaxed);
-            member_unref(m); /* the slot's */
-            refill(g);
-            fifo_append(g, m);
-        }
-    }
-}
-
-static int group_spawn(struct prokio_group *g, enum spawn_kind kind, unsigned worker,
+/* Spawns a member. Its hook is in the task's join slot before the task can
+ * run (prokio__spawn_with_join_waker), so the hook reports the end however
+ * soon it comes, even on another worker before the spawn returns: members
+ * come out in the exact order they ended. Everything the hook touches (the
+ * member's group, its links on the finished stack) is set before. */
+static int group_spawn(struct prokio_group *g, enum prokio__spawn_where where, unsigned worker,
                        prokio_poll_fn poll, const void *frame, size_t frame_size,
                        prokio_drop_fn drop, prokio_cx_t *cx)
 {
-    const char *who = spawn_name[kind];
+    const char *who = spawn_name[where];
     if (g == NULL)
         return prokio__error(PROKIO_EINVAL, "%s: g is NULL", who);
     if (poll == NULL)
         return prokio__error(PROKIO_EINVAL, "%s: poll is NULL", who);
-    if (kind == SPAWN_LOCAL && cx == NULL)
+    if (where == PROKIO__SPAWN_LOCAL && cx == NULL)
         return prokio__error(PROKIO_EINVAL, "%s: cx is NULL", who);
     /* Allocated first: once the task is spawned, nothing may fail. */
     struct member *m = malloc(sizeof *m);
     if (m == NULL)
         return prokio__error(PROKIO_ENOMEM, "%s: no memory for the member (%zu bytes)", who,
                              sizeof *m);
+    m->hook.ops = &member_ops;
+    atomic_init(&m->hook.refs, 1); /* the group's; the join slot takes its own */
+    atomic_init(&m->reported, false);
+    m->g = g;
+    m->task = NULL;
+    m->next = NULL;
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed); /* the member's */
     prokio_task_t *h = NULL;
-    int rc;
-    switch (kind) {
-    case SPAWN_LOCAL:
-        rc = prokio_spawn_local(&h, poll, frame, frame_size, drop, cx);
-        break;
-    case SPAWN_ON:
-        rc = prokio_spawn_on(&h, g->rt, worker, poll, frame, frame_size, drop);
-        break;
-    default:
-        rc = prokio_spawn(&h, g->rt, poll, frame, frame_size, drop);
-        break;
-    }
+    int rc = prokio__spawn_with_join_waker(&h, where, g->rt, worker, poll, frame, frame_size, drop,
+                                           cx, prokio__hook_waker(&m->hook), who);
     if (rc < 0) {
-        free(m);
+        member_unref(m); /* frees it (the slot took nothing), and its group reference */
         char why[512];
         snprintf(why, sizeof why, "%s", prokio_last_error());
-        return prokio__error(rc, "%s: %s; the group is unchanged", who, why);
+        return prokio__error(rc, "%s; the group is unchanged", why);
     }
-    attach(g, m, h);
+    m->task = h;
+    m->all_prev = NULL;
+    m->all_next = g->all;
+    if (g->all)
+        g->all->all_prev = m;
+    g->all = m;
+    g->len++;
     return 0;
 }
 
 int prokio_group_spawn(prokio_group_t *g, prokio_poll_fn poll, const void *frame, size_t frame_size,
                        prokio_drop_fn drop)
 {
-    return group_spawn(g, SPAWN_ANY, 0, poll, frame, frame_size, drop, NULL);
+    return group_spawn(g, PROKIO__SPAWN_ANY, 0, poll, frame, frame_size, drop, NULL);
 }
 
 int prokio_group_spawn_local(prokio_group_t *g, prokio_poll_fn poll, const void *frame,
                              size_t frame_size, prokio_drop_fn drop, prokio_cx_t *cx)
 {
-    return group_spawn(g, SPAWN_LOCAL, 0, poll, frame, frame_size, drop, cx);
+    return group_spawn(g, PROKIO__SPAWN_LOCAL, 0, poll, frame, frame_size, drop, cx);
 }
 
 int prokio_group_spawn_on(prokio_group_t *g, unsigned worker, prokio_poll_fn poll,
                           const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    return group_spawn(g, SPAWN_ON, worker, poll, frame, frame_size, drop, NULL);
+    return group_spawn(g, PROKIO__SPAWN_ON, worker, poll, frame, frame_size, drop, NULL);
 }
 
 static int group_empty(const char *who)

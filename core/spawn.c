@@ -7,7 +7,9 @@
 #include "error_internal.h"
 #include "parker.h"
 #include "runtime.h"
+#include "spawn.h"
 #include "task.h"
+#include "waker.h"
 #include "worker.h"
 
 /* Writes the message of a failed spawn for the public function `who`;
@@ -36,10 +38,13 @@ static inline int refused(struct prokio__worker *w)
 /* Spawns a task on w. Returns 0, or PROKIO_ENOMEM, PROKIO_ESHUTDOWN or
  * PROKIO_EIO (w stopped after its backend failed) without a message:
  * inlined into each public function, which has spawn_failed write it under
- * its own name. Thread: any (local path when it is w's thread). */
+ * its own name. join_waker, when not 0, is put in the new JoinHandle's
+ * waker slot (a clone) before the task is queued, so that it sees the
+ * task's end however soon that comes (a task group's hook). Thread: any
+ * (local path when it is w's thread). */
 static inline __attribute__((always_inline)) int
 worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn poll,
-             const void *frame, size_t frame_size, prokio_drop_fn drop)
+             const void *frame, size_t frame_size, prokio_drop_fn drop, uintptr_t join_waker)
 {
     if (PROKIO_UNLIKELY(atomic_load_explicit(&w->rt->closing, memory_order_acquire)))
         return PROKIO_ESHUTDOWN;
@@ -50,6 +55,9 @@ worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn 
         t = prokio__task_new(w, true, poll, frame, frame_size, drop, join_out != NULL);
         if (PROKIO_UNLIKELY(t == NULL))
             return PROKIO_ENOMEM;
+        if (join_waker)
+            atomic_store_explicit(&t->join.waker, prokio__waker_clone(join_waker),
+                                  memory_order_relaxed);
         __atomic_store_n(&w->live_local, w->live_local + 1, __ATOMIC_RELAXED);
         prokio__worker_ready_local(w, t);
     } else {
@@ -61,9 +69,13 @@ worker_spawn(prokio_task_t **join_out, struct prokio__worker *w, prokio_poll_fn 
             pthread_mutex_unlock(&w->pool.lock);
             return PROKIO_ENOMEM;
         }
+        if (join_waker) /* published to the worker by the push */
+            atomic_store_explicit(&t->join.waker, prokio__waker_clone(join_waker),
+                                  memory_order_relaxed);
         if (!prokio__remote_push(&w->remote, t)) {
             atomic_store_explicit(&t->state, 0, memory_order_relaxed); /* not live */
             pthread_mutex_unlock(&w->pool.lock);
+            prokio__waker_slot_clear(&t->join); /* the join_waker's clone */
             prokio__task_discard(t);
             return refused(w);
         }
@@ -143,16 +155,15 @@ static inline int check_spawn(prokio_task_t **join_out, const void *rt_or_cx, pr
 }
 
 /* prokio_spawn, for the functions that spawn on its behalf (`who`). */
-static inline __attribute__((always_inline)) int spawn_as(prokio_task_t **join_out,
-                                                          prokio_runtime_t *rt, prokio_poll_fn poll,
-                                                          const void *frame, size_t frame_size,
-                                                          prokio_drop_fn drop, const char *who)
+static inline __attribute__((always_inline)) int
+spawn_as(prokio_task_t **join_out, prokio_runtime_t *rt, prokio_poll_fn poll, const void *frame,
+         size_t frame_size, prokio_drop_fn drop, uintptr_t join_waker, const char *who)
 {
     int rc = check_spawn(join_out, rt, poll, who);
     if (rc < 0)
         return rc;
     struct prokio__worker *w = pick_worker(rt);
-    rc = worker_spawn(join_out, w, poll, frame, frame_size, drop);
+    rc = worker_spawn(join_out, w, poll, frame, frame_size, drop, join_waker);
     if (PROKIO_UNLIKELY(rc < 0))
         return spawn_failed(rc, w, frame_size, who);
     return 0;
@@ -161,34 +172,64 @@ static inline __attribute__((always_inline)) int spawn_as(prokio_task_t **join_o
 int prokio_spawn(prokio_task_t **join_out, prokio_runtime_t *rt, prokio_poll_fn poll,
                  const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    return spawn_as(join_out, rt, poll, frame, frame_size, drop, "prokio_spawn");
+    return spawn_as(join_out, rt, poll, frame, frame_size, drop, 0, "prokio_spawn");
+}
+
+static inline __attribute__((always_inline)) int
+spawn_local_as(prokio_task_t **join_out, prokio_poll_fn poll, const void *frame, size_t frame_size,
+               prokio_drop_fn drop, prokio_cx_t *cx, uintptr_t join_waker, const char *who)
+{
+    int rc = check_spawn(join_out, cx, poll, who);
+    if (rc < 0)
+        return rc;
+    rc = worker_spawn(join_out, cx->worker, poll, frame, frame_size, drop, join_waker);
+    if (PROKIO_UNLIKELY(rc < 0))
+        return spawn_failed(rc, cx->worker, frame_size, who);
+    return 0;
 }
 
 int prokio_spawn_local(prokio_task_t **join_out, prokio_poll_fn poll, const void *frame,
                        size_t frame_size, prokio_drop_fn drop, prokio_cx_t *cx)
 {
-    int rc = check_spawn(join_out, cx, poll, "prokio_spawn_local");
+    return spawn_local_as(join_out, poll, frame, frame_size, drop, cx, 0, "prokio_spawn_local");
+}
+
+static inline __attribute__((always_inline)) int spawn_on_as(prokio_task_t **join_out,
+                                                             prokio_runtime_t *rt, unsigned worker,
+                                                             prokio_poll_fn poll, const void *frame,
+                                                             size_t frame_size, prokio_drop_fn drop,
+                                                             uintptr_t join_waker, const char *who)
+{
+    int rc = check_spawn(join_out, rt, poll, who);
     if (rc < 0)
         return rc;
-    rc = worker_spawn(join_out, cx->worker, poll, frame, frame_size, drop);
+    if (worker >= rt->nworkers)
+        return prokio__error(PROKIO_EINVAL, "%s: worker %u of %u", who, worker, rt->nworkers);
+    rc = worker_spawn(join_out, rt->workers[worker], poll, frame, frame_size, drop, join_waker);
     if (PROKIO_UNLIKELY(rc < 0))
-        return spawn_failed(rc, cx->worker, frame_size, "prokio_spawn_local");
+        return spawn_failed(rc, rt->workers[worker], frame_size, who);
     return 0;
 }
 
 int prokio_spawn_on(prokio_task_t **join_out, prokio_runtime_t *rt, unsigned worker,
                     prokio_poll_fn poll, const void *frame, size_t frame_size, prokio_drop_fn drop)
 {
-    int rc = check_spawn(join_out, rt, poll, "prokio_spawn_on");
-    if (rc < 0)
-        return rc;
-    if (worker >= rt->nworkers)
-        return prokio__error(PROKIO_EINVAL, "prokio_spawn_on: worker %u of %u", worker,
-                             rt->nworkers);
-    rc = worker_spawn(join_out, rt->workers[worker], poll, frame, frame_size, drop);
-    if (PROKIO_UNLIKELY(rc < 0))
-        return spawn_failed(rc, rt->workers[worker], frame_size, "prokio_spawn_on");
-    return 0;
+    return spawn_on_as(join_out, rt, worker, poll, frame, frame_size, drop, 0, "prokio_spawn_on");
+}
+
+int prokio__spawn_with_join_waker(prokio_task_t **join_out, enum prokio__spawn_where where,
+                                  prokio_runtime_t *rt, unsigned worker, prokio_poll_fn poll,
+                                  const void *frame, size_t frame_size, prokio_drop_fn drop,
+                                  prokio_cx_t *cx, uintptr_t join_waker, const char *who)
+{
+    switch (where) {
+    case PROKIO__SPAWN_LOCAL:
+        return spawn_local_as(join_out, poll, frame, frame_size, drop, cx, join_waker, who);
+    case PROKIO__SPAWN_ON:
+        return spawn_on_as(join_out, rt, worker, poll, frame, frame_size, drop, join_waker, who);
+    default:
+        return spawn_as(join_out, rt, poll, frame, frame_size, drop, join_waker, who);
+    }
 }
 
 int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame,
@@ -208,7 +249,7 @@ int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
                              "prokio_runtime_block_on: no memory for this thread's parker; "
                              "nothing was spawned");
     prokio_task_t *h;
-    int rc = spawn_as(&h, rt, poll, frame, frame_size, drop, "prokio_runtime_block_on");
+    int rc = spawn_as(&h, rt, poll, frame, frame_size, drop, 0, "prokio_runtime_block_on");
     if (rc < 0)
         return rc;
     rc = prokio_task_blocking_join(h);
