@@ -71,12 +71,7 @@ static void add_locked(struct prokio__sem *s, size_t rem, struct prokio__wakelis
         rem -= (size_t)give;
         if (h->u64 < h->n)
             break; /* rem is 0: the head collects the rest later */
-        prokio__waiter_grant(&s->q, h, wl);
-        if (prokio__wakelist_full(wl)) {
-            prokio__shared_unlock(&s->sh);
-            prokio__wakelist_wake(wl);
-            prokio__shared_lock(&s->sh);
-        }
+        prokio__grant_flush(&s->sh, &s->q, h, wl);
     }
     size_t cur = atomic_load_explicit(&s->state, memory_order_acquire);
     for (;;) {
