@@ -255,12 +255,7 @@ void prokio__sem_close(struct prokio__sem *s)
     while ((h = s->q.head) != NULL) {
         back += (size_t)h->u64;
         h->u64 = GRANT_CLOSED;
-        prokio__waiter_grant(&s->q, h, &wl);
-        if (prokio__wakelist_full(&wl)) {
-            prokio__shared_unlock(&s->sh);
-            prokio__wakelist_wake(&wl);
-            prokio__shared_lock(&s->sh);
-        }
+        prokio__grant_flush(&s->sh, &s->q, h, &wl);
     }
     add_locked(s, back, &wl);
     prokio__shared_unlock(&s->sh);
