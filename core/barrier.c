@@ -100,7 +100,10 @@ int prokio_barrier_wait_poll(prokio_wait_t *wait, prokio_barrier_t *b, prokio_cx
         uint64_t g = b->gen++;
         b->arrived = 0;
         struct prokio__waiter *h;
-        while ((h = b->q.head) != NULL && h->u64 == g)
+        /* <=, not ==: while a leader before this one dropped the lock to
+         * wake a full wake list, waits of its generation may still be at
+         * the head, and this generation's queue behind them. */
+        while ((h = b->q.head) != NULL && h->u64 <= g)
             prokio__grant_flush(&b->sh, &b->q, h, &wl);
         prokio__shared_unlock(&b->sh);
         prokio__wakelist_wake(&wl);

@@ -214,6 +214,18 @@ static int local_send(struct oneshot_local *l, const void *value)
     return 0;
 }
 
+/* The sender gives up without sending: wakes a waiting receiver (to learn
+ * PROKIO_EPIPE) and gives up the sender's end. */
+static void local_tx_release(struct oneshot_local *l)
+{
+    struct prokio_task *t = l->waiter;
+    if (t) {
+        local_unwait(l);
+        prokio__task_wake_by_ref(t);
+    }
+    local_finish(l, OS_TX_DONE);
+}
+
 /* ---------------------------------------------------------------- sender */
 
 /* Marks the sender finished (with `flags`), wakes the receiver if it
@@ -254,7 +266,7 @@ int prokio_oneshot_send(prokio_oneshot_tx_t *tx, const void *value)
         /* The sender is consumed whatever the outcome, as documented. */
         uint32_t size = o->value_size;
         if (s & OS_LOCAL)
-            local_finish((struct oneshot_local *)o, OS_TX_DONE);
+            local_tx_release((struct oneshot_local *)o);
         else
             finish_tx(o, 0);
         return prokio__error(PROKIO_EINVAL,
@@ -286,12 +298,7 @@ void prokio_oneshot_tx_release(prokio_oneshot_tx_t *tx)
             off_worker(l, "prokio_oneshot_tx_release");
             return;
         }
-        struct prokio_task *t = l->waiter;
-        if (t) {
-            local_unwait(l);
-            prokio__task_wake_by_ref(t);
-        }
-        local_finish(l, OS_TX_DONE);
+        local_tx_release(l);
         return;
     }
     finish_tx(o, 0);

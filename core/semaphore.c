@@ -49,6 +49,11 @@ int prokio__sem_try(struct prokio__sem *s, uint32_t n)
     for (;;) {
         if (cur & PROKIO__SEM_CLOSED)
             return PROKIO_ECLOSED;
+        /* Nothing to take (sync.h: n = 0 completes at once): queued, it
+         * would have nothing to wait for, and a release that gives the
+         * waiters ahead exactly what they need would leave it there. */
+        if (n == 0)
+            return 0;
         /* WAITERS set means the count is 0 (semaphore.h), so a queued
          * waiter is never overtaken. */
         if ((cur >> PROKIO__SEM_SHIFT) < n || (cur & PROKIO__SEM_WAITERS))
