@@ -3,9 +3,8 @@
  * Under the lock: how many arrived in the current generation, and the FIFO
  * of those waiting, each with the generation it arrived in (u64). The last
  * to arrive ends the generation (the next starts at once, so the barrier is
- * reusable) and wakes the waits of the ended one from the head; waits of
- * the next generation queue behind them even while it drops the lock to
- * wake a full wake list. */
+ * reusable) and wakes the waits of the ended one (and any earlier one)
+ * from the head; waits of the next generation queue behind them. */
 #include <stdlib.h>
 
 #include "coop.h"

@@ -64,8 +64,8 @@ int prokio__sem_try(struct prokio__sem *s, uint32_t n)
 }
 
 /* Hands `rem` permits to the waiters in order, then whatever is left to the
- * count, clearing WAITERS when the queue empties. May drop and retake the
- * lock to wake a full wake list. Caller holds the lock. */
+ * count, clearing WAITERS when the queue empties. Caller holds the lock
+ * (kept throughout: prokio__grant_flush). */
 static void add_locked(struct prokio__sem *s, size_t rem, struct prokio__wakelist *wl)
 {
     struct prokio__waiter *h;
