@@ -187,8 +187,8 @@ static int open_builtin(const struct builtin *bi, struct prokio__backend **out)
     const prokio_backend_vtable_t *vt = NULL;
     int rc = bi->entry(&prokio__host, PROKIO_BACKEND_ABI_VERSION, &vt);
     if (rc < 0)
-        return prokio__error(rc, "built-in backend %s refused backend ABI %u.%u: %s (%s)",
-                             bi->name, PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
+        return prokio__error(rc, "built-in backend %s refused backend ABI %u.%u: %s (%s)", bi->name,
+                             PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
                              prokio_strerror(rc), prokio_err_name(rc));
     if ((rc = check_vtable("(built in)", bi->name, vt)) < 0)
         return rc;

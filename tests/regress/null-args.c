@@ -959,8 +959,8 @@ struct entry {
 /* issue 7 (wasm): prokio_runtime_run_main */
 static int c_runtime_run_main(struct env *e)
 {
-    EXPECT_EINVAL(prokio_runtime_run_main(NULL, ok_poll, NULL, 0, NULL),
-                  "prokio_runtime_run_main", "rt");
+    EXPECT_EINVAL(prokio_runtime_run_main(NULL, ok_poll, NULL, 0, NULL), "prokio_runtime_run_main",
+                  "rt");
     EXPECT_EINVAL(prokio_runtime_run_main(e->rt, NULL, NULL, 0, NULL), "prokio_runtime_run_main",
                   "poll");
     return 0;

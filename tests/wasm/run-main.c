@@ -14,9 +14,11 @@
 
 EM_JS(void, ticker_start, (void), {
     globalThis.prokioTicks = 0;
-    function tick() {
+    function tick()
+    {
         globalThis.prokioTicks++;
-        if (globalThis.prokioTicks < 1000000 && !globalThis.prokioStop) setImmediate(tick);
+        if (globalThis.prokioTicks < 1000000 && !globalThis.prokioStop)
+            setImmediate(tick);
     }
     setImmediate(tick);
 });
