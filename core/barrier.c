@@ -3,9 +3,8 @@
  * Under the lock: how many arrived in the current generation, and the FIFO
  * of those waiting, each with the generation it arrived in (u64). The last
  * to arrive ends the generation (the next starts at once, so the barrier is
- * reusable) and wakes the waits of the ended one from the head; waits of
- * the next generation queue behind them even while it drops the lock to
- * wake a full wake list. */
+ * reusable) and wakes the waits of the ended one (and any earlier one)
+ * from the head; waits of the next generation queue behind them. */
 #include <stdlib.h>
 
 #include "coop.h"
@@ -100,7 +99,10 @@ int prokio_barrier_wait_poll(prokio_wait_t *wait, prokio_barrier_t *b, prokio_cx
         uint64_t g = b->gen++;
         b->arrived = 0;
         struct prokio__waiter *h;
-        while ((h = b->q.head) != NULL && h->u64 == g)
+        /* <=, not ==: while a leader before this one dropped the lock to
+         * wake a full wake list, waits of its generation may still be at
+         * the head, and this generation's queue behind them. */
+        while ((h = b->q.head) != NULL && h->u64 <= g)
             prokio__grant_flush(&b->sh, &b->q, h, &wl);
         prokio__shared_unlock(&b->sh);
         prokio__wakelist_wake(&wl);

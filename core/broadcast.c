@@ -73,8 +73,8 @@ static void destroy(struct bcast *b)
 }
 
 /* Grants every waiter (each receiver looks again at its next poll). Under
- * the lock, which it drops and takes again when the wake list fills; the
- * caller wakes `wl` after unlocking. */
+ * the lock, which it keeps (prokio__grant_flush); the caller wakes `wl`
+ * after unlocking. */
 static void grant_all(struct bcast *b, struct prokio__wakelist *wl)
 {
     while (!prokio__waitq_empty(&b->waiters)) {

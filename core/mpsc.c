@@ -577,9 +577,15 @@ static size_t take_locked(struct mpsc *c, void *out, size_t max, struct prokio__
     }
     c->head = (c->head + n) & (c->slots - 1);
     c->len -= n;
-    if (PROKIO_UNLIKELY(c->sendq.head != NULL))
-        for (size_t i = 0; i < n && c->sendq.head && !prokio__wakelist_full(wl); i++)
-            free_slot_locked(c, wl);
+    /* Every slot freed goes to a waiting sender: stopping at a full wake
+     * list would leave capacity free while senders still wait (and a
+     * try_send refused behind them). A full list is woken under the lock,
+     * as prokio__grant_flush explains. */
+    for (size_t i = 0; i < n && PROKIO_UNLIKELY(c->sendq.head != NULL); i++) {
+        free_slot_locked(c, wl);
+        if (prokio__wakelist_full(wl))
+            prokio__wakelist_wake(wl);
+    }
     return n;
 }
 

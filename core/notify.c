@@ -4,10 +4,9 @@
  * and a generation counter for notify_waiters. A wait records the
  * generation it registered in (u64); notify_waiters ends the generation and
  * wakes the waits of the generations before, from the head, so a wait
- * registered while it drops the lock to wake a full wake list is not woken
- * by it. A granted waiter's n says how it was notified: by notify_one
- * (passed on if it is cancelled before it sees it) or by notify_waiters
- * (not passed on). */
+ * registered after it is not woken by it. A granted waiter's n says how it was notified: by
+ * notify_one (passed on if it is cancelled before it sees it) or by notify_waiters (not passed on).
+ */
 #include <stdlib.h>
 
 #include "coop.h"

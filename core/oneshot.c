@@ -26,8 +26,11 @@
 #include <string.h>
 
 #include "armed.h"
+#include "parker.h"
 #include "error_internal.h"
 #include "pool.h"
+#include "waitq.h"
+#include "waker.h"
 #include "task.h"
 #include "waker_slot.h"
 #include "worker.h"
@@ -219,6 +222,18 @@ static int local_send(struct oneshot_local *l, const void *value)
     return 0;
 }
 
+/* The sender gives up without sending: wakes a waiting receiver (to learn
+ * PROKIO_EPIPE) and gives up the sender's end. */
+static void local_tx_release(struct oneshot_local *l)
+{
+    struct prokio_task *t = l->waiter;
+    if (t) {
+        local_unwait(l);
+        prokio__task_wake_by_ref(t);
+    }
+    local_finish(l, OS_TX_DONE);
+}
+
 /* ---------------------------------------------------------------- sender */
 
 /* Marks the sender finished (with `flags`), wakes the receiver if it
@@ -259,7 +274,7 @@ int prokio_oneshot_send(prokio_oneshot_tx_t *tx, const void *value)
         /* The sender is consumed whatever the outcome, as documented. */
         uint32_t size = o->value_size;
         if (s & OS_LOCAL)
-            local_finish((struct oneshot_local *)o, OS_TX_DONE);
+            local_tx_release((struct oneshot_local *)o);
         else
             finish_tx(o, 0);
         return prokio__error(PROKIO_EINVAL,
@@ -291,12 +306,7 @@ void prokio_oneshot_tx_release(prokio_oneshot_tx_t *tx)
             off_worker(l, "prokio_oneshot_tx_release");
             return;
         }
-        struct prokio_task *t = l->waiter;
-        if (t) {
-            local_unwait(l);
-            prokio__task_wake_by_ref(t);
-        }
-        local_finish(l, OS_TX_DONE);
+        local_tx_release(l);
         return;
     }
     finish_tx(o, 0);
@@ -371,6 +381,36 @@ int prokio_oneshot_recv_poll(prokio_oneshot_rx_t *rx, void *value_out, prokio_cx
         return take(o, s, value_out);
     }
     return PROKIO_PENDING;
+}
+
+int prokio_oneshot_blocking_recv(prokio_oneshot_rx_t *rx, void *value_out)
+{
+    static const char what[] = "prokio_oneshot_blocking_recv";
+    if (PROKIO_UNLIKELY(rx == NULL))
+        return prokio__error(PROKIO_EINVAL, "%s: rx is NULL", what);
+    struct oneshot *o = (struct oneshot *)rx;
+    if (PROKIO_UNLIKELY(value_out == NULL && o->value_size != 0))
+        return prokio__error(PROKIO_EINVAL,
+                             "%s: value_out is NULL for a %u-byte value (NULL is for a "
+                             "zero-sized one); nothing was received",
+                             what, o->value_size);
+    uint32_t s = load(o, memory_order_acquire);
+    if (s & OS_LOCAL)
+        return off_worker((struct oneshot_local *)o, what);
+    int rc;
+    struct prokio__parker *p = prokio__blocking_parker(what, "prokio_oneshot_recv_poll", &rc);
+    if (p == NULL)
+        return rc;
+    if (s & OS_TX_DONE)
+        return take(o, s, value_out);
+    uintptr_t me = (uintptr_t)p | PROKIO__WAKER_PARKER;
+    if (prokio__waker_slot_register(&o->rx_waker, me) < 0)
+        return prokio__error(PROKIO_EBUSY, "%s: another thread blocks on rx", what);
+    /* The waiter's half of the handshake, then park until the sender's. */
+    while (!((s = load(o, memory_order_seq_cst)) & OS_TX_DONE))
+        prokio__parker_park(p);
+    prokio__waker_slot_unregister(&o->rx_waker, me);
+    return take(o, s, value_out);
 }
 
 void prokio_oneshot_rx_release(prokio_oneshot_rx_t *rx)

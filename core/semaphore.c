@@ -49,6 +49,11 @@ int prokio__sem_try(struct prokio__sem *s, uint32_t n)
     for (;;) {
         if (cur & PROKIO__SEM_CLOSED)
             return PROKIO_ECLOSED;
+        /* Nothing to take (sync.h: n = 0 completes at once): queued, it
+         * would have nothing to wait for, and a release that gives the
+         * waiters ahead exactly what they need would leave it there. */
+        if (n == 0)
+            return 0;
         /* WAITERS set means the count is 0 (semaphore.h), so a queued
          * waiter is never overtaken. */
         if ((cur >> PROKIO__SEM_SHIFT) < n || (cur & PROKIO__SEM_WAITERS))
@@ -59,8 +64,8 @@ int prokio__sem_try(struct prokio__sem *s, uint32_t n)
 }
 
 /* Hands `rem` permits to the waiters in order, then whatever is left to the
- * count, clearing WAITERS when the queue empties. May drop and retake the
- * lock to wake a full wake list. Caller holds the lock. */
+ * count, clearing WAITERS when the queue empties. Caller holds the lock
+ * (kept throughout: prokio__grant_flush). */
 static void add_locked(struct prokio__sem *s, size_t rem, struct prokio__wakelist *wl)
 {
     struct prokio__waiter *h;
@@ -71,12 +76,7 @@ static void add_locked(struct prokio__sem *s, size_t rem, struct prokio__wakelis
         rem -= (size_t)give;
         if (h->u64 < h->n)
             break; /* rem is 0: the head collects the rest later */
-        prokio__waiter_grant(&s->q, h, wl);
-        if (prokio__wakelist_full(wl)) {
-            prokio__shared_unlock(&s->sh);
-            prokio__wakelist_wake(wl);
-            prokio__shared_lock(&s->sh);
-        }
+        prokio__grant_flush(&s->sh, &s->q, h, wl);
     }
     size_t cur = atomic_load_explicit(&s->state, memory_order_acquire);
     for (;;) {
@@ -260,12 +260,7 @@ void prokio__sem_close(struct prokio__sem *s)
     while ((h = s->q.head) != NULL) {
         back += (size_t)h->u64;
         h->u64 = GRANT_CLOSED;
-        prokio__waiter_grant(&s->q, h, &wl);
-        if (prokio__wakelist_full(&wl)) {
-            prokio__shared_unlock(&s->sh);
-            prokio__wakelist_wake(&wl);
-            prokio__shared_lock(&s->sh);
-        }
+        prokio__grant_flush(&s->sh, &s->q, h, &wl);
     }
     add_locked(s, back, &wl);
     prokio__shared_unlock(&s->sh);

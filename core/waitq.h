@@ -98,7 +98,8 @@ static inline void prokio__waitq_remove(struct prokio__waitq *q, struct prokio__
 /* ------------------------------------------------------------- wake list */
 
 /* Wakers taken out under a lock, woken after it is dropped. A granter that
- * fills it drops the lock, wakes, and takes the lock again. */
+ * fills it (more than 32 waiters granted at once) wakes them with the lock
+ * held: see prokio__grant_flush. */
 #define PROKIO__WAKELIST_CAP 32
 struct prokio__wakelist {
     unsigned n;
@@ -110,7 +111,8 @@ static inline bool prokio__wakelist_full(const struct prokio__wakelist *l)
     return l->n == PROKIO__WAKELIST_CAP;
 }
 
-/* Wakes (consuming) every waker in the list and empties it. No lock held. */
+/* Wakes (consuming) every waker in the list and empties it. Normally after
+ * the object's lock is dropped (prokio__grant_flush says when not). */
 void prokio__wakelist_wake(struct prokio__wakelist *l);
 
 /* -------------------------------------------------------------- the object */
@@ -179,18 +181,22 @@ bool prokio__waiter_repoll(struct prokio__shared *s, struct prokio__waiter *w, s
 void prokio__waiter_grant(struct prokio__waitq *q, struct prokio__waiter *w,
                           struct prokio__wakelist *wl);
 
-/* prokio__waiter_grant, then, when wl is full, drops the lock, wakes wl
- * and takes the lock again: a granter of many never holds the lock across
- * wakes, and never needs more than one wake list. Caller holds the lock. */
+/* prokio__waiter_grant, then, when wl is full, wakes it at once, with the
+ * lock held, so that one wake list serves any number of waiters. Why not
+ * drop the lock to wake: the moment it is dropped, the waiters just granted
+ * may take their grants and free the object (a _free, or the last end's
+ * release, finds nothing pending), and the granter would take the lock of
+ * freed memory (found in review). A wake never takes an object's lock
+ * (it queues a task, or unparks a thread), so waking under it cannot
+ * deadlock; it only lengthens the critical section of a grant to more than
+ * 32 waiters at once, which is rare. Caller holds the lock. */
 static inline void prokio__grant_flush(struct prokio__shared *sh, struct prokio__waitq *q,
                                        struct prokio__waiter *w, struct prokio__wakelist *wl)
 {
+    (void)sh;
     prokio__waiter_grant(q, w, wl);
-    if (prokio__wakelist_full(wl)) {
-        prokio__shared_unlock(sh);
+    if (prokio__wakelist_full(wl))
         prokio__wakelist_wake(wl);
-        prokio__shared_lock(sh);
-    }
 }
 
 /* Unlinks a queued waiter that gives up, releasing its waker. Caller holds

@@ -60,6 +60,13 @@ bool prokio_oneshot_tx_is_closed(const prokio_oneshot_tx_t *tx);
  * is released. Thread: worker thread (PROKIO_LOCAL: the owning worker). */
 int prokio_oneshot_recv_poll(prokio_oneshot_rx_t *rx, void *value_out, prokio_cx_t *cx);
 
+/* Receives from a plain thread (Tokio's blocking_recv): blocks it until the
+ * value arrives (0, copied to value_out) or the sender is released without
+ * sending (PROKIO_EPIPE). PROKIO_EDEADLK on a worker thread; PROKIO_EXDEV
+ * for a PROKIO_LOCAL channel (it belongs to its worker); PROKIO_EBUSY if
+ * another thread blocks on rx already. Thread: not a worker thread. */
+int prokio_oneshot_blocking_recv(prokio_oneshot_rx_t *rx, void *value_out);
+
 /* Gives up the receiver; a value sent and never received is destroyed
  * through value_drop (when given), once.
  * Thread: any (PROKIO_LOCAL: the owning worker). */

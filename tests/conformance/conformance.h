@@ -308,6 +308,7 @@ const char *conf_expected_backend(void);
     X(oneshot_local_abort_waiting)                                                                 \
     X(oneshot_value_drop)                                                                          \
     X(oneshot_pooled_outlives_free)                                                                \
+    X(oneshot_blocking_recv)                                                                       \
     /* shutdown.c */                                                                               \
     X(shutdown_every_state)                                                                        \
     X(shutdown_idle)                                                                               \

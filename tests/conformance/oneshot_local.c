@@ -294,3 +294,87 @@ void test_oneshot_pooled_outlives_free(void **state)
     prokio_oneshot_rx_release(m.rx);
     test_runtime_free(rt);
 }
+
+/* ------------------------------------------------ blocking_recv */
+
+/* Makes a local channel on its worker, or releases both its ends there. */
+struct local_ends {
+    bool make;
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+};
+
+static int local_ends_poll(void *frame, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct local_ends *l = frame;
+    if (l->make)
+        return prokio_oneshot_new(&l->tx, &l->rx, sizeof(int), NULL, PROKIO_LOCAL);
+    prokio_oneshot_tx_release(l->tx);
+    prokio_oneshot_rx_release(l->rx);
+    return 0;
+}
+
+struct late_sender {
+    int co, n;
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx; /* the main thread's: only tried, from here */
+    atomic_int *receiver_blocked;
+    int deadlk, exdev;
+};
+
+static int late_sender_poll(void *frame, prokio_cx_t *cx)
+{
+    struct late_sender *s = frame;
+    PROKIO_BEGIN(&s->co);
+    {
+        /* From a worker, the blocking call refuses; a local channel refuses
+         * anywhere but its worker's tasks. */
+        int v;
+        s->deadlk = prokio_oneshot_blocking_recv(s->rx, &v);
+    }
+    /* Let the main thread block first (most of the time). */
+    for (s->n = 0; s->n < 1000 && !atomic_load(s->receiver_blocked); s->n++)
+        PROKIO_YIELD(&s->co, cx);
+    if (prokio_oneshot_send(s->tx, &(int){77}) < 0)
+        return -1;
+    PROKIO_END(&s->co, 0);
+}
+
+void test_oneshot_blocking_recv(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    for (int k = 0; k < 2; k++) {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(int), NULL, 0), 0);
+        atomic_int blocked = 0;
+        struct late_sender s = {.tx = tx, .rx = rx, .receiver_blocked = &blocked};
+        prokio_task_t *h;
+        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k, late_sender_poll, &s, sizeof s, NULL),
+                         0);
+        atomic_store(&blocked, 1); /* about to block: the sender may go */
+        int v = 0;
+        assert_int_equal(prokio_oneshot_blocking_recv(rx, &v), 0);
+        assert_int_equal(v, 77);
+        prokio_oneshot_rx_release(rx);
+        assert_int_equal(conf_join(h, &s, sizeof s), 0);
+        assert_int_equal(s.deadlk, PROKIO_EDEADLK);
+    }
+    /* The sender released without sending: PROKIO_EPIPE, at once. */
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+    assert_int_equal(prokio_oneshot_new(&tx, &rx, 0, NULL, 0), 0);
+    prokio_oneshot_tx_release(tx);
+    assert_int_equal(prokio_oneshot_blocking_recv(rx, NULL), PROKIO_EPIPE);
+    prokio_oneshot_rx_release(rx);
+    /* A local channel belongs to its worker: refused here, nothing done. */
+    struct local_ends l = {.make = true};
+    assert_int_equal(conf_run_on(rt, 0, local_ends_poll, &l, sizeof l, NULL), 0);
+    assert_int_equal(prokio_oneshot_blocking_recv(l.rx, &(int){0}), PROKIO_EXDEV);
+    assert_non_null(strstr(prokio_last_error(), "PROKIO_LOCAL"));
+    l.make = false;
+    assert_int_equal(conf_run_on(rt, 0, local_ends_poll, &l, sizeof l, NULL), 0);
+    test_runtime_free(rt);
+}

@@ -457,6 +457,21 @@ static int c_oneshot_tx_is_closed(struct env *e)
     return 0;
 }
 
+static int c_oneshot_blocking_recv(struct env *e)
+{
+    (void)e;
+    EXPECT_EINVAL(prokio_oneshot_blocking_recv(NULL, &(int){0}), "prokio_oneshot_blocking_recv",
+                  "rx");
+    prokio_oneshot_tx_t *tx;
+    prokio_oneshot_rx_t *rx;
+    CHECK(prokio_oneshot_new(&tx, &rx, sizeof(int), NULL, 0) == 0);
+    EXPECT_EINVAL(prokio_oneshot_blocking_recv(rx, NULL), "prokio_oneshot_blocking_recv",
+                  "value_out");
+    prokio_oneshot_tx_release(tx);
+    prokio_oneshot_rx_release(rx);
+    return 0;
+}
+
 static int c_oneshot_recv_poll(struct env *e)
 {
     int v = 0;
@@ -1022,6 +1037,7 @@ static const struct entry table[] = {
     {"prokio_oneshot_tx_release", c_oneshot_tx_release, NOTHING},
     {"prokio_oneshot_tx_is_closed", c_oneshot_tx_is_closed, NOTHING},
     {"prokio_oneshot_recv_poll", c_oneshot_recv_poll, TASK},
+    {"prokio_oneshot_blocking_recv", c_oneshot_blocking_recv, NOTHING},
     {"prokio_oneshot_rx_release", c_oneshot_rx_release, NOTHING},
     /* prokio/future.h: select, join-all; prokio/group.h */
     {"prokio_select_poll prokio_join_all_poll", c_select_poll, TASK},
