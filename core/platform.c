@@ -110,7 +110,7 @@ bool prokio__self_dir(char *buf, size_t cap)
 
 /* True when the program was linked with -sASYNCIFY: emscripten's JS then
  * defines Asyncify, and emscripten_sleep can unwind to the event loop. */
-EM_JS(int, prokio__wasm_has_asyncify, (void), { return typeof Asyncify != = 'undefined' ? 1 : 0; });
+EM_JS(int, prokio__wasm_has_asyncify, (void), { return typeof Asyncify == 'undefined' ? 0 : 1; });
 
 int prokio__host_can_block(const char *what)
 {
