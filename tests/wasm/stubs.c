@@ -1,6 +1,6 @@
 /* tests/wasm/stubs.c: libc functions the conformance suite links against
  * that emscripten's libc declares but does not define. The tests that
- * call them are skipped on wasm (tests/wasm/skips.c says why); these stubs
+ * call them are skipped on wasm (tests/conformance/conformance.c says why); these stubs
  * only let the same sources link, and fail if called anyway. */
 #define _GNU_SOURCE
 #include <errno.h>
