@@ -19,9 +19,21 @@
 #include "log.h"
 #include "search.h"
 
+#ifdef __EMSCRIPTEN__
+/* WebAssembly has no dlopen: the wasm backend (backends/wasm) is linked into
+ * libprokio.a under its static entry name, and it is the only one. */
+int prokio_backend_entry_wasm(const prokio_backend_host_t *host, uint32_t core_abi,
+                              const prokio_backend_vtable_t **vtable);
+static const struct builtin {
+    const char *name;
+    prokio_backend_entry_fn entry;
+} builtins[] = {{"wasm", prokio_backend_entry_wasm}};
+const char *const prokio__backend_auto_order[] = {"wasm", NULL};
+#else
 /* io_uring first where the kernel allows it: its native operations are
  * where it wins; then libevent's epoll (edge-triggered), then libuv. */
 const char *const prokio__backend_auto_order[] = {"uring", "event", "uv", NULL};
+#endif
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct prokio__backend *registry;
@@ -157,9 +169,60 @@ static int open_path(const char *path, struct prokio__backend **out)
     return prokio__backend_load(path, NULL, out);
 }
 
+#ifdef __EMSCRIPTEN__
+/* A backend linked in: registered like a loaded one, without a handle, and
+ * never unloaded (prokio__backend_close keeps the entry for reuse). */
+static int open_builtin(const struct builtin *bi, struct prokio__backend **out)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct prokio__backend *b = registry; b; b = b->next) {
+        if (b->dl == NULL && strcmp(b->vt->name, bi->name) == 0) {
+            b->refs++;
+            pthread_mutex_unlock(&registry_lock);
+            *out = b;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    const prokio_backend_vtable_t *vt = NULL;
+    int rc = bi->entry(&prokio__host, PROKIO_BACKEND_ABI_VERSION, &vt);
+    if (rc < 0)
+        return prokio__error(rc, "built-in backend %s refused backend ABI %u.%u: %s (%s)", bi->name,
+                             PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR,
+                             prokio_strerror(rc), prokio_err_name(rc));
+    if ((rc = check_vtable("(built in)", bi->name, vt)) < 0)
+        return rc;
+    struct prokio__backend *b = calloc(1, sizeof *b);
+    char *copy = strdup("(built in)");
+    if (b == NULL || copy == NULL) {
+        free(b);
+        free(copy);
+        return prokio__error(PROKIO_ENOMEM, "loading built-in backend %s: no memory", bi->name);
+    }
+    b->refs = 1;
+    b->path = copy;
+    b->vt = vt;
+    pthread_mutex_lock(&registry_lock);
+    b->next = registry;
+    registry = b;
+    pthread_mutex_unlock(&registry_lock);
+    *out = b;
+    return 0;
+}
+#endif
+
 int prokio__backend_open(const char *request, struct prokio__backend **out)
 {
     *out = NULL;
+#ifdef __EMSCRIPTEN__
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(request, builtins[i].name) == 0)
+            return open_builtin(&builtins[i], out);
+    return prokio__error(PROKIO_ENOTSUP,
+                         "backend '%.64s': WebAssembly builds have no dlopen; the only backend "
+                         "is the built-in 'wasm' (leave PROKIO_BACKEND unset or set it to wasm)",
+                         request);
+#endif
     if (strchr(request, '/'))
         return open_path(request, out);
     if (!prokio_backend_name_valid(request))
@@ -178,7 +241,7 @@ int prokio__backend_open(const char *request, struct prokio__backend **out)
 void prokio__backend_close(struct prokio__backend *b)
 {
     pthread_mutex_lock(&registry_lock);
-    if (--b->refs > 0) {
+    if (--b->refs > 0 || b->dl == NULL) { /* a built-in one stays registered */
         pthread_mutex_unlock(&registry_lock);
         return;
     }

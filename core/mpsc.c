@@ -90,7 +90,7 @@ int prokio_mpsc_new(prokio_mpsc_tx_t **tx, prokio_mpsc_rx_t **rx, size_t value_s
     }
     *tx = NULL;
     *rx = NULL;
-    if (capacity > ((size_t)1 << 40))
+    if ((uint64_t)capacity > ((uint64_t)1 << 40))
         return prokio__error(PROKIO_EINVAL,
                              "prokio_mpsc_new: capacity %zu is too large (at most 2^40; use 0 "
                              "for an unbounded channel)",

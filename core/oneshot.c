@@ -44,11 +44,19 @@
 #define OS_TAKEN    0x40u /* a receive copied the value out (with OS_HAS_DROP only) */
 #define OS_REF_ONE  0x100u
 
+/* Values start 16 bytes in, as natively, where the members before them
+ * fill 16 bytes already; ILP32 targets (wasm32) pad to that. */
+#if UINTPTR_MAX > 0xffffffffu
+#define OS_VALUE_ALIGN
+#else
+#define OS_VALUE_ALIGN _Alignas(16)
+#endif
+
 struct oneshot {
     _Atomic uint32_t state;
     uint32_t value_size;
     struct prokio__waker_slot rx_waker;
-    unsigned char value[];
+    OS_VALUE_ALIGN unsigned char value[];
 };
 
 struct oneshot_local {
@@ -57,7 +65,7 @@ struct oneshot_local {
     struct prokio__worker *owner;
     struct prokio_task *waiter; /* borrowed; `armed` is in its armed list */
     struct prokio__armed armed;
-    unsigned char value[];
+    OS_VALUE_ALIGN unsigned char value[];
 };
 
 _Static_assert(sizeof(struct oneshot) == 16, "an idle task's oneshot costs 16 bytes");

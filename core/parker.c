@@ -3,6 +3,7 @@
 
 #include "internal.h"
 #include "parker.h"
+#include "platform.h"
 
 static pthread_key_t thread_parker_key;
 static pthread_once_t thread_parker_once = PTHREAD_ONCE_INIT;
@@ -92,6 +93,15 @@ void prokio__parker_unpark(struct prokio__parker *p)
 
 void prokio__parker_park(struct prokio__parker *p)
 {
+#ifdef __EMSCRIPTEN__
+    /* One thread: whoever unparks runs from the JS event loop, which only
+     * turns while this one yields to it (callers checked
+     * prokio__host_can_block). */
+    while (!p->notified)
+        prokio__host_block_once();
+    p->notified = 0;
+    return;
+#endif
     pthread_mutex_lock(&p->lock);
     while (!p->notified)
         pthread_cond_wait(&p->cond, &p->lock);

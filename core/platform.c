@@ -11,6 +11,19 @@
 
 #include "platform.h"
 
+#ifdef __EMSCRIPTEN__
+/* One process, one user, one worker: no setuid to guard against, no
+ * affinity to read. */
+const char *prokio__getenv(const char *name)
+{
+    return getenv(name);
+}
+
+unsigned prokio__cpu_count(void)
+{
+    return 1;
+}
+#else
 const char *prokio__getenv(const char *name)
 {
     return secure_getenv(name);
@@ -27,6 +40,7 @@ unsigned prokio__cpu_count(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
+#endif
 
 uint64_t prokio__monotonic_ns(void)
 {
@@ -86,3 +100,32 @@ bool prokio__self_dir(char *buf, size_t cap)
     buf[len] = '\0';
     return true;
 }
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+
+#include <prokio/error.h>
+
+#include "error_internal.h"
+
+/* True when the program was linked with -sASYNCIFY: emscripten's JS then
+ * defines Asyncify, and emscripten_sleep can unwind to the event loop. */
+EM_JS(int, prokio__wasm_has_asyncify, (void), { return typeof Asyncify == 'undefined' ? 0 : 1; });
+
+int prokio__host_can_block(const char *what)
+{
+    if (prokio__wasm_has_asyncify())
+        return 0;
+    return prokio__error(PROKIO_ENOTSUP,
+                         "%s: the JS thread cannot block in this program; spawn the work and "
+                         "await it from a task, run the program with "
+                         "prokio_runtime_run_main, or link with -sASYNCIFY to let blocking "
+                         "calls yield to the JS event loop",
+                         what);
+}
+
+void prokio__host_block_once(void)
+{
+    emscripten_sleep(0);
+}
+#endif

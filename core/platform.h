@@ -60,4 +60,22 @@ int prokio__thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
  * core, written into buf; false if unknown. Thread: any. */
 bool prokio__self_dir(char *buf, size_t cap);
 
+/* Blocking the calling thread (block_on, blocking_join, the blocking_*
+ * calls). On WebAssembly the calling thread is the JS thread, which may
+ * block only in a program linked with -sASYNCIFY, where blocking yields to
+ * the JS event loop until woken (prokio__host_block_once). Returns 0, or
+ * PROKIO_ENOTSUP with prokio_last_error() naming `what` and saying why.
+ * Natively always 0. Thread: any. */
+#ifdef __EMSCRIPTEN__
+int prokio__host_can_block(const char *what);
+/* One turn of the JS event loop (emscripten_sleep). Thread: the JS one. */
+void prokio__host_block_once(void);
+#else
+static inline int prokio__host_can_block(const char *what)
+{
+    (void)what;
+    return 0;
+}
+#endif
+
 #endif

@@ -31,11 +31,19 @@ static size_t class_size(unsigned c)
     return ((size_t)1 << k) + (size_t)(sub + 1) * ((size_t)1 << (k - 2));
 }
 
-/* Word 1 of a free object links the free list. The object is poisoned in
- * sanitizer builds (poison.h): the pool opens just that word to use it. */
+/* The pointer after the 64-bit live mark links the free list: at byte 8,
+ * not at ((void **)obj)[1], which on 32-bit targets (wasm32) is the upper
+ * half of the mark and made every free object look live to the scans. The
+ * object is poisoned in sanitizer builds (poison.h): the pool opens just
+ * that word to use it. */
+static inline void **link_slot(void *obj)
+{
+    return (void **)((char *)obj + sizeof(uint64_t));
+}
+
 static inline void *link_of(void *obj)
 {
-    void **link = &((void **)obj)[1];
+    void **link = link_slot(obj);
     prokio__poison_word_open(link);
     void *next = *link;
     prokio__poison_word_close(link);
@@ -44,7 +52,7 @@ static inline void *link_of(void *obj)
 
 static inline void set_link(void *obj, void *next)
 {
-    void **link = &((void **)obj)[1];
+    void **link = link_slot(obj);
     prokio__poison_word_open(link);
     *link = next;
     prokio__poison_word_close(link);

@@ -85,8 +85,17 @@ void prokio__worker_join(struct prokio__worker *w)
     if (w->nonblocking) {
         /* No thread: the host's thread is the worker, and it is us. */
         if (!w->shutting_down) {
+#ifdef __EMSCRIPTEN__
+            /* The worker ends on its own thread, which is this one, but
+             * only inside drive is it marked so (prokio__worker_start). */
+            struct prokio__worker *outside = prokio__tls_worker;
+            prokio__tls_worker = w;
+            prokio__worker_shut_down(w, PROKIO_ECANCELED);
+            prokio__tls_worker = outside == w ? NULL : outside;
+#else
             prokio__worker_shut_down(w, PROKIO_ECANCELED);
             prokio__tls_worker = NULL;
+#endif
         }
         return;
     }

@@ -244,6 +244,9 @@ int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
                              "would block; await the task instead");
     /* Everything the wait needs is in hand before the task exists: once it
      * runs, this thread must wait for its end (the frame is copied back). */
+    int blockable = prokio__host_can_block("prokio_runtime_block_on");
+    if (blockable < 0)
+        return blockable;
     if (prokio__parker_current() == NULL)
         return prokio__error(PROKIO_ENOMEM,
                              "prokio_runtime_block_on: no memory for this thread's parker; "

@@ -230,6 +230,9 @@ int prokio_task_blocking_join(prokio_task_t *t)
                              "tasks it would block; await the task with prokio_task_join_poll");
     if (complete(t, memory_order_acquire))
         return t->u.result;
+    int blockable = prokio__host_can_block("prokio_task_blocking_join");
+    if (blockable < 0)
+        return blockable;
     struct prokio__parker *p = prokio__parker_current();
     if (p == NULL)
         return prokio__error(PROKIO_ENOMEM,

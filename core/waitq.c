@@ -144,6 +144,8 @@ struct prokio__parker *prokio__blocking_parker(const char *what, const char *ins
                             what, instead);
         return NULL;
     }
+    if ((*rc = prokio__host_can_block(what)) < 0)
+        return NULL;
     struct prokio__parker *p = prokio__parker_current();
     if (p == NULL)
         *rc = prokio__error(PROKIO_ENOMEM, "%s: no memory for this thread's parker", what);

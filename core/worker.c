@@ -179,6 +179,12 @@ int prokio__worker_drive(struct prokio__worker *w)
     if (w->driving)
         return PROKIO_EBUSY; /* drive never re-enters itself */
     w->driving = true;
+#ifdef __EMSCRIPTEN__
+    /* The JS thread is this worker only while it drives it (see
+     * prokio__worker_start). */
+    struct prokio__worker *outside = prokio__tls_worker;
+    prokio__tls_worker = w;
+#endif
     if (w->fds_to_narrow)
         prokio__fd_narrow_interest(w);
     unsigned ran = 0;
@@ -191,6 +197,9 @@ int prokio__worker_drive(struct prokio__worker *w)
             break;
     } while (ran < DRIVE_BUDGET);
     w->driving = false;
+#ifdef __EMSCRIPTEN__
+    prokio__tls_worker = outside;
+#endif
     uint64_t deadline = w->ready.head ? 0 : prokio__timer_next_deadline(&w->timers);
     if (PROKIO_UNLIKELY(atomic_load_explicit(&w->clock->shifted, memory_order_seq_cst)))
         deadline = prokio__clock_drive_deadline(w, deadline);
@@ -307,8 +316,16 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
          * becomes the worker's thread. */
         prokio__tls_worker = w;
         rc = init_loop(w);
+#ifdef __EMSCRIPTEN__
+        /* On wasm the JS thread is also the program's main thread, which
+         * makes runtimes, spawns from outside and, linked with -sASYNCIFY,
+         * blocks (yielding to the JS event loop meanwhile). It is the
+         * worker only inside host->drive, as a worker thread would be. */
+        prokio__tls_worker = NULL;
+#else
         if (rc < 0)
             prokio__tls_worker = NULL;
+#endif
         return rc;
     }
     return start_thread(w, index);

@@ -108,6 +108,38 @@ unsigned prokio_runtime_workers(const prokio_runtime_t *rt);
 int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame,
                             size_t frame_size, prokio_drop_fn drop);
 
+/* On WebAssembly (emscripten) the calling thread is the JS thread, which
+ * cannot block: block_on, prokio_task_blocking_join and every
+ * prokio_*_blocking_* call return PROKIO_ENOTSUP there, saying so in
+ * prokio_last_error(), unless the program is linked with -sASYNCIFY, in
+ * which case they block by yielding to the JS event loop until woken
+ * (emscripten_sleep), exactly as they block natively. Programs meant for
+ * both targets use prokio_runtime_run_main instead. */
+
+/* The entry point of a program that runs on every target: runs poll (with
+ * a copy of `frame`, or a zero-filled frame when frame is NULL) as the root
+ * task, then frees the runtime and ends the program with the task's result
+ * as its exit status: the result itself when it is 0 to 255, otherwise 1,
+ * after printing the error on stderr. Write `return
+ * prokio_runtime_run_main(rt, ...);` at the end of main.
+ *   Natively it blocks like prokio_runtime_block_on, frees rt and returns
+ *   that exit status (main's return ends the program).
+ *   On WebAssembly it spawns the root task and leaves main at once without
+ *   ending the program (emscripten_exit_with_live_runtime: nothing after
+ *   the call runs); the JS event loop then drives the runtime, and when the
+ *   root task ends the runtime is freed and the program exits with the
+ *   status (exit()). Link with -sEXIT_RUNTIME=1 so that node's exit code is
+ *   that status. Outputs belong in what the task prints or returns: the
+ *   final frame is copied back into `frame` natively only.
+ * A failure to start returns (natively and on wasm) a status of 1 with
+ * prokio_last_error() set and the runtime freed; a NULL rt or poll returns
+ * PROKIO_EINVAL and takes nothing.
+ * Ownership: takes rt, whatever happens. Thread: the thread that created
+ * rt, not a worker (1 and PROKIO_EDEADLK in prokio_last_error otherwise,
+ * rt not freed). */
+int prokio_runtime_run_main(prokio_runtime_t *rt, prokio_poll_fn poll, void *frame,
+                            size_t frame_size, prokio_drop_fn drop);
+
 /* When a worker's backend fails for good (its wait keeps failing, which a
  * working backend never does), that worker stops: its tasks end with the
  * backend's error code as their result, spawns onto it fail with

@@ -971,6 +971,16 @@ struct entry {
     enum need need;
 };
 
+/* issue 7 (wasm): prokio_runtime_run_main */
+static int c_runtime_run_main(struct env *e)
+{
+    EXPECT_EINVAL(prokio_runtime_run_main(NULL, ok_poll, NULL, 0, NULL), "prokio_runtime_run_main",
+                  "rt");
+    EXPECT_EINVAL(prokio_runtime_run_main(e->rt, NULL, NULL, 0, NULL), "prokio_runtime_run_main",
+                  "poll");
+    return 0;
+}
+
 static const struct entry table[] = {
     /* prokio/error.h, prokio/version.h; prokio_runtime_current */
     {"prokio_strerror prokio_err_name prokio_last_error prokio_version_string prokio_version "
@@ -1087,6 +1097,8 @@ static const struct entry table[] = {
     {"prokio_mpsc_recv_poll prokio_mpsc_recv_many_poll prokio_mpsc_try_recv "
      "prokio_mpsc_blocking_recv",
      c_mpsc_recvs, TASK},
+    /* issue 7 (wasm) */
+    {"prokio_runtime_run_main", c_runtime_run_main, RUNTIME},
 };
 
 enum { NENTRIES = sizeof table / sizeof *table };

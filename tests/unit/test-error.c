@@ -40,6 +40,7 @@ static void *other_thread(void *arg)
 static void test_last_error_is_per_thread(void **state)
 {
     (void)state;
+    TEST_SKIP_ON_WASM("needs a second thread (no -pthread)");
     assert_int_equal(prokio__error(PROKIO_EINVAL, "bad %s %d", "thing", 7), PROKIO_EINVAL);
     assert_string_equal(prokio_last_error(), "bad thing 7");
     pthread_t th;

@@ -116,6 +116,7 @@ static void *remote_alloc_free(void *p)
 static void test_remote_and_hand_back(void **state)
 {
     (void)state;
+    TEST_SKIP_ON_WASM("needs a second thread (no -pthread)");
     struct prokio__worker *w = new_worker();
     enum { N = 20000 };
     void **objs = malloc(N * sizeof *objs);

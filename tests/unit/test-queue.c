@@ -43,6 +43,7 @@ static void *producer(void *p)
 static void test_remote_concurrent(void **state)
 {
     (void)state;
+    TEST_SKIP_ON_WASM("needs producer threads (no -pthread)");
     _Atomic(struct prokio_task *) head = NULL;
     struct prokio_task *tasks = calloc(PRODUCERS * PER_PRODUCER, sizeof *tasks);
     struct produce args[PRODUCERS];
