@@ -14,9 +14,13 @@ extern "C" {
  * appended, and the library reads only the fields your `size` covers.
  * Ownership: the caller's; the library copies what it needs. */
 typedef struct prokio_runtime_options {
-    size_t size;      /* sizeof(prokio_runtime_options_t); set by the INIT macro */
-    unsigned workers; /* 0: one per CPU the process may run on */
-    /* A backend name ("uring", "event", "uv") or a path containing '/'.
+    size_t size; /* sizeof(prokio_runtime_options_t); set by the INIT macro */
+    /* 0: one per CPU the process may run on. A backend for a host that
+     * cannot block (WebAssembly's) runs exactly one worker, the host's
+     * thread, whatever this asks: prokio_runtime_workers() says 1. */
+    unsigned workers;
+    /* A backend name ("uring", "event", "uv"; "wasm", the only one on
+     * WebAssembly) or a path containing '/'.
      * NULL: the PROKIO_BACKEND environment variable, else automatic
      * (io_uring if the kernel allows it, then the others). An explicit
      * choice that fails is an error; only automatic selection falls back. */
