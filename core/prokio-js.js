@@ -38,9 +38,10 @@ mergeInto(LibraryManager.library, {
       PROKIO_JS.awaits = PROKIO_JS.table();
       PROKIO_JS.deferreds = PROKIO_JS.table();
       PROKIO_JS.exports = new Map();
+      // Quoted: the names users call survive closure's renaming.
       PROKIO_JS.api = {
-        spawn: PROKIO_JS.spawn,
-        handlesLive: function() { return PROKIO_JS.handles.live; },
+        'spawn': PROKIO_JS.spawn,
+        'handlesLive': function() { return PROKIO_JS.handles.live; },
       };
       Module['prokio'] = PROKIO_JS.api;
     },
@@ -95,7 +96,7 @@ mergeInto(LibraryManager.library, {
     // What an exception or a rejection says: its message, else String(it).
     why: function(e) {
       if (e !== null && (typeof e === 'object' || typeof e === 'function') && 'message' in e)
-        return PROKIO_JS.str(e.message);
+        return PROKIO_JS.str(e['message']);
       return PROKIO_JS.str(e);
     },
 
@@ -334,7 +335,7 @@ mergeInto(LibraryManager.library, {
     });
     d.promise.catch(function() {});
     var id = PROKIO_JS.tput(PROKIO_JS.deferreds, d);
-    d.promise.abort = function() {
+    d.promise['abort'] = function() {
       var i = PROKIO_JS.tslot(PROKIO_JS.deferreds, id);
       if (i >= 0 && PROKIO_JS.deferreds.vals[i] === d) _prokio_js__task_abort(tp);
     };
@@ -350,7 +351,7 @@ mergeInto(LibraryManager.library, {
     PROKIO_JS.tfree(t, i);
     if (why) {
       var err = new Error(UTF8ToString(why));
-      err.code = result;
+      err['code'] = result;
       d.reject(err);
     } else if (flags & 1) {
       if (!PROKIO_JS.live(result)) {
