@@ -14,6 +14,7 @@
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/coro.h      the coroutine macros
+ *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
  * Not included here: prokio/backend_info.h (which backends exist, which one
@@ -138,5 +139,6 @@
 #include <prokio/group.h>
 #include <prokio/sync.h>
 #include <prokio/coro.h>
+#include <prokio/js.h>
 
 #endif /* PROKIO_H */
