@@ -13,6 +13,7 @@
  *   prokio/future.h    waits, cancel-safety, select and join-all
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
+ *   prokio/signal.h    awaiting Unix signals (SIGINT, SIGTERM, ...)
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
@@ -137,6 +138,7 @@
 #include <prokio/channel.h>
 #include <prokio/group.h>
 #include <prokio/sync.h>
+#include <prokio/signal.h>
 #include <prokio/coro.h>
 
 #endif /* PROKIO_H */
