@@ -14,6 +14,7 @@
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/signal.h    awaiting Unix signals (SIGINT, SIGTERM, ...)
+ *   prokio/blocking.h  spawn_blocking: blocking work on a thread pool
  *   prokio/coro.h      the coroutine macros
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
@@ -139,6 +140,7 @@
 #include <prokio/group.h>
 #include <prokio/sync.h>
 #include <prokio/signal.h>
+#include <prokio/blocking.h>
 #include <prokio/coro.h>
 
 #endif /* PROKIO_H */

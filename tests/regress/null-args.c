@@ -977,6 +977,24 @@ static int c_signal(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/blocking.h */
+static int noop_blocking(void *frame)
+{
+    (void)frame;
+    return 0;
+}
+
+static int c_spawn_blocking(struct env *e)
+{
+    prokio_task_t *h;
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, e->rt, NULL, NULL, 0, NULL), "prokio_spawn_blocking",
+                  "fn");
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, NULL, noop_blocking, NULL, 0, NULL),
+                  "prokio_spawn_blocking", "rt");
+    CHECK(prokio_spawn_blocking(NULL, e->rt, noop_blocking, NULL, 0, NULL) == 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -1098,6 +1116,8 @@ static const struct entry table[] = {
      "prokio_once_new prokio_once_free prokio_once_get prokio_once_init_poll prokio_once_set "
      "prokio_once_set_now",
      c_sync, TASK},
+    /* prokio/blocking.h */
+    {"prokio_spawn_blocking", c_spawn_blocking, RUNTIME},
     /* prokio/signal.h */
     {"prokio_signal_new prokio_signal_recv_poll prokio_signal_try_recv prokio_signal_free "
      "prokio_signal_number",
