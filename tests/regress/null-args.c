@@ -18,6 +18,7 @@
  * and fails on any the table lacks. Runs once, on the automatic backend. */
 #include <ctype.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <prokio/backend_info.h>
@@ -961,6 +962,39 @@ static int c_sync(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/signal.h */
+static int c_signal(struct env *e)
+{
+    EXPECT_EINVAL(prokio_signal_new(NULL, SIGUSR1, 0), "prokio_signal_new", "out");
+    EXPECT_EINVAL(prokio_signal_recv_poll(NULL, e->cx), "prokio_signal_recv_poll", "s");
+    EXPECT_EINVAL(prokio_signal_try_recv(NULL), "prokio_signal_try_recv", "s");
+    CHECK(prokio_signal_number(NULL) == 0);
+    prokio_signal_free(NULL);
+    prokio_signal_t *s;
+    CHECK(prokio_signal_new(&s, SIGUSR1, 0) == 0);
+    EXPECT_EINVAL(prokio_signal_recv_poll(s, NULL), "prokio_signal_recv_poll", "cx");
+    prokio_signal_free(s);
+    return 0;
+}
+
+/* issue 8: prokio/blocking.h */
+static int noop_blocking(void *frame)
+{
+    (void)frame;
+    return 0;
+}
+
+static int c_spawn_blocking(struct env *e)
+{
+    prokio_task_t *h;
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, e->rt, NULL, NULL, 0, NULL), "prokio_spawn_blocking",
+                  "fn");
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, NULL, noop_blocking, NULL, 0, NULL),
+                  "prokio_spawn_blocking", "rt");
+    CHECK(prokio_spawn_blocking(NULL, e->rt, noop_blocking, NULL, 0, NULL) == 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -1136,6 +1170,12 @@ static const struct entry table[] = {
      "prokio_once_new prokio_once_free prokio_once_get prokio_once_init_poll prokio_once_set "
      "prokio_once_set_now",
      c_sync, TASK},
+    /* prokio/blocking.h */
+    {"prokio_spawn_blocking", c_spawn_blocking, RUNTIME},
+    /* prokio/signal.h */
+    {"prokio_signal_new prokio_signal_recv_poll prokio_signal_try_recv prokio_signal_free "
+     "prokio_signal_number",
+     c_signal, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
