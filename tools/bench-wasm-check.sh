@@ -30,7 +30,7 @@ check spawn_many ns_per_task 10000 3
 check yield_many ns_per_yield 100 100 3
 check chained_spawn ns_per_spawn 10000 3
 check ping_pong_oneshot ns_per_rt 10000 3
-check idle_tasks rss_bytes_per_task 20000
+check idle_tasks heap_bytes_per_task 20000
 check timers late_p99_us 300 2
 n=$((n + 1))
 early=$(kv early "$LAST")
