@@ -759,7 +759,7 @@ void test_sync_barrier_generations(void **state)
 {
     (void)state;
     enum { WORKERS = 4, PARTIES = 12, GENS = 50 };
-    prokio_runtime_t *rt = test_runtime(WORKERS);
+    prokio_runtime_t *rt = test_runtime(conf_workers(WORKERS));
     prokio_barrier_t *b;
     assert_int_equal(prokio_barrier_new(&b, PARTIES, 0), 0);
     static atomic_int leaders[GENS];
@@ -768,8 +768,9 @@ void test_sync_barrier_generations(void **state)
     prokio_task_t *h[PARTIES];
     for (int i = 0; i < PARTIES; i++) {
         struct party p = {.b = b, .leaders = leaders, .gens = GENS};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % WORKERS, party_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), party_poll, &p,
+                                         sizeof p, NULL),
+                         0);
     }
     for (int i = 0; i < PARTIES; i++) {
         struct party p;

@@ -247,9 +247,9 @@ static int to_poll(void *frame, prokio_cx_t *cx)
 void test_timeout_paused(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = paused_runtime(2);
+    prokio_runtime_t *rt = paused_runtime(conf_workers(2));
     struct to f = {0};
-    assert_int_equal(conf_run_on(rt, 1, to_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(conf_run_on(rt, conf_worker(rt, 1), to_poll, &f, sizeof f, NULL), 0);
     assert_int_equal(f.rc_ok, 0);
     assert_int_equal(f.rc_late, PROKIO_ETIMEDOUT);
     assert_int_equal(f.inner.cancels, 1);
