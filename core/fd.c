@@ -83,6 +83,12 @@ int prokio_fd_new(prokio_fd_t **out, int fileno, prokio_cx_t *cx)
                                  "regular file or directory is always ready (read it directly, "
                                  "or on the blocking pool)",
                                  w->vt->name, fileno);
+        if (rc == PROKIO_ENOTSUP)
+            return prokio__error(rc,
+                                 "prokio_fd_new: backend %s watches no descriptors (a host such "
+                                 "as WebAssembly's has no readiness to wait for); do the I/O "
+                                 "through the host (a JS Promise on wasm)",
+                                 w->vt->name);
         return prokio__error(rc, "prokio_fd_new: backend %s cannot watch descriptor %d: %s",
                              w->vt->name, fileno, prokio_strerror(rc));
     }

@@ -38,6 +38,13 @@ extern void prokio_wasm_js_clear_timer(void *loop);
 /* Nanoseconds under which a deadline counts as due (notes/wasm.md). */
 #define DUE_SLACK_NS 1000000u
 
+/* The longest delay setTimeout honours, in ms (2^31 - 1, about 24.8 days):
+ * node fires a longer one after 1 ms (with a TimeoutOverflowWarning) and
+ * browsers at once, which turned a long sleep into a drive every
+ * millisecond. A farther deadline arms this much; when it fires early the
+ * drive finds nothing due and the core arms the rest. */
+#define JS_TIMER_MAX_MS 2147483647.0
+
 struct wasm_loop {
     prokio_backend_host_loop_t *host_loop;
     int microtask; /* a drive is queued as a microtask */
@@ -103,7 +110,8 @@ static int wasm_arm(prokio_backend_loop_t *loop, uint64_t deadline_ns)
     /* Rounded up: the timer should not fire before the deadline, and when
      * it does anyway, the rest is under the slack and goes by macrotask. */
     uint64_t left = deadline_ns - now;
-    prokio_wasm_js_timer(loop, (double)((left + 999999u) / 1000000u));
+    double ms = (double)((left + 999999u) / 1000000u);
+    prokio_wasm_js_timer(loop, ms < JS_TIMER_MAX_MS ? ms : JS_TIMER_MAX_MS);
     return 0;
 }
 

@@ -28,11 +28,12 @@ static int abort_parent_poll(void *frame, prokio_cx_t *cx)
 void test_abort_before_first_poll(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         struct abort_parent p = {.d = &d};
-        assert_int_equal(conf_run_on(rt, w, abort_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), abort_parent_poll, &p, sizeof p, NULL),
+                         0);
         assert_int_equal(p.kid_rc, PROKIO_ECANCELED);
         assert_int_equal(prokio_task_result(p.kid), PROKIO_ECANCELED);
         struct track kt;
@@ -49,15 +50,15 @@ void test_abort_from_main_at_once(void **state)
 {
     (void)state;
     enum { N = 200 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads);
     struct drops d = {0};
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
-        struct track t = {.d = &d, .thread = threads[i % 2], .known = true};
-        assert_int_equal(prokio_spawn_on(&h[i], rt, (unsigned)i % 2, conf_park_forever, &t,
-                                         sizeof t, track_drop),
+        unsigned w = conf_worker(rt, (unsigned)i);
+        struct track t = {.d = &d, .thread = threads[w], .known = true};
+        assert_int_equal(prokio_spawn_on(&h[i], rt, w, conf_park_forever, &t, sizeof t, track_drop),
                          0);
         prokio_task_abort(h[i]);
         if (i % 3 == 0)
@@ -103,7 +104,7 @@ static int sleeper_poll(void *frame, prokio_cx_t *cx)
 void test_abort_parked_on_long_sleep(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads);
     struct drops d = {0};
@@ -111,7 +112,8 @@ void test_abort_parked_on_long_sleep(void **state)
         int absolute;
         uint64_t ns;
     } kinds[] = {{0, PROKIO_SEC(3600)}, {0, UINT64_MAX}, {1, UINT64_MAX}, {0, UINT64_MAX / 2}};
-    for (unsigned w = 0; w < 2; w++) {
+    for (unsigned i = 0; i < 2; i++) {
+        unsigned w = conf_worker(rt, i);
         for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
             atomic_int started = 0;
             struct sleeper s = {.tr = {.d = &d, .thread = threads[w], .known = true},
@@ -176,13 +178,15 @@ static int self_parent_poll(void *frame, prokio_cx_t *cx)
 void test_abort_self(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 4; k++) {
         /* The parent's frame must stay put while the child reads f->kid:
          * it does, the frame never moves. */
         struct self_parent p = {.d = &d, .then_yield = k % 2};
-        assert_int_equal(conf_run_on(rt, (unsigned)k / 2, self_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(
+            conf_run_on(rt, conf_worker(rt, (unsigned)k / 2), self_parent_poll, &p, sizeof p, NULL),
+            0);
         assert_int_equal(p.kid_rc, PROKIO_ECANCELED);
         struct self_aborter a;
         assert_int_equal(conf_join(p.kid, &a, sizeof a), PROKIO_ECANCELED);
@@ -263,12 +267,12 @@ static int remote_aborter_poll(void *frame, prokio_cx_t *cx)
 void test_abort_from_other_worker(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads);
     struct drops d = {0};
     for (int k = 0; k < 20; k++) {
-        unsigned w = (unsigned)k % 2;
+        unsigned w = conf_worker(rt, (unsigned)k);
         atomic_int started = 0;
         struct gated g;
         prokio_oneshot_tx_t *tx;
@@ -282,7 +286,8 @@ void test_abort_from_other_worker(void **state)
         if (k < 10)
             CONF_WAIT_FLAG(&started, 1); /* parked; later rounds: maybe not yet polled */
         struct remote_aborter a = {.victim = hv};
-        assert_int_equal(conf_run_on(rt, 1 - w, remote_aborter_poll, &a, sizeof a, NULL), 0);
+        assert_int_equal(
+            conf_run_on(rt, conf_other(rt, w), remote_aborter_poll, &a, sizeof a, NULL), 0);
         assert_int_equal(a.rc, PROKIO_ECANCELED);
         /* Ended already: the aborter saw it. */
         assert_int_equal(prokio_task_result(hv), PROKIO_ECANCELED);
@@ -314,7 +319,7 @@ static int ender_poll(void *frame, prokio_cx_t *cx)
 void test_abort_after_completion(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     static const int rets[] = {0, 17, PROKIO_EIO, PROKIO_ECANCELED};
     for (size_t k = 0; k < 4; k++) {

@@ -117,6 +117,37 @@ int conf_park_forever(void *frame, prokio_cx_t *cx);
 /* A task that returns the int its frame holds, at its first poll. */
 int conf_value_poll(void *frame, prokio_cx_t *cx);
 
+/* ------------------------------------------------ one worker on wasm */
+
+/* The same suite runs on WebAssembly (issue 7), where a runtime has one
+ * worker, the JS thread. A test whose point survives on one worker, running
+ * on several being incidental, asks for conf_workers(n) (n natively, 1 on
+ * wasm) and names workers through conf_worker and conf_other, which fold
+ * onto the workers the runtime has: natively it tests exactly what it did
+ * with n workers. A test whose point is several workers at once keeps
+ * test_runtime(n), which skips on wasm with its reason. */
+static inline unsigned conf_workers(unsigned n)
+{
+#ifdef __EMSCRIPTEN__
+    (void)n;
+    return 1;
+#else
+    return n;
+#endif
+}
+
+/* Worker i of a test written for several: i modulo the workers rt has. */
+static inline unsigned conf_worker(prokio_runtime_t *rt, unsigned i)
+{
+    return i % prokio_runtime_workers(rt);
+}
+
+/* The worker after w (the other one of two; w itself when there is one). */
+static inline unsigned conf_other(prokio_runtime_t *rt, unsigned w)
+{
+    return (w + 1) % prokio_runtime_workers(rt);
+}
+
 /* --------------------------------------------------------------- waiting */
 
 static inline uint64_t mono_ns(void)
@@ -258,7 +289,9 @@ const char *conf_expected_backend(void);
     /* wakers.c */                                                                                 \
     X(waker_wake_from_thread)                                                                      \
     X(waker_wake_by_ref_from_thread)                                                               \
+    X(waker_wake_from_main)                                                                        \
     X(waker_coalesce)                                                                              \
+    X(waker_coalesce_threads)                                                                      \
     X(waker_wake_while_running)                                                                    \
     X(waker_finished_task)                                                                         \
     X(waker_will_wake)                                                                             \

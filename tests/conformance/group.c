@@ -63,7 +63,7 @@ void test_group_completion_order(void **state)
 {
     (void)state;
     enum { N = 64 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int round = 0; round < 2; round++) {
         static struct collector c;
@@ -78,7 +78,7 @@ void test_group_completion_order(void **state)
             struct gated g;
             conf_gated_init(&g, &d, i, &gate[i]);
             g.started = &parked;
-            unsigned w = round == 0 ? (unsigned)i % 2 : 1;
+            unsigned w = conf_worker(rt, round == 0 ? (unsigned)i : 1);
             assert_int_equal(
                 prokio_group_spawn_on(c.g, w, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
         }
@@ -208,10 +208,10 @@ static int lib_call_poll(void *frame, prokio_cx_t *cx)
 void test_group_current_runtime(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned k = 0; k < 4; k++) {
         struct lib_call f = {0};
-        assert_int_equal(conf_run_on(rt, k % 2, lib_call_poll, &f, sizeof f, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, k), lib_call_poll, &f, sizeof f, NULL), 0);
         assert_int_equal(f.rc, 0);
         assert_int_equal(f.sum, 55);
         assert_int_equal(f.local_worker_ok, 5);
@@ -229,20 +229,21 @@ void test_group_abort_all(void **state)
 {
     (void)state;
     enum { PARKED = 40, DONE = 10 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     static struct collector c;
     memset(&c, 0, sizeof c);
     assert_int_equal(prokio_group_new(&c.g, rt), 0);
     for (int i = 0; i < DONE; i++) {
         int v = 500 + i;
-        assert_int_equal(
-            prokio_group_spawn_on(c.g, (unsigned)i % 2, conf_value_poll, &v, sizeof v, NULL), 0);
+        assert_int_equal(prokio_group_spawn_on(c.g, conf_worker(rt, (unsigned)i), conf_value_poll,
+                                               &v, sizeof v, NULL),
+                         0);
     }
     for (int i = 0; i < PARKED; i++) {
         struct track tr = {.d = &d};
-        assert_int_equal(prokio_group_spawn_on(c.g, (unsigned)i % 2, conf_park_forever, &tr,
-                                               sizeof tr, track_drop),
+        assert_int_equal(prokio_group_spawn_on(c.g, conf_worker(rt, (unsigned)i), conf_park_forever,
+                                               &tr, sizeof tr, track_drop),
                          0);
     }
     /* Wait until the ready ones are out and the rest parked, from a plain
@@ -280,7 +281,7 @@ void test_group_free_running(void **state)
 {
     (void)state;
     enum { N = 100, ROUNDS = 20 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int r = 0; r < ROUNDS; r++) {
         prokio_group_t *g;
@@ -288,13 +289,14 @@ void test_group_free_running(void **state)
         prokio_oneshot_tx_t *gate[N / 2];
         for (int i = 0; i < N / 2; i++) {
             struct track tr = {.d = &d};
-            assert_int_equal(prokio_group_spawn_on(g, (unsigned)i % 2, conf_park_forever, &tr,
-                                                   sizeof tr, track_drop),
+            assert_int_equal(prokio_group_spawn_on(g, conf_worker(rt, (unsigned)i),
+                                                   conf_park_forever, &tr, sizeof tr, track_drop),
                              0);
             struct gated gt;
             conf_gated_init(&gt, &d, i, &gate[i]);
-            assert_int_equal(prokio_group_spawn_on(g, (unsigned)(i + r) % 2, conf_gated_poll, &gt,
-                                                   sizeof gt, conf_gated_drop),
+            assert_int_equal(prokio_group_spawn_on(g, conf_worker(rt, (unsigned)(i + r)),
+                                                   conf_gated_poll, &gt, sizeof gt,
+                                                   conf_gated_drop),
                              0);
         }
         /* Half the gates open before the free, half race with it. */
@@ -323,7 +325,7 @@ void test_group_blocking(void **state)
 {
     (void)state;
     enum { N = 200 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     prokio_group_t *g;
     assert_int_equal(prokio_group_new(&g, rt), 0);
     struct drops d = {0};
@@ -372,7 +374,7 @@ void test_group_many(void **state)
 {
     (void)state;
     enum { N = 10000 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     static struct collector c;
     memset(&c, 0, sizeof c);
     assert_int_equal(prokio_group_new(&c.g, rt), 0);

@@ -97,7 +97,7 @@ void test_oneshot_cross_worker(void **state)
 {
     (void)state;
     enum { ROUNDS = 100 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx, *go_tx;
@@ -106,7 +106,7 @@ void test_oneshot_cross_worker(void **state)
         assert_int_equal(prokio_oneshot_new(&go_tx, &go_rx, 0, NULL, 0), 0);
         struct receiver r = {.tr.d = &d, .rx = rx, .go = go_tx};
         struct sender s = {.tr.d = &d, .go = go_rx, .tx = tx, .v = payload_of(k)};
-        unsigned rw = (unsigned)k % 2, sw = (unsigned)(k / 2) % 2;
+        unsigned rw = conf_worker(rt, (unsigned)k), sw = conf_worker(rt, (unsigned)k / 2);
         prokio_task_t *hr = NULL, *hs = NULL;
         assert_int_equal(prokio_spawn_on(&hs, rt, sw, sender_poll, &s, sizeof s, sender_drop), 0);
         assert_int_equal(prokio_spawn_on(&hr, rt, rw, receiver_poll, &r, sizeof r, receiver_drop),
@@ -132,7 +132,7 @@ void test_oneshot_send_from_thread(void **state)
 {
     (void)state;
     enum { ROUNDS = 200 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < ROUNDS; k++) {
         prokio_oneshot_tx_t *tx;
@@ -164,7 +164,7 @@ void test_oneshot_send_from_thread(void **state)
 void test_oneshot_send_before_recv(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 10; k++) {
         prokio_oneshot_tx_t *tx;
@@ -185,7 +185,7 @@ void test_oneshot_send_before_recv(void **state)
 void test_oneshot_tx_release(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 20; k++) {
         prokio_oneshot_tx_t *tx;
@@ -239,7 +239,7 @@ void test_oneshot_rx_release(void **state)
 
     /* A receiver task parked on the channel is aborted: its drop releases
      * rx, and the sender sees the channel closed. */
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     assert_int_equal(prokio_oneshot_new(&tx, &rx, sizeof(struct payload), NULL, 0), 0);
     atomic_int pending = 0;
@@ -276,7 +276,7 @@ static int signal_rx_poll(void *frame, prokio_cx_t *cx)
 void test_oneshot_size0(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (int k = 0; k < 4; k++) {
         prokio_oneshot_tx_t *tx;
         prokio_oneshot_rx_t *rx;
@@ -339,7 +339,7 @@ static void rerecv_drop(void *frame)
 void test_oneshot_repoll(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     /* k % 3: a value, the sender released, a bare signal; k / 3: sent
      * before the receiver looks, or while it waits. */
     for (int k = 0; k < 12; k++) {
@@ -351,9 +351,9 @@ void test_oneshot_repoll(void **state)
         struct rerecv r = {.rx = rx, .pending = &pending, .v1 = kind == 2 ? -2 : -1};
         prokio_task_t *h = NULL;
         if (late) {
-            assert_int_equal(
-                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
-                0);
+            assert_int_equal(prokio_spawn_on(&h, rt, conf_worker(rt, (unsigned)k), rerecv_poll, &r,
+                                             sizeof r, rerecv_drop),
+                             0);
             CONF_WAIT_FLAG(&pending, 1);
         }
         int v = 1000 + k;
@@ -362,9 +362,9 @@ void test_oneshot_repoll(void **state)
         else
             assert_int_equal(prokio_oneshot_send(tx, kind == 2 ? NULL : &v), 0);
         if (!late)
-            assert_int_equal(
-                prokio_spawn_on(&h, rt, (unsigned)k % 2, rerecv_poll, &r, sizeof r, rerecv_drop),
-                0);
+            assert_int_equal(prokio_spawn_on(&h, rt, conf_worker(rt, (unsigned)k), rerecv_poll, &r,
+                                             sizeof r, rerecv_drop),
+                             0);
         assert_int_equal(conf_join(h, &r, sizeof r), 0);
         int want = kind == 1 ? PROKIO_EPIPE : 0;
         assert_int_equal(r.r1, want);
@@ -440,7 +440,7 @@ void test_oneshot_many(void **state)
 {
     (void)state;
     enum { N = 10000 };
-    prokio_runtime_t *rt = test_runtime(3);
+    prokio_runtime_t *rt = test_runtime(conf_workers(3));
     prokio_oneshot_tx_t *first_tx;
     prokio_oneshot_rx_t *rx;
     assert_int_equal(prokio_oneshot_new(&first_tx, &rx, sizeof(uint64_t), NULL, 0), 0);
@@ -449,8 +449,9 @@ void test_oneshot_many(void **state)
         prokio_oneshot_rx_t *next_rx;
         assert_int_equal(prokio_oneshot_new(&tx, &next_rx, sizeof(uint64_t), NULL, 0), 0);
         struct link l = {.rx = rx, .tx = tx};
-        assert_int_equal(
-            prokio_spawn_on(NULL, rt, (unsigned)i % 3, link_poll, &l, sizeof l, link_drop), 0);
+        assert_int_equal(prokio_spawn_on(NULL, rt, conf_worker(rt, (unsigned)i), link_poll, &l,
+                                         sizeof l, link_drop),
+                         0);
         rx = next_rx;
     }
     uint64_t v = 1000;

@@ -240,7 +240,7 @@ void test_runtime_many(void **state)
 {
     (void)state;
     for (int i = 0; i < 50; i++) {
-        prokio_runtime_t *rt = test_runtime(1 + (unsigned)i % 3);
+        prokio_runtime_t *rt = test_runtime(conf_workers(1 + (unsigned)i % 3));
         prokio_task_t *h = NULL;
         struct echo e = {.in = i};
         assert_int_equal(prokio_spawn(&h, rt, echo_poll, &e, sizeof e, NULL), 0);

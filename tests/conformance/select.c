@@ -122,12 +122,13 @@ static void first_drop(void *frame)
 void test_select_first_ready(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (unsigned k = 0; k < 20; k++) {
         struct first f = {.tr.d = &d, .index = 99};
         assert_int_equal(prokio_oneshot_new(&f.tx, &f.recv.rx, sizeof(int), NULL, 0), 0);
-        assert_int_equal(conf_run_on(rt, k % 2, first_poll, &f, sizeof f, first_drop), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, k), first_poll, &f, sizeof f, first_drop),
+                         0);
         assert_int_equal(f.first_rc, PROKIO_PENDING);
         assert_int_equal(f.index, 1);
         assert_int_equal(f.rc, 0);
@@ -287,13 +288,14 @@ static void keep_drop(void *frame)
 void test_select_keep(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     struct gated g;
     struct keep f = {.tr.d = &d};
     conf_gated_init(&g, &d, 42, &f.gate);
-    assert_int_equal(
-        prokio_spawn_on(&f.member, rt, 1, conf_gated_poll, &g, sizeof g, conf_gated_drop), 0);
+    assert_int_equal(prokio_spawn_on(&f.member, rt, conf_worker(rt, 1), conf_gated_poll, &g,
+                                     sizeof g, conf_gated_drop),
+                     0);
     csleep_branch(&f.s_short, PROKIO_MS(1));
     csleep_branch(&f.s_long, PROKIO_SEC(3600));
     prokio_task_t *member = f.member;
@@ -341,7 +343,7 @@ static void sel_wait_drop(void *frame)
 void test_select_abort_waiting(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 10; k++) {
         atomic_int pending = 0;
@@ -350,9 +352,9 @@ void test_select_abort_waiting(void **state)
         prokio_sleep_init(&f.s, PROKIO_SEC(3600));
         assert_int_equal(prokio_oneshot_new(&tx, &f.recv.rx, sizeof(int), NULL, 0), 0);
         prokio_task_t *h;
-        assert_int_equal(
-            prokio_spawn_on(&h, rt, (unsigned)k % 2, sel_wait_poll, &f, sizeof f, sel_wait_drop),
-            0);
+        assert_int_equal(prokio_spawn_on(&h, rt, conf_worker(rt, (unsigned)k), sel_wait_poll, &f,
+                                         sizeof f, sel_wait_drop),
+                         0);
         CONF_WAIT_FLAG(&pending, 1);
         prokio_task_abort(h);
         assert_int_equal(conf_join(h, &f, sizeof f), PROKIO_ECANCELED);
@@ -409,7 +411,7 @@ static void all_drop(void *frame)
 void test_join_all_collects(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     struct all f = {.tr.d = &d, .y = {.value = -7, .yields = 3}};
     for (int i = 0; i < 4; i++)
@@ -417,7 +419,8 @@ void test_join_all_collects(void **state)
     csleep_branch(&f.s, PROKIO_MS(2));
     assert_int_equal(prokio_oneshot_new(&f.tx, &f.recv.rx, sizeof(int), NULL, 0), 0);
     int v = 1234;
-    assert_int_equal(prokio_spawn_on(&f.member, rt, 1, conf_value_poll, &v, sizeof v, NULL), 0);
+    assert_int_equal(
+        prokio_spawn_on(&f.member, rt, conf_worker(rt, 1), conf_value_poll, &v, sizeof v, NULL), 0);
     prokio_task_t *member = f.member;
     assert_int_equal(conf_run_on(rt, 0, all_poll, &f, sizeof f, all_drop), 0);
     assert_int_equal(f.results[0], 0);

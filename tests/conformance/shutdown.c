@@ -291,7 +291,7 @@ void test_shutdown_every_state(void **state)
 void test_shutdown_idle(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(3);
+    prokio_runtime_t *rt = test_runtime(conf_workers(3));
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     prokio_task_t *h = (prokio_task_t *)&h;
@@ -377,7 +377,7 @@ void test_shutdown_large_frames(void **state)
     static const size_t sizes[] = {
         sizeof(struct track), 100, 1000, 5000, 8192 - 48, 8192, 20000, 200000};
     enum { K = sizeof sizes / sizeof sizes[0] };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads);
     struct drops d = {0};
@@ -386,13 +386,15 @@ void test_shutdown_large_frames(void **state)
         unsigned char *buf = calloc(1, sizes[k]);
         assert_non_null(buf);
         for (unsigned w = 0; w < 2; w++) {
-            struct track t = {.d = &d, .thread = threads[w], .known = true};
+            struct track t = {.d = &d, .thread = threads[conf_worker(rt, w)], .known = true};
             memcpy(buf, &t, sizeof t);
-            assert_int_equal(
-                prokio_spawn_on(&h[k][w], rt, w, conf_park_forever, buf, sizes[k], track_drop), 0);
+            assert_int_equal(prokio_spawn_on(&h[k][w], rt, conf_worker(rt, w), conf_park_forever,
+                                             buf, sizes[k], track_drop),
+                             0);
             /* and a detached twin */
-            assert_int_equal(
-                prokio_spawn_on(NULL, rt, w, conf_park_forever, buf, sizes[k], track_drop), 0);
+            assert_int_equal(prokio_spawn_on(NULL, rt, conf_worker(rt, w), conf_park_forever, buf,
+                                             sizes[k], track_drop),
+                             0);
         }
         free(buf);
     }
@@ -435,7 +437,7 @@ void test_free_busy_while_waker_held(void **state)
     (void)state;
     struct drops d = {0};
     for (int finish = 0; finish < 2; finish++) {
-        prokio_runtime_t *rt = test_runtime(2);
+        prokio_runtime_t *rt = test_runtime(conf_workers(2));
         prokio_waker_t *w = NULL;
         atomic_int parked = 0;
         struct waker_out f = {.tr.d = &d, .out = &w, .finish = finish, .parked = &parked};

@@ -129,7 +129,7 @@ void test_sync_mutex_fifo(void **state)
 {
     (void)state;
     enum { N = 12 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_mutex_t *m;
     assert_int_equal(prokio_mutex_new(&m, 0), 0);
@@ -139,7 +139,7 @@ void test_sync_mutex_fifo(void **state)
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
         struct acquirer a = {.tr.d = &d, .kind = K_MUTEX, .obj = m, .id = i, .order = &order};
-        h[i] = spawn_queued(rt, (unsigned)i % 2, &a);
+        h[i] = spawn_queued(rt, conf_worker(rt, (unsigned)i), &a);
     }
     assert_int_equal(prokio_mutex_free(m), PROKIO_EBUSY);
     prokio_mutex_unlock(m);
@@ -166,7 +166,7 @@ void test_sync_mutex_fifo(void **state)
 void test_sync_mutex_cancel(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_mutex_t *m;
     assert_int_equal(prokio_mutex_new(&m, 0), 0);
@@ -177,7 +177,7 @@ void test_sync_mutex_cancel(void **state)
     struct acquirer a1 = {.tr.d = &d, .kind = K_MUTEX, .obj = m, .id = 1, .gate = &gate};
     struct acquirer a2 = {.tr.d = &d, .kind = K_MUTEX, .obj = m, .id = 0, .order = &order};
     prokio_task_t *h0 = spawn_queued(rt, 0, &a0);
-    prokio_task_t *h1 = spawn_queued(rt, 1, &a1);
+    prokio_task_t *h1 = spawn_queued(rt, conf_worker(rt, 1), &a1);
     prokio_task_t *h2 = spawn_queued(rt, 0, &a2);
     prokio_task_abort(h0); /* queued at the head: leaves, takes nothing */
     assert_int_equal(conf_join(h0, NULL, 0), PROKIO_ECANCELED);
@@ -337,7 +337,7 @@ static int local_unlock_poll(void *frame, prokio_cx_t *cx)
 void test_sync_local(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     struct local_setup ls = {0};
     assert_int_equal(conf_run_on(rt, 0, local_setup_poll, &ls, sizeof ls, NULL), 0);
@@ -347,12 +347,15 @@ void test_sync_local(void **state)
     assert_non_null(strstr(prokio_last_error(), "PROKIO_LOCAL"));
     assert_int_equal(prokio_mutex_blocking_lock(ls.m), PROKIO_EXDEV);
     assert_int_equal(prokio_semaphore_try_acquire(ls.s, 1), PROKIO_EXDEV);
-    struct local_user o = {.m = ls.m, .s = ls.s};
-    assert_int_equal(conf_run_on(rt, 1, local_other_poll, &o, sizeof o, NULL), 0);
-    assert_int_equal(o.rc_lock, PROKIO_EXDEV);
-    assert_int_equal(o.rc_try, PROKIO_EXDEV);
-    assert_int_equal(o.rc_sem, PROKIO_EXDEV);
-    assert_int_equal(o.rc_free, PROKIO_EXDEV);
+    /* And from another worker, where there is one. */
+    if (prokio_runtime_workers(rt) > 1) {
+        struct local_user o = {.m = ls.m, .s = ls.s};
+        assert_int_equal(conf_run_on(rt, 1, local_other_poll, &o, sizeof o, NULL), 0);
+        assert_int_equal(o.rc_lock, PROKIO_EXDEV);
+        assert_int_equal(o.rc_try, PROKIO_EXDEV);
+        assert_int_equal(o.rc_sem, PROKIO_EXDEV);
+        assert_int_equal(o.rc_free, PROKIO_EXDEV);
+    }
     /* On its worker: a holder, a queued waiter, the unlock granting it. */
     struct acquirer holder = {.tr.d = &d, .kind = K_MUTEX, .obj = ls.m, .hold = true};
     assert_int_equal(conf_run_on(rt, 0, acquirer_poll, &holder, sizeof holder, acquirer_drop), 0);
@@ -422,7 +425,7 @@ void test_sync_coop_budget(void **state)
 void test_sync_semaphore_fairness(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_semaphore_t *s;
     assert_int_equal(prokio_semaphore_new(&s, 1, 0), 0);
@@ -432,7 +435,7 @@ void test_sync_semaphore_fairness(void **state)
     struct acquirer small = {
         .tr.d = &d, .kind = K_SEM, .obj = s, .n = 1, .id = 1, .order = &order, .hold = true};
     prokio_task_t *hb = spawn_queued(rt, 0, &big);
-    prokio_task_t *hs = spawn_queued(rt, 1, &small);
+    prokio_task_t *hs = spawn_queued(rt, conf_worker(rt, 1), &small);
     assert_int_equal(prokio_semaphore_available(s), 0); /* the head collected it */
     prokio_semaphore_release(s, 1);
     assert_int_equal(prokio_semaphore_available(s), 0);
@@ -464,14 +467,14 @@ void test_sync_semaphore_fairness(void **state)
 void test_sync_semaphore_cancel(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_semaphore_t *s;
     assert_int_equal(prokio_semaphore_new(&s, 2, 0), 0);
     struct acquirer big = {.tr.d = &d, .kind = K_SEM, .obj = s, .n = 5, .id = 0, .hold = true};
     struct acquirer small = {.tr.d = &d, .kind = K_SEM, .obj = s, .n = 2, .id = 1, .hold = true};
     prokio_task_t *hb = spawn_queued(rt, 0, &big);
-    prokio_task_t *hs = spawn_queued(rt, 1, &small);
+    prokio_task_t *hs = spawn_queued(rt, conf_worker(rt, 1), &small);
     assert_int_equal(prokio_semaphore_free(s), PROKIO_EBUSY);
     prokio_task_abort(hb);
     assert_int_equal(conf_join(hb, NULL, 0), PROKIO_ECANCELED);
@@ -483,7 +486,7 @@ void test_sync_semaphore_cancel(void **state)
     assert_int_equal(prokio_semaphore_try_acquire(s, 2), 0);
     atomic_int gate = 0;
     struct acquirer g = {.tr.d = &d, .kind = K_SEM, .obj = s, .n = 2, .gate = &gate};
-    prokio_task_t *hg = spawn_queued(rt, 1, &g);
+    prokio_task_t *hg = spawn_queued(rt, conf_worker(rt, 1), &g);
     atomic_store(&gate, 1);
     prokio_semaphore_release(s, 2);
     assert_int_equal(conf_join(hg, &g, sizeof g), 0);
@@ -505,14 +508,14 @@ void test_sync_semaphore_close(void **state)
 {
     (void)state;
     enum { N = 40 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_semaphore_t *s;
     assert_int_equal(prokio_semaphore_new(&s, 1, 0), 0);
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
         struct acquirer a = {.tr.d = &d, .kind = K_SEM, .obj = s, .n = 2, .id = i};
-        h[i] = spawn_queued(rt, (unsigned)i % 2, &a);
+        h[i] = spawn_queued(rt, conf_worker(rt, (unsigned)i), &a);
     }
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, blocking_acquirer, s), 0);
@@ -545,7 +548,7 @@ void test_sync_rwlock_writer_not_starved(void **state)
 {
     (void)state;
     enum { R = 6 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_rwlock_t *l;
     assert_int_equal(prokio_rwlock_new(&l, 0), 0);
@@ -560,7 +563,7 @@ void test_sync_rwlock_writer_not_starved(void **state)
     for (int i = 0; i < R; i++) {
         struct acquirer a = {
             .tr.d = &d, .kind = K_READ, .obj = l, .id = 1 + i, .order = &order, .hold = true};
-        hr[i] = spawn_queued(rt, (unsigned)i % 2, &a);
+        hr[i] = spawn_queued(rt, conf_worker(rt, (unsigned)i), &a);
     }
     prokio_rwlock_read_unlock(l);
     assert_int_equal(atomic_load(&order.n), 0);
@@ -592,7 +595,7 @@ void test_sync_rwlock_writer_not_starved(void **state)
 void test_sync_notify_permit(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_notify_t *n;
     assert_int_equal(prokio_notify_new(&n, 0), 0);
@@ -603,7 +606,7 @@ void test_sync_notify_permit(void **state)
     assert_int_equal(a.rc, 0);
     assert_int_equal(a.pendings, 0); /* at once */
     struct acquirer b = {.tr.d = &d, .kind = K_NOTIFY, .obj = n};
-    prokio_task_t *h = spawn_queued(rt, 1, &b); /* no second permit */
+    prokio_task_t *h = spawn_queued(rt, conf_worker(rt, 1), &b); /* no second permit */
     prokio_notify_notify_one(n);
     assert_int_equal(conf_join(h, &b, sizeof b), 0);
     assert_int_equal(b.rc, 0);
@@ -620,7 +623,7 @@ void test_sync_notify_waiters(void **state)
 {
     (void)state;
     enum { N = 40 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_notify_t *n;
     assert_int_equal(prokio_notify_new(&n, 0), 0);
@@ -628,7 +631,7 @@ void test_sync_notify_waiters(void **state)
     prokio_task_t *h[N];
     for (int i = 0; i < 3; i++) {
         struct acquirer a = {.tr.d = &d, .kind = K_NOTIFY, .obj = n, .id = i, .order = &order};
-        h[i] = spawn_queued(rt, (unsigned)i % 2, &a);
+        h[i] = spawn_queued(rt, conf_worker(rt, (unsigned)i), &a);
     }
     for (int i = 0; i < 3; i++) {
         prokio_notify_notify_one(n);
@@ -640,7 +643,7 @@ void test_sync_notify_waiters(void **state)
     /* notify_waiters: N registered, all woken; nothing stored. */
     for (int i = 0; i < N; i++) {
         struct acquirer a = {.tr.d = &d, .kind = K_NOTIFY, .obj = n, .id = i};
-        h[i] = spawn_queued(rt, (unsigned)i % 2, &a);
+        h[i] = spawn_queued(rt, conf_worker(rt, (unsigned)i), &a);
     }
     prokio_notify_notify_waiters(n);
     for (int i = 0; i < N; i++) {
@@ -656,7 +659,7 @@ void test_sync_notify_waiters(void **state)
     struct acquirer c = {.tr.d = &d, .kind = K_NOTIFY, .obj = n, .gate = &gate};
     prokio_notify_notify_one(n); /* to `late` */
     assert_int_equal(conf_join(hl, &late, sizeof late), 0);
-    prokio_task_t *hc = spawn_queued(rt, 1, &c);
+    prokio_task_t *hc = spawn_queued(rt, conf_worker(rt, 1), &c);
     struct acquirer next = {.tr.d = &d, .kind = K_NOTIFY, .obj = n};
     prokio_task_t *hn = spawn_queued(rt, 0, &next);
     atomic_store(&gate, 1);
@@ -694,13 +697,14 @@ static int enabler_poll(void *frame, prokio_cx_t *cx)
 void test_sync_notify_enable(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     prokio_notify_t *n;
     assert_int_equal(prokio_notify_new(&n, 0), 0);
     atomic_int enabled = 0;
     struct enabler e = {.n = n, .enabled = &enabled};
     prokio_task_t *h = NULL;
-    assert_int_equal(prokio_spawn_on(&h, rt, 1, enabler_poll, &e, sizeof e, NULL), 0);
+    assert_int_equal(prokio_spawn_on(&h, rt, conf_worker(rt, 1), enabler_poll, &e, sizeof e, NULL),
+                     0);
     CONF_WAIT_FLAG(&enabled, 1);
     prokio_notify_notify_waiters(n);
     assert_int_equal(conf_join(h, &e, sizeof e), 0);
@@ -755,7 +759,7 @@ void test_sync_barrier_generations(void **state)
 {
     (void)state;
     enum { WORKERS = 4, PARTIES = 12, GENS = 50 };
-    prokio_runtime_t *rt = test_runtime(WORKERS);
+    prokio_runtime_t *rt = test_runtime(conf_workers(WORKERS));
     prokio_barrier_t *b;
     assert_int_equal(prokio_barrier_new(&b, PARTIES, 0), 0);
     static atomic_int leaders[GENS];
@@ -764,8 +768,9 @@ void test_sync_barrier_generations(void **state)
     prokio_task_t *h[PARTIES];
     for (int i = 0; i < PARTIES; i++) {
         struct party p = {.b = b, .leaders = leaders, .gens = GENS};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % WORKERS, party_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), party_poll, &p,
+                                         sizeof p, NULL),
+                         0);
     }
     for (int i = 0; i < PARTIES; i++) {
         struct party p;
@@ -783,14 +788,14 @@ void test_sync_barrier_generations(void **state)
 void test_sync_barrier_cancel(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     prokio_barrier_t *b;
     assert_int_equal(prokio_barrier_new(&b, 3, 0), 0);
     struct acquirer a0 = {.tr.d = &d, .kind = K_BARRIER, .obj = b};
     struct acquirer a1 = {.tr.d = &d, .kind = K_BARRIER, .obj = b};
     prokio_task_t *h0 = spawn_queued(rt, 0, &a0);
-    prokio_task_t *h1 = spawn_queued(rt, 1, &a1);
+    prokio_task_t *h1 = spawn_queued(rt, conf_worker(rt, 1), &a1);
     assert_int_equal(prokio_barrier_free(b), PROKIO_EBUSY);
     prokio_task_abort(h0);
     assert_int_equal(conf_join(h0, NULL, 0), PROKIO_ECANCELED);
@@ -866,7 +871,7 @@ void test_sync_once_aborted_initialisers(void **state)
 {
     (void)state;
     enum { N = 8 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     atomic_store(&value_drops, 0);
     prokio_once_t *o;
@@ -889,9 +894,9 @@ void test_sync_once_aborted_initialisers(void **state)
                            .queued = &queued,
                            .finish = i >= 2,
                            .id = i};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % 2, initer_poll, &f, sizeof f, acquirer_drop),
-            0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), initer_poll, &f,
+                                         sizeof f, acquirer_drop),
+                         0);
         CONF_WAIT_FLAG(&queued, 1);
     }
     assert_int_equal(prokio_once_set_now(o, &(int){5}), PROKIO_EBUSY);
@@ -920,7 +925,8 @@ void test_sync_once_aborted_initialisers(void **state)
     struct initer solo = {
         .tr.d = &d, .o = o, .initialising = &initialising, .completed = &completed, .id = 9};
     prokio_task_t *hs = NULL;
-    assert_int_equal(prokio_spawn_on(&hs, rt, 1, initer_poll, &solo, sizeof solo, acquirer_drop),
+    assert_int_equal(prokio_spawn_on(&hs, rt, conf_worker(rt, 1), initer_poll, &solo, sizeof solo,
+                                     acquirer_drop),
                      0);
     CONF_WAIT_FLAG(&initialising, 4);
     prokio_task_abort(hs);

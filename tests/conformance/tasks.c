@@ -27,7 +27,7 @@ void test_spawn_from_main(void **state)
 {
     (void)state;
     enum { N = 90 };
-    prokio_runtime_t *rt = test_runtime(3);
+    prokio_runtime_t *rt = test_runtime(conf_workers(3));
     struct drops d = {0};
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
@@ -116,7 +116,7 @@ void test_spawn_frames(void **state)
     (void)state;
     static const size_t sizes[] = {
         sizeof(struct blob_head), 33, 100, 1000, 4072, 8192, 9000, 65536, 300000};
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t size = sizes[k];
         unsigned char *buf = malloc(size);
@@ -129,7 +129,8 @@ void test_spawn_frames(void **state)
         for (size_t i = sizeof *b; i < size; i++)
             sum += buf[i] = pattern(b->seed, i);
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, (unsigned)k % 2, blob_poll, buf, size, NULL), 0);
+        assert_int_equal(
+            prokio_spawn_on(&h, rt, conf_worker(rt, (unsigned)k), blob_poll, buf, size, NULL), 0);
         /* The frame is a copy: changing ours now changes nothing. */
         memset(buf + sizeof *b, 0, size - sizeof *b);
         assert_int_equal(conf_join(h, buf, size), 0);
@@ -203,14 +204,15 @@ static int parent_poll(void *frame, prokio_cx_t *cx)
 void test_spawn_from_task(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(3);
+    prokio_runtime_t *rt = test_runtime(conf_workers(3));
+    unsigned nw = prokio_runtime_workers(rt);
     struct drops d = {0}, kd = {0};
     prokio_task_t *h[3];
-    for (unsigned w = 0; w < 3; w++) {
+    for (unsigned w = 0; w < nw; w++) {
         struct parent p = {.tr.d = &d, .kid_drops = &kd};
         assert_int_equal(prokio_spawn_on(&h[w], rt, w, parent_poll, &p, sizeof p, track_drop), 0);
     }
-    for (unsigned w = 0; w < 3; w++) {
+    for (unsigned w = 0; w < nw; w++) {
         struct parent p;
         assert_int_equal(conf_join(h[w], &p, sizeof p), 0);
         for (int i = 0; i < KIDS; i++) {
@@ -219,8 +221,8 @@ void test_spawn_from_task(void **state)
             assert_int_equal(p.out[i], codes[i % NCODES] * 2 + 1);
         }
     }
-    assert_int_equal(atomic_load(&d.n), 3);
-    assert_int_equal(atomic_load(&kd.n), 3 * KIDS);
+    assert_int_equal(atomic_load(&d.n), (int)nw);
+    assert_int_equal(atomic_load(&kd.n), (int)nw * KIDS);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
     assert_int_equal(atomic_load(&kd.wrong_thread), 0);
     test_runtime_free(rt);
@@ -273,10 +275,10 @@ static int local_parent_poll(void *frame, prokio_cx_t *cx)
 void test_spawn_local_same_worker(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(4);
+    prokio_runtime_t *rt = test_runtime(conf_workers(4));
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads);
-    for (unsigned w = 0; w < 4; w++) {
+    for (unsigned w = 0; w < prokio_runtime_workers(rt); w++) {
         struct local_parent p = {0};
         assert_int_equal(conf_run_on(rt, w, local_parent_poll, &p, sizeof p, NULL), 0);
         assert_int_equal(p.worker, w);
@@ -321,7 +323,7 @@ static int on_parent_poll(void *frame, prokio_cx_t *cx)
 void test_spawn_on_each_worker(void **state)
 {
     (void)state;
-    enum { W = 3 };
+    const unsigned W = conf_workers(3);
     prokio_runtime_t *rt = test_runtime(W);
     pthread_t threads[CONF_MAX_WORKERS];
     conf_worker_threads(rt, threads); /* spawn_on from main, checked inside */
@@ -352,12 +354,13 @@ static int bad_spawner_poll(void *frame, prokio_cx_t *cx)
 void test_spawn_invalid(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     struct track t = {.d = &d};
     /* A failed spawn sets *join_out to NULL whatever it held. */
     prokio_task_t *const stale = (prokio_task_t *)(uintptr_t)0x10, *h = stale;
-    assert_int_equal(prokio_spawn_on(&h, rt, 2, conf_park_forever, &t, sizeof t, track_drop),
+    assert_int_equal(prokio_spawn_on(&h, rt, prokio_runtime_workers(rt), conf_park_forever, &t,
+                                     sizeof t, track_drop),
                      PROKIO_EINVAL);
     assert_null(h);
     h = stale;
@@ -372,8 +375,9 @@ void test_spawn_invalid(void **state)
     assert_int_equal(prokio_spawn_on(&h, rt, 0, NULL, &t, sizeof t, track_drop), PROKIO_EINVAL);
     assert_null(h);
     h = stale;
-    /* A frame no allocator can give: fails cleanly, drop not called. */
-    int rc = prokio_spawn(&h, rt, conf_park_forever, NULL, SIZE_MAX / 4, track_drop);
+    /* A frame no allocator can give: fails cleanly, drop not called. Half
+     * the address space: a quarter (1 GiB) is there to take on wasm32. */
+    int rc = prokio_spawn(&h, rt, conf_park_forever, NULL, SIZE_MAX / 2, track_drop);
     assert_true(rc < 0);
     assert_null(h);
     h = stale;
@@ -394,7 +398,7 @@ void test_spawn_invalid(void **state)
 void test_result_pending_while_running(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     atomic_int started = 0;
     struct gated g;
@@ -442,7 +446,7 @@ static int exact_parent_poll(void *frame, prokio_cx_t *cx)
     struct exact_parent *f = frame;
     PROKIO_BEGIN(&f->co);
     for (f->i = 0; f->i < NEXACT; f->i++) {
-        unsigned other = 1 - prokio_cx_worker(cx);
+        unsigned other = conf_other(prokio_cx_runtime(cx), prokio_cx_worker(cx));
         f->spawn_rc[f->i] = f->i % 2
                                 ? prokio_spawn_on(&f->kid[f->i], prokio_cx_runtime(cx), other,
                                                   conf_value_poll, &exact[f->i], sizeof(int), NULL)
@@ -459,7 +463,7 @@ static int exact_parent_poll(void *frame, prokio_cx_t *cx)
 void test_result_exact(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (size_t k = 0; k < NEXACT; k++) {
         int v = exact[k];
         /* prokio_task_blocking_join, then prokio_task_result. */
@@ -472,7 +476,7 @@ void test_result_exact(void **state)
         assert_int_equal(prokio_runtime_block_on(rt, conf_value_poll, &v, sizeof v, NULL), v);
     }
     /* prokio_task_join_poll, from a task on either worker. */
-    for (unsigned w = 0; w < 2; w++) {
+    for (unsigned w = 0; w < prokio_runtime_workers(rt); w++) {
         struct exact_parent p = {0};
         assert_int_equal(conf_run_on(rt, w, exact_parent_poll, &p, sizeof p, NULL), 0);
         for (size_t k = 0; k < NEXACT; k++) {
@@ -529,11 +533,12 @@ void test_join_poll_before_finish(void **state)
 {
     (void)state;
     static const unsigned pairs[][2] = {{0, 1}, {1, 0}, {0, 0}, {1, 1}};
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int round = 0; round < 50; round++) {
         for (size_t k = 0; k < 4; k++) {
-            unsigned joiner_w = pairs[k][0], target_w = pairs[k][1];
+            unsigned joiner_w = conf_worker(rt, pairs[k][0]);
+            unsigned target_w = conf_worker(rt, pairs[k][1]);
             struct gated g;
             prokio_oneshot_tx_t *tx;
             conf_gated_init(&g, &d, PROKIO_ETIMEDOUT, &tx);
@@ -565,15 +570,17 @@ void test_join_poll_before_finish(void **state)
 void test_join_poll_after_finish(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         struct ret r = {.tr.d = &d, .ret = PROKIO_EPIPE};
         prokio_task_t *ht = NULL;
-        assert_int_equal(prokio_spawn_on(&ht, rt, w, ret_poll, &r, sizeof r, track_drop), 0);
+        unsigned tw = conf_worker(rt, w);
+        assert_int_equal(prokio_spawn_on(&ht, rt, tw, ret_poll, &r, sizeof r, track_drop), 0);
         assert_int_equal(prokio_task_blocking_join(ht), PROKIO_EPIPE);
         struct joiner j = {.tr.d = &d, .target = ht};
-        assert_int_equal(conf_run_on(rt, 1 - w, joiner_poll, &j, sizeof j, joiner_drop), 0);
+        assert_int_equal(
+            conf_run_on(rt, conf_other(rt, tw), joiner_poll, &j, sizeof j, joiner_drop), 0);
         assert_int_equal(j.first, PROKIO_EPIPE);
         assert_int_equal(j.result, PROKIO_EPIPE);
         assert_int_equal(j.tr.polls, 1);
@@ -613,9 +620,9 @@ void test_join_poll_repoll(void **state)
 {
     (void)state;
     static const int values[] = {42, 0, PROKIO_EPIPE, -0x10000};
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (int k = 0; k < 8; k++) {
-        unsigned w = (unsigned)k % 2, kw = (unsigned)(k / 2) % 2;
+        unsigned w = conf_worker(rt, (unsigned)k), kw = conf_worker(rt, (unsigned)k / 2);
         struct rejoiner r = {.value = values[k % 4], .kid_worker = kw};
         assert_int_equal(conf_run_on(rt, w, rejoiner_poll, &r, sizeof r, NULL), 0);
         assert_int_equal(r.spawn_rc, 0);
@@ -722,7 +729,7 @@ static int squares_poll(void *frame, prokio_cx_t *cx)
 void test_block_on_frame(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (int k = 0; k < 2; k++) {
         struct squares s = {.ret = k ? PROKIO_EIO : 0};
         int rc = prokio_runtime_block_on(rt, squares_poll, &s, sizeof s, NULL);
@@ -798,7 +805,7 @@ static int watcher_poll(void *frame, prokio_cx_t *cx)
 void test_detach(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 2; k++) {
         prokio_oneshot_tx_t *gate_tx, *done_tx;
@@ -905,7 +912,7 @@ static void coro_drop(void *frame)
 void test_coro_macros(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     struct coro c = {.tr.d = &d};
     prokio_oneshot_tx_t *tx;
@@ -994,8 +1001,8 @@ static int yield_parent_poll(void *frame, prokio_cx_t *cx)
 void test_yield_order(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
-    for (unsigned w = 0; w < 2; w++) {
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
+    for (unsigned w = 0; w < prokio_runtime_workers(rt); w++) {
         struct ylog log = {{0}, 0};
         struct yield_parent p = {.log = &log};
         assert_int_equal(conf_run_on(rt, w, yield_parent_poll, &p, sizeof p, NULL), 0);
@@ -1057,11 +1064,11 @@ static int taker_poll(void *frame, prokio_cx_t *cx)
 void test_handle_handover(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 8; k++) {
         int use_rx = k % 2;
-        unsigned wa = (unsigned)(k / 2) % 2, wb = 1 - wa;
+        unsigned wa = conf_worker(rt, (unsigned)k / 2), wb = conf_other(rt, wa);
         struct handover ho = {0};
         struct gated g;
         prokio_oneshot_tx_t *tx;
@@ -1168,10 +1175,11 @@ static void awaiter_drop(void *frame)
 void test_join_last_poller_woken(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 8; k++) {
-        unsigned wa = (unsigned)k % 2, wb = (unsigned)(k / 2) % 2, wt = (unsigned)(k / 4) % 2;
+        unsigned wa = conf_worker(rt, (unsigned)k), wb = conf_worker(rt, (unsigned)k / 2),
+                 wt = conf_worker(rt, (unsigned)k / 4);
         struct gated g;
         prokio_oneshot_tx_t *open_target, *open_a;
         prokio_oneshot_rx_t *a_gate;
@@ -1426,7 +1434,7 @@ static int spawner_poll(void *frame, prokio_cx_t *cx)
 void test_spawn_many(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     atomic_long polls = 0;
     struct spawner s = {.polls = &polls, .h = calloc(MANY_LOCAL, sizeof(prokio_task_t *))};
     assert_non_null(s.h);
@@ -1437,9 +1445,9 @@ void test_spawn_many(void **state)
     assert_non_null(h);
     for (int i = 0; i < MANY_REMOTE; i++) {
         struct tiny t = {.polls = &polls, .i = i};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % 3 == 0, tiny_poll, &t, sizeof t, tiny_drop),
-            0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i % 3 == 0),
+                                         tiny_poll, &t, sizeof t, tiny_drop),
+                         0);
         if (i % 2 == 1) { /* release some early, keep others */
             struct tiny f;
             assert_int_equal(conf_join(h[i - 1], &f, sizeof f),
@@ -1503,13 +1511,14 @@ void test_drop_reenters(void **state)
     (void)state;
     struct drops d = {0};
     for (int at_shutdown = 0; at_shutdown < 2; at_shutdown++) {
-        prokio_runtime_t *rt = test_runtime(2);
+        prokio_runtime_t *rt = test_runtime(conf_workers(2));
         atomic_int ran = 0;
         struct reentrant r = {.tr.d = &d, .rt = rt, .spawned_ran = &ran, .end = !at_shutdown};
         struct track t = {.d = &d};
         for (unsigned w = 0; w < 2; w++)
-            assert_int_equal(
-                prokio_spawn_on(&r.hold[w], rt, w, conf_park_forever, &t, sizeof t, track_drop), 0);
+            assert_int_equal(prokio_spawn_on(&r.hold[w], rt, conf_worker(rt, w), conf_park_forever,
+                                             &t, sizeof t, track_drop),
+                             0);
         prokio_task_t *hv = NULL, *hr = NULL;
         assert_int_equal(prokio_spawn_on(&hv, rt, 0, conf_park_forever, &t, sizeof t, track_drop),
                          0);

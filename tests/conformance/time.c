@@ -172,13 +172,15 @@ void test_interval_abort(void **state)
     /* Real clock: the task waits an hour, armed, until it is aborted; the
      * runtime disarms the interval (ASan and valgrind see the frame freed
      * while still in the heap otherwise). */
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (unsigned w = 0; w < 2; w++) {
         atomic_int started = 0;
         struct iv_forever f = {.tr.d = &d, .started = &started};
         prokio_task_t *h;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, iv_forever_poll, &f, sizeof f, track_drop), 0);
+        assert_int_equal(
+            prokio_spawn_on(&h, rt, conf_worker(rt, w), iv_forever_poll, &f, sizeof f, track_drop),
+            0);
         CONF_WAIT_FLAG(&started, 1);
         prokio_task_abort(h);
         assert_int_equal(conf_join(h, &f, sizeof f), PROKIO_ECANCELED);
@@ -245,9 +247,9 @@ static int to_poll(void *frame, prokio_cx_t *cx)
 void test_timeout_paused(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = paused_runtime(2);
+    prokio_runtime_t *rt = paused_runtime(conf_workers(2));
     struct to f = {0};
-    assert_int_equal(conf_run_on(rt, 1, to_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(conf_run_on(rt, conf_worker(rt, 1), to_poll, &f, sizeof f, NULL), 0);
     assert_int_equal(f.rc_ok, 0);
     assert_int_equal(f.rc_late, PROKIO_ETIMEDOUT);
     assert_int_equal(f.inner.cancels, 1);
@@ -377,14 +379,14 @@ static int now_poll(void *frame, prokio_cx_t *cx)
 static uint64_t clock_of(prokio_runtime_t *rt, unsigned w)
 {
     struct now_frame f = {0};
-    assert_int_equal(conf_run_on(rt, w, now_poll, &f, sizeof f, NULL), 0);
+    assert_int_equal(conf_run_on(rt, conf_worker(rt, w), now_poll, &f, sizeof f, NULL), 0);
     return f.now;
 }
 
 void test_time_pause_from_thread(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     assert_false(prokio_runtime_time_is_paused(rt));
     assert_int_equal(prokio_runtime_time_advance(rt, 1), PROKIO_EINVAL);
     assert_non_null(strstr(prokio_last_error(), "not paused"));

@@ -59,10 +59,11 @@ static int order_parent_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_order(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned w = 0; w < 2; w++) {
         struct order_parent p = {0};
-        assert_int_equal(conf_run_on(rt, w, order_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), order_parent_poll, &p, sizeof p, NULL),
+                         0);
         for (int i = 0; i < NORDER; i++) {
             struct ordered o;
             assert_int_equal(conf_join(p.kid[i], &o, sizeof o), 0);
@@ -114,7 +115,7 @@ void test_sleep_never_early(void **state)
                                     PROKIO_MS(1),  PROKIO_MS(3),    PROKIO_MS(7),  PROKIO_MS(15),
                                     PROKIO_MS(20), PROKIO_MS(1) + 1};
     enum { N = 200 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     prokio_task_t *h[N];
     uint64_t t0 = mono_ns();
     for (int i = 0; i < N; i++) {
@@ -207,14 +208,15 @@ void test_sleep_huge(void **state)
         {1, UINT64_MAX}, {1, UINT64_MAX - 1}, {0, PROKIO_SEC(100000)},
     };
     enum { K = sizeof kinds / sizeof kinds[0] };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     prokio_task_t *h[K];
     atomic_int polls[K];
     for (int i = 0; i < K; i++) {
         atomic_init(&polls[i], 0);
         struct huge f = {.polls = &polls[i], .absolute = kinds[i].absolute, .v = kinds[i].v};
-        assert_int_equal(prokio_spawn_on(&h[i], rt, (unsigned)i % 2, huge_poll, &f, sizeof f, NULL),
-                         0);
+        assert_int_equal(
+            prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), huge_poll, &f, sizeof f, NULL),
+            0);
     }
     for (int i = 0; i < K; i++)
         CONF_WAIT_FLAG(&polls[i], 1);
@@ -222,7 +224,7 @@ void test_sleep_huge(void **state)
      * have fired meanwhile (a wrapped deadline would fire at once). */
     for (unsigned w = 0; w < 2; w++) {
         struct napper n = {.dur = PROKIO_MS(30), .rounds = 1};
-        assert_int_equal(conf_run_on(rt, w, napper_poll, &n, sizeof n, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), napper_poll, &n, sizeof n, NULL), 0);
     }
     for (int i = 0; i < K; i++) {
         assert_int_equal(prokio_task_result(h[i]), PROKIO_PENDING);
@@ -290,10 +292,11 @@ static int canceller_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_cancel(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned w = 0; w < 2; w++) {
         struct canceller c = {0};
-        assert_int_equal(conf_run_on(rt, w, canceller_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), canceller_poll, &c, sizeof c, NULL),
+                         0);
         assert_int_equal(c.a_first, PROKIO_PENDING);
         assert_int_equal(c.b_first, PROKIO_PENDING);
         assert_int_equal(c.a_again_first, PROKIO_PENDING);
@@ -334,10 +337,11 @@ static int reinit_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_reinit_armed(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned round = 0; round < 4; round++) {
         struct reinit r = {0};
-        assert_int_equal(conf_run_on(rt, round % 2, reinit_poll, &r, sizeof r, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, round), reinit_poll, &r, sizeof r, NULL),
+                         0);
         /* It waited for the last deadline only, not for a minute. */
         assert_true(r.end >= r.start + PROKIO_MS(5));
         assert_true(r.end < r.start + PROKIO_SEC(30));
@@ -393,13 +397,14 @@ void test_sleep_armed_at_end(void **state)
     (void)state;
     _Static_assert(sizeof(struct canary) == sizeof(struct armer), "same size class");
     enum { N = 32 };
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     atomic_int armed = 0;
     prokio_task_t *h[N];
     for (int i = 0; i < N; i++) {
         struct armer a = {.mode = i % 2, .armed = &armed};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL), 0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), armer_poll, &a,
+                                         sizeof a, NULL),
+                         0);
     }
     CONF_WAIT_FLAG(&armed, N);
     for (int i = 0; i < N; i++) {
@@ -411,8 +416,9 @@ void test_sleep_armed_at_end(void **state)
     for (int i = 0; i < N; i++) {
         atomic_init(&polls[i], 0);
         struct canary c = {.polls = &polls[i]};
-        assert_int_equal(
-            prokio_spawn_on(&h[i], rt, (unsigned)i % 2, canary_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(prokio_spawn_on(&h[i], rt, conf_worker(rt, (unsigned)i), canary_poll, &c,
+                                         sizeof c, NULL),
+                         0);
     }
     for (int i = 0; i < N; i++) {
         assert_int_equal(conf_join(h[i], NULL, 0), 0);
@@ -421,8 +427,9 @@ void test_sleep_armed_at_end(void **state)
     /* And some left armed at shutdown. */
     for (int i = 0; i < N; i++) {
         struct armer a = {.mode = 1, .armed = &armed};
-        assert_int_equal(prokio_spawn_on(NULL, rt, (unsigned)i % 2, armer_poll, &a, sizeof a, NULL),
-                         0);
+        assert_int_equal(
+            prokio_spawn_on(NULL, rt, conf_worker(rt, (unsigned)i), armer_poll, &a, sizeof a, NULL),
+            0);
     }
     CONF_WAIT_FLAG(&armed, 2 * N);
     test_runtime_free(rt);
@@ -471,10 +478,10 @@ static int expired_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_repoll_expired(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned w = 0; w < 2; w++) {
         struct expired e = {0};
-        assert_int_equal(conf_run_on(rt, w, expired_poll, &e, sizeof e, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), expired_poll, &e, sizeof e, NULL), 0);
         assert_int_equal(e.past, 0);
         assert_int_equal(e.past_again, 0);
         assert_int_equal(e.first, 0);
@@ -545,10 +552,11 @@ static int cancelled_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_repoll_cancelled(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned w = 0; w < 2; w++) {
         struct cancelled c = {0};
-        assert_int_equal(conf_run_on(rt, w, cancelled_poll, &c, sizeof c, NULL), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, w), cancelled_poll, &c, sizeof c, NULL),
+                         0);
         assert_int_equal(c.armed_first, PROKIO_PENDING);
         assert_int_equal(c.c_armed, PROKIO_ECANCELED);
         assert_non_null(strstr(c.msg, "prokio_sleep_poll"));
@@ -597,12 +605,13 @@ static int uninit_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_uninit(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     for (unsigned w = 0; w < 2; w++) {
         /* A NULL frame: the runtime zero-fills it. */
         struct uninit u;
         prokio_task_t *h = NULL;
-        assert_int_equal(prokio_spawn_on(&h, rt, w, uninit_poll, NULL, sizeof u, NULL), 0);
+        assert_int_equal(
+            prokio_spawn_on(&h, rt, conf_worker(rt, w), uninit_poll, NULL, sizeof u, NULL), 0);
         assert_int_equal(conf_join(h, &u, sizeof u), 0);
         assert_int_equal(u.first, PROKIO_EINVAL);
         assert_non_null(strstr(u.msg, "prokio_sleep_poll"));
@@ -684,7 +693,8 @@ static int herd_poll(void *frame, prokio_cx_t *cx)
 void test_sleep_many(void **state)
 {
     (void)state;
-    enum { N = 10000, W = 4 };
+    enum { N = 10000, MAXW = 4 };
+    const unsigned W = conf_workers(MAXW);
     prokio_runtime_t *rt = test_runtime(W);
     prokio_task_t **h = calloc(N, sizeof *h);
     assert_non_null(h);
@@ -695,7 +705,7 @@ void test_sleep_many(void **state)
         struct many m = {.seed = x >> 8, .done = &done};
         assert_int_equal(prokio_spawn(&h[i], rt, many_poll, &m, sizeof m, NULL), 0);
     }
-    prokio_task_t *hh[2 * W];
+    prokio_task_t *hh[2 * MAXW];
     struct herd *hf = calloc(1, sizeof *hf);
     assert_non_null(hf);
     for (unsigned w = 0; w < 2 * W; w++) {

@@ -91,6 +91,41 @@ void test_waker_wake_by_ref_from_thread(void **state)
     wake_from_thread(1);
 }
 
+/* The same from the test's own thread, outside the runtime: on wasm that is
+ * the JS thread between two drives, where a JS callback would wake. */
+void test_waker_wake_from_main(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 50 };
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
+    struct drops d = {0};
+    for (int k = 0; k < ROUNDS; k++) {
+        struct handoff ho = {NULL, 0};
+        struct flag_waiter f = {.tr.d = &d, .ho = &ho};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(&h, rt, conf_worker(rt, (unsigned)k), flag_waiter_poll, &f,
+                                         sizeof f, track_drop),
+                         0);
+        prokio_waker_t *w = take_waker(&ho);
+        if (w == NULL)
+            fail_msg("round %d: the task did not publish its waker", k);
+        assert_int_equal(prokio_task_result(h), PROKIO_PENDING);
+        atomic_store(&ho.flag, 1);
+        if (k % 2) {
+            prokio_waker_wake_by_ref(w);
+            prokio_waker_release(w);
+        } else {
+            prokio_waker_wake(w);
+        }
+        assert_int_equal(conf_join(h, &f, sizeof f), 0);
+        assert_int_equal(f.tr.polls, 2);
+        assert_int_equal(f.tr.drops, 1);
+    }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), ROUNDS);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
+
 /* Many wakes while the worker is busy elsewhere make one poll. A blocker
  * task holds the worker inside its poll while the main thread and three
  * more threads wake the parked task thousands of times. */
@@ -168,25 +203,34 @@ static int coalesce_parent_poll(void *frame, prokio_cx_t *cx)
     PROKIO_END(&f->co, 0);
 }
 
+/* Same worker: a task wakes another 1001 times in one poll. */
 void test_waker_coalesce(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
-
-    /* Same worker. */
     for (unsigned w = 0; w < 2; w++) {
         struct handoff ho = {NULL, 0};
         struct coalesce_parent p = {.d = &d, .ho = &ho};
-        assert_int_equal(conf_run_on(rt, w, coalesce_parent_poll, &p, sizeof p, NULL), 0);
+        assert_int_equal(
+            conf_run_on(rt, conf_worker(rt, w), coalesce_parent_poll, &p, sizeof p, NULL), 0);
         assert_int_equal(p.waker_rc, 0);
         struct flag_waiter fw;
         assert_int_equal(conf_join(p.waiter, &fw, sizeof fw), 0);
         assert_int_equal(fw.tr.polls, 2);
         assert_int_equal(conf_join(p.waker, NULL, 0), 0);
     }
+    test_runtime_free(rt);
+    assert_int_equal(atomic_load(&d.n), 2);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+}
 
-    /* Other threads, while the worker is held by a blocker. */
+/* Other threads, while the worker is held by a blocker. */
+void test_waker_coalesce_threads(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(2);
+    struct drops d = {0};
     enum { HAMMERS = 3 };
     for (int k = 0; k < 10; k++) {
         unsigned w = (unsigned)k % 2;
@@ -221,7 +265,7 @@ void test_waker_coalesce(void **state)
         prokio_waker_release(waker);
     }
     test_runtime_free(rt);
-    assert_int_equal(atomic_load(&d.n), 12);
+    assert_int_equal(atomic_load(&d.n), 10);
     assert_int_equal(atomic_load(&d.wrong_thread), 0);
 }
 
@@ -248,12 +292,13 @@ static int self_waker_poll(void *frame, prokio_cx_t *cx)
 void test_waker_wake_while_running(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 4; k++) {
         struct self_waker s = {.tr.d = &d, .consume = k / 2};
-        assert_int_equal(
-            conf_run_on(rt, (unsigned)k % 2, self_waker_poll, &s, sizeof s, track_drop), 0);
+        assert_int_equal(conf_run_on(rt, conf_worker(rt, (unsigned)k), self_waker_poll, &s,
+                                     sizeof s, track_drop),
+                         0);
         assert_int_equal(s.tr.polls, 2);
         assert_int_equal(s.tr.drops, 1);
     }
@@ -279,7 +324,7 @@ static int leaver_poll(void *frame, prokio_cx_t *cx)
 void test_waker_finished_task(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
     struct drops d = {0};
     for (int k = 0; k < 2; k++) {
         prokio_waker_t *w = NULL;
@@ -341,8 +386,8 @@ static int clone_out_poll(void *frame, prokio_cx_t *cx)
 void test_waker_will_wake(void **state)
 {
     (void)state;
-    prokio_runtime_t *rt = test_runtime(2);
-    for (unsigned w = 0; w < 2; w++) {
+    prokio_runtime_t *rt = test_runtime(conf_workers(2));
+    for (unsigned w = 0; w < prokio_runtime_workers(rt); w++) {
         _Atomic(prokio_waker_t *) other = NULL;
         _Atomic(prokio_waker_t *) *p = &other;
         assert_int_equal(prokio_runtime_block_on(rt, clone_out_poll, &p, sizeof p, NULL), 0);
