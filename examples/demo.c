@@ -4,7 +4,8 @@
  *      workers (spawn picks a worker by load), each yielding now and then so
  *      that no task hogs its worker;
  *   2. runs three timers on different workers and checks none fired early;
- *   3. parks a task until a plain pthread, outside the runtime, wakes it;
+ *   3. parks a task until something outside the runtime wakes it: a plain
+ *      pthread natively, a JS timer callback on WebAssembly;
  *   4. sends a value through a oneshot from one worker to another;
  *   5. streams a million numbers from producers on every worker through one
  *      bounded mpsc channel to a consumer, which checks the sum;
@@ -15,8 +16,17 @@
  * and prints what happened where. The backend comes from PROKIO_BACKEND, or
  * is chosen automatically.
  *
- * Build: cc demo.c $(pkg-config --cflags --libs prokio) */
+ * The same source builds for WebAssembly, where it runs on the JS event
+ * loop with one worker (main hands the root task to
+ * prokio_runtime_run_main, which works on both targets).
+ *
+ * Build: cc demo.c $(pkg-config --cflags --libs prokio)
+ *        emcc demo.c $(pkg-config --cflags --libs prokio) -sEXIT_RUNTIME=1 (wasm) */
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+#else
 #include <pthread.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +98,7 @@ static int nap_poll(void *frame, prokio_cx_t *cx)
 struct mailbox {
     _Atomic int ready;
     _Atomic(prokio_waker_t *) waker;
+    _Atomic int done; /* the outsider no longer touches the mailbox */
 };
 
 struct waiter {
@@ -110,17 +121,51 @@ static int waiter_poll(void *frame, prokio_cx_t *cx)
     return atomic_load(&w->box->ready) ? 0 : PROKIO_PENDING;
 }
 
-static void *outside_thread(void *arg)
+/* What the outsider does, from a plain pthread natively or from a JS timer
+ * callback on WebAssembly (where there are no threads): set `ready`, then
+ * take the published waker and wake it. */
+static void outside_wake(struct mailbox *box)
 {
-    struct mailbox *box = arg;
-    struct timespec pause = {0, 30 * 1000 * 1000};
-    nanosleep(&pause, NULL); /* it is a demo: let the task park first */
     atomic_store(&box->ready, 1);
     prokio_waker_t *w = atomic_exchange(&box->waker, NULL);
     if (w)
         prokio_waker_wake(w); /* consumes the reference */
+    atomic_store(&box->done, 1);
+}
+
+#ifdef __EMSCRIPTEN__
+EMSCRIPTEN_KEEPALIVE void demo_outside_wake(struct mailbox *box);
+void demo_outside_wake(struct mailbox *box)
+{
+    outside_wake(box);
+}
+
+/* A JS setTimeout callback, outside any task, calls back into C. */
+EM_JS(void, start_outsider, (struct mailbox * box), {
+    setTimeout(
+        function() { _demo_outside_wake(box); }, 30);
+});
+static const char *const outsider = "a JS timer callback";
+#else
+static void *outside_thread(void *arg)
+{
+    struct timespec pause = {0, 30 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* it is a demo: let the task park first */
+    outside_wake(arg);
     return NULL;
 }
+
+static void start_outsider(struct mailbox *box)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, outside_thread, box) != 0) {
+        outside_wake(box); /* no thread: wake it from here, the demo goes on */
+        return;
+    }
+    pthread_detach(th);
+}
+static const char *const outsider = "a plain pthread";
+#endif
 
 /* -------------------------------------------------------- 4. a oneshot */
 
@@ -243,30 +288,6 @@ static int member_poll(void *frame, prokio_cx_t *cx)
     PROKIO_END(&t->co, t->id);
 }
 
-struct gather {
-    int co, n;
-    prokio_group_t *g;
-    prokio_task_t *t;
-    int order[MEMBERS];
-};
-
-static int gather_poll(void *frame, prokio_cx_t *cx)
-{
-    struct gather *g = frame;
-    int rc;
-    PROKIO_BEGIN(&g->co);
-    for (;;) {
-        PROKIO_AWAIT_INTO(&g->co, rc, prokio_group_join_next_poll(&g->t, g->g, cx));
-        if (rc == PROKIO_ENOENT)
-            break;
-        if (rc < 0)
-            return rc;
-        g->order[g->n++] = prokio_task_result(g->t);
-        prokio_task_release(g->t);
-    }
-    PROKIO_END(&g->co, 0);
-}
-
 /* ------------------------------------------------------ 7. paused clock */
 
 struct never {
@@ -310,164 +331,235 @@ static double ms_since(const struct timespec *t0)
 
 /* ------------------------------------------------------------------ main */
 
-static int check(int rc, const char *what)
+/* The root task: main runs it with prokio_runtime_run_main, which blocks
+ * natively and, on WebAssembly, returns to the JS event loop that then
+ * drives it. Everything that must survive an await lives here. */
+struct demo {
+    int co;
+    prokio_runtime_t *rt;
+    unsigned workers, i;
+    struct timespec t0;
+    prokio_task_t *h[CHUNKS];
+    unsigned total, per_worker[64];
+    prokio_task_t *nh[3];
+    bool early;
+    prokio_task_t *wh;
+    prokio_task_t *rh, *sh;
+    prokio_task_t *ph[PRODUCERS], *ch;
+    bool stream_ok;
+    prokio_mutex_t *m;
+    uint64_t counter;
+    prokio_group_t *g;
+    prokio_task_t *t;
+    int order[MEMBERS], n;
+    prokio_oneshot_tx_t *never_tx;
+    prokio_task_t *dh;
+};
+
+/* The outsider's mailbox: static, as the outsider may still be leaving it
+ * when the task it woke has already ended. */
+static struct mailbox box;
+
+/* Reports a failed call and ends the root task with its error. */
+#define TRY(expr, what)                                                                            \
+    do {                                                                                           \
+        int try_rc_ = (expr);                                                                      \
+        if (try_rc_ < 0) {                                                                         \
+            fprintf(stderr, "demo: %s: %s\n", what,                                                \
+                    prokio_last_error()[0] ? prokio_last_error() : prokio_strerror(try_rc_));      \
+            return try_rc_;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+static int demo_poll(void *frame, prokio_cx_t *cx)
 {
-    if (rc < 0) {
-        fprintf(stderr, "demo: %s: %s\n", what,
-                prokio_last_error()[0] ? prokio_last_error() : prokio_strerror(rc));
-        exit(1);
+    struct demo *d = frame;
+    int rc;
+    PROKIO_BEGIN(&d->co);
+    d->rt = prokio_cx_runtime(cx);
+    d->workers = prokio_runtime_workers(d->rt);
+    printf("prokio %s on backend '%s' with %u worker%s\n", prokio_version_string(),
+           prokio_runtime_backend_name(d->rt), d->workers, d->workers == 1 ? "" : "s");
+
+    /* 1. Primes, in parallel. */
+    clock_gettime(CLOCK_MONOTONIC, &d->t0);
+    for (unsigned i = 0; i < CHUNKS; i++) {
+        struct count_primes c = {.from = i * (LIMIT / CHUNKS), .to = (i + 1) * (LIMIT / CHUNKS)};
+        TRY(prokio_spawn(&d->h[i], d->rt, count_primes_poll, &c, sizeof c, NULL), "spawn");
     }
-    return rc;
+    for (d->i = 0; d->i < CHUNKS; d->i++) {
+        PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->h[d->i], cx));
+        TRY(rc, "join");
+        struct count_primes *c = prokio_task_frame(d->h[d->i]);
+        d->total += c->found;
+        d->per_worker[c->worker % 64]++;
+        prokio_task_release(d->h[d->i]);
+    }
+    printf("1. primes below %u: %u (expected 283146), %u tasks in %.0f ms; tasks per worker:",
+           LIMIT, d->total, CHUNKS, ms_since(&d->t0));
+    for (unsigned w = 0; w < d->workers && w < 64; w++)
+        printf(" %u", d->per_worker[w]);
+    printf("\n");
+
+    /* 2. Timers on different workers. */
+    for (unsigned i = 0; i < 3; i++) {
+        static const uint64_t naps_ms[3] = {30, 10, 20};
+        struct nap n = {.ms = naps_ms[i]};
+        TRY(prokio_spawn_on(&d->nh[i], d->rt, i % d->workers, nap_poll, &n, sizeof n, NULL),
+            "spawn_on");
+    }
+    printf("2. timers:");
+    for (d->i = 0; d->i < 3; d->i++) {
+        PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->nh[d->i], cx));
+        TRY(rc, "join");
+        struct nap *n = prokio_task_frame(d->nh[d->i]);
+        double slept = (double)(n->end - n->start) / 1e6;
+        d->early |= n->end < n->start + PROKIO_MS(n->ms);
+        printf(" %llu ms on worker %u slept %.2f ms;", (unsigned long long)n->ms, n->worker, slept);
+        prokio_task_release(d->nh[d->i]);
+    }
+    printf(" %s\n", d->early ? "EARLY!" : "none early");
+
+    /* 3. A wake from outside the runtime. */
+    {
+        struct waiter w = {.box = &box};
+        TRY(prokio_spawn(&d->wh, d->rt, waiter_poll, &w, sizeof w, NULL), "spawn");
+        start_outsider(&box);
+    }
+    PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->wh, cx));
+    TRY(rc, "waiter");
+    while (!atomic_load(&box.done)) /* microseconds: the outsider is returning */
+        PROKIO_YIELD(&d->co, cx);
+    prokio_waker_release(atomic_exchange(&box.waker, NULL)); /* published after the wake */
+    {
+        struct waiter *w = prokio_task_frame(d->wh);
+        printf("3. a task on worker %u parked, then %s woke it: %d polls in all\n", w->worker,
+               outsider, w->polls);
+    }
+    prokio_task_release(d->wh);
+
+    /* 4. A oneshot from one worker to another. */
+    {
+        prokio_oneshot_tx_t *tx;
+        prokio_oneshot_rx_t *rx;
+        TRY(prokio_oneshot_new(&tx, &rx, sizeof(double), NULL, 0), "oneshot");
+        struct receiver r = {.rx = rx};
+        struct sender s = {.tx = tx};
+        TRY(prokio_spawn_on(&d->rh, d->rt, 0, receiver_poll, &r, sizeof r, NULL), "spawn_on");
+        TRY(prokio_spawn_on(&d->sh, d->rt, d->workers - 1, sender_poll, &s, sizeof s, NULL),
+            "spawn_on");
+    }
+    PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->rh, cx));
+    TRY(rc, "receive");
+    PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->sh, cx));
+    TRY(rc, "send");
+    printf("4. worker %u sent %.5f through a oneshot to worker %u\n",
+           ((struct sender *)prokio_task_frame(d->sh))->worker,
+           ((struct receiver *)prokio_task_frame(d->rh))->value,
+           ((struct receiver *)prokio_task_frame(d->rh))->worker);
+    prokio_task_release(d->rh);
+    prokio_task_release(d->sh);
+
+    /* 5. A million numbers through one bounded channel. */
+    {
+        prokio_mpsc_tx_t *mtx;
+        struct consumer cons = {0};
+        TRY(prokio_mpsc_new(&mtx, &cons.rx, sizeof(uint64_t), 64, NULL, 0), "mpsc");
+        clock_gettime(CLOCK_MONOTONIC, &d->t0);
+        for (unsigned i = 0; i < PRODUCERS; i++) {
+            struct producer p = {.tx = prokio_mpsc_tx_clone(mtx),
+                                 .next = (uint64_t)i * PER_PRODUCER,
+                                 .end = (uint64_t)(i + 1) * PER_PRODUCER};
+            TRY(prokio_spawn_on(&d->ph[i], d->rt, i % d->workers, producer_poll, &p, sizeof p,
+                                producer_drop),
+                "spawn_on");
+        }
+        prokio_mpsc_tx_release(mtx); /* the producers hold the senders now */
+        TRY(prokio_spawn(&d->ch, d->rt, consumer_poll, &cons, sizeof cons, NULL), "spawn");
+    }
+    for (d->i = 0; d->i < PRODUCERS; d->i++) {
+        PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->ph[d->i], cx));
+        TRY(rc, "producer");
+        prokio_task_release(d->ph[d->i]);
+    }
+    PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->ch, cx));
+    TRY(rc, "consumer");
+    {
+        struct consumer *cf = prokio_task_frame(d->ch);
+        uint64_t n_all = (uint64_t)PRODUCERS * PER_PRODUCER, want = n_all * (n_all - 1) / 2;
+        printf("5. %u producers on %u worker%s streamed %llu numbers through an mpsc channel of "
+               "capacity 64 in %.0f ms; sum %llu (%s)\n",
+               PRODUCERS, d->workers < PRODUCERS ? d->workers : PRODUCERS,
+               d->workers == 1 ? "" : "s", (unsigned long long)cf->count, ms_since(&d->t0),
+               (unsigned long long)cf->sum, cf->sum == want ? "right" : "WRONG");
+        d->stream_ok = cf->sum == want && cf->count == n_all;
+    }
+    prokio_task_release(d->ch);
+
+    /* 6. A task group sharing a counter under an async mutex. */
+    TRY(prokio_mutex_new(&d->m, 0), "mutex");
+    TRY(prokio_group_new(&d->g, d->rt), "group");
+    for (int i = 0; i < MEMBERS; i++) {
+        struct member t = {.id = i, .m = d->m, .counter = &d->counter};
+        TRY(prokio_group_spawn(d->g, member_poll, &t, sizeof t, NULL), "group spawn");
+    }
+    for (;;) {
+        PROKIO_AWAIT_INTO(&d->co, rc, prokio_group_join_next_poll(&d->t, d->g, cx));
+        if (rc == PROKIO_ENOENT)
+            break; /* every member is collected */
+        TRY(rc, "join_next");
+        d->order[d->n++] = prokio_task_result(d->t);
+        prokio_task_release(d->t);
+    }
+    printf("6. %d group members took a mutex %d times each, holding it across an await: "
+           "counter %llu (%s); finished in the order",
+           MEMBERS, ROUNDS, (unsigned long long)d->counter,
+           d->counter == (uint64_t)MEMBERS * ROUNDS ? "exact" : "WRONG");
+    for (int i = 0; i < d->n; i++)
+        printf(" %d", d->order[i]);
+    printf("\n");
+    prokio_group_free(d->g);
+    TRY(prokio_mutex_free(d->m), "mutex free");
+
+    /* 7. A 10-minute timeout on the paused clock. */
+    {
+        struct deadline dl = {0};
+        TRY(prokio_oneshot_new(&d->never_tx, &dl.inner.rx, sizeof(int), NULL, 0), "oneshot");
+        TRY(prokio_runtime_time_pause(d->rt), "pause");
+        clock_gettime(CLOCK_MONOTONIC, &d->t0);
+        TRY(prokio_spawn(&d->dh, d->rt, deadline_poll, &dl, sizeof dl, NULL), "spawn");
+    }
+    /* This task waits too: every worker is idle, so the clock jumps. */
+    PROKIO_AWAIT_INTO(&d->co, rc, prokio_task_join_poll(d->dh, cx));
+    TRY(rc, "timeout");
+    {
+        double real_ms = ms_since(&d->t0);
+        TRY(prokio_runtime_time_resume(d->rt), "resume");
+        prokio_oneshot_tx_release(d->never_tx);
+        struct deadline *dl = prokio_task_frame(d->dh);
+        printf("7. paused clock: a 10-minute timeout gave %s after %.3f s of virtual time, in "
+               "%.2f ms of real time\n",
+               prokio_err_name(dl->rc), (double)(dl->virtual_end - dl->virtual_start) / 1e9,
+               real_ms);
+        bool clock_ok =
+            dl->rc == PROKIO_ETIMEDOUT && dl->virtual_end - dl->virtual_start >= PROKIO_SEC(600);
+        prokio_task_release(d->dh);
+        bool ok = d->total == 283146 && !d->early && d->stream_ok &&
+                  d->counter == (uint64_t)MEMBERS * ROUNDS && d->n == MEMBERS && clock_ok;
+        printf("%s\n", ok ? "every check passed" : "SOME CHECK FAILED");
+        return ok ? 0 : 1;
+    }
+    PROKIO_END(&d->co, 0);
 }
 
 int main(void)
 {
     prokio_runtime_t *rt;
-    check(prokio_runtime_new(&rt, NULL), "starting the runtime");
-    unsigned workers = prokio_runtime_workers(rt);
-    printf("prokio %s on backend '%s' with %u worker%s\n", prokio_version_string(),
-           prokio_runtime_backend_name(rt), workers, workers == 1 ? "" : "s");
-
-    /* 1. Primes, in parallel. */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    prokio_task_t *h[CHUNKS];
-    for (unsigned i = 0; i < CHUNKS; i++) {
-        struct count_primes c = {.from = i * (LIMIT / CHUNKS), .to = (i + 1) * (LIMIT / CHUNKS)};
-        check(prokio_spawn(&h[i], rt, count_primes_poll, &c, sizeof c, NULL), "spawn");
+    if (prokio_runtime_new(&rt, NULL) < 0) {
+        fprintf(stderr, "demo: starting the runtime: %s\n", prokio_last_error());
+        return 1;
     }
-    unsigned total = 0, per_worker[64] = {0};
-    for (unsigned i = 0; i < CHUNKS; i++) {
-        check(prokio_task_blocking_join(h[i]), "join");
-        struct count_primes *c = prokio_task_frame(h[i]);
-        total += c->found;
-        per_worker[c->worker % 64]++;
-        prokio_task_release(h[i]);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    printf("1. primes below %u: %u (expected 283146), %u tasks in %.0f ms; tasks per worker:",
-           LIMIT, total, CHUNKS, ms);
-    for (unsigned w = 0; w < workers && w < 64; w++)
-        printf(" %u", per_worker[w]);
-    printf("\n");
-
-    /* 2. Timers on different workers. */
-    uint64_t naps_ms[3] = {30, 10, 20};
-    prokio_task_t *nh[3];
-    for (unsigned i = 0; i < 3; i++) {
-        struct nap n = {.ms = naps_ms[i]};
-        check(prokio_spawn_on(&nh[i], rt, i % workers, nap_poll, &n, sizeof n, NULL), "spawn_on");
-    }
-    printf("2. timers:");
-    bool early = false;
-    for (unsigned i = 0; i < 3; i++) {
-        check(prokio_task_blocking_join(nh[i]), "join");
-        struct nap *n = prokio_task_frame(nh[i]);
-        double slept = (double)(n->end - n->start) / 1e6;
-        early |= n->end < n->start + PROKIO_MS(n->ms);
-        printf(" %llu ms on worker %u slept %.2f ms;", (unsigned long long)n->ms, n->worker, slept);
-        prokio_task_release(nh[i]);
-    }
-    printf(" %s\n", early ? "EARLY!" : "none early");
-
-    /* 3. A wake from a thread outside the runtime. */
-    struct mailbox box = {0};
-    struct waiter w = {.box = &box};
-    pthread_t th;
-    pthread_create(&th, NULL, outside_thread, &box);
-    check(prokio_runtime_block_on(rt, waiter_poll, &w, sizeof w, NULL), "block_on");
-    pthread_join(th, NULL);
-    printf("3. a task on worker %u parked, then a plain pthread woke it: %d polls in all\n",
-           w.worker, w.polls);
-
-    /* 4. A oneshot from one worker to another. */
-    prokio_oneshot_tx_t *tx;
-    prokio_oneshot_rx_t *rx;
-    check(prokio_oneshot_new(&tx, &rx, sizeof(double), NULL, 0), "oneshot");
-    prokio_task_t *rh, *sh;
-    struct receiver r = {.rx = rx};
-    struct sender s = {.tx = tx};
-    check(prokio_spawn_on(&rh, rt, 0, receiver_poll, &r, sizeof r, NULL), "spawn_on");
-    check(prokio_spawn_on(&sh, rt, workers - 1, sender_poll, &s, sizeof s, NULL), "spawn_on");
-    check(prokio_task_blocking_join(rh), "receive");
-    check(prokio_task_blocking_join(sh), "send");
-    printf("4. worker %u sent %.5f through a oneshot to worker %u\n",
-           ((struct sender *)prokio_task_frame(sh))->worker,
-           ((struct receiver *)prokio_task_frame(rh))->value,
-           ((struct receiver *)prokio_task_frame(rh))->worker);
-    prokio_task_release(rh);
-    prokio_task_release(sh);
-
-    /* 5. A million numbers through one bounded channel. */
-    prokio_mpsc_tx_t *mtx;
-    struct consumer cons = {0};
-    check(prokio_mpsc_new(&mtx, &cons.rx, sizeof(uint64_t), 64, NULL, 0), "mpsc");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    prokio_task_t *ph[PRODUCERS], *ch;
-    for (unsigned i = 0; i < PRODUCERS; i++) {
-        struct producer p = {.tx = prokio_mpsc_tx_clone(mtx),
-                             .next = (uint64_t)i * PER_PRODUCER,
-                             .end = (uint64_t)(i + 1) * PER_PRODUCER};
-        check(prokio_spawn_on(&ph[i], rt, i % workers, producer_poll, &p, sizeof p, producer_drop),
-              "spawn_on");
-    }
-    prokio_mpsc_tx_release(mtx); /* the producers hold the senders now */
-    check(prokio_spawn(&ch, rt, consumer_poll, &cons, sizeof cons, NULL), "spawn");
-    for (unsigned i = 0; i < PRODUCERS; i++) {
-        check(prokio_task_blocking_join(ph[i]), "producer");
-        prokio_task_release(ph[i]);
-    }
-    check(prokio_task_blocking_join(ch), "consumer");
-    struct consumer *cf = prokio_task_frame(ch);
-    uint64_t n_all = (uint64_t)PRODUCERS * PER_PRODUCER, want = n_all * (n_all - 1) / 2;
-    printf("5. %u producers on %u worker%s streamed %llu numbers through an mpsc channel of "
-           "capacity 64 in %.0f ms; sum %llu (%s)\n",
-           PRODUCERS, workers < PRODUCERS ? workers : PRODUCERS, workers == 1 ? "" : "s",
-           (unsigned long long)cf->count, ms_since(&t0), (unsigned long long)cf->sum,
-           cf->sum == want ? "right" : "WRONG");
-    bool stream_ok = cf->sum == want && cf->count == n_all;
-    prokio_task_release(ch);
-
-    /* 6. A task group sharing a counter under an async mutex. */
-    prokio_mutex_t *m;
-    check(prokio_mutex_new(&m, 0), "mutex");
-    uint64_t counter = 0;
-    struct gather gat = {0};
-    check(prokio_group_new(&gat.g, rt), "group");
-    for (int i = 0; i < MEMBERS; i++) {
-        struct member t = {.id = i, .m = m, .counter = &counter};
-        check(prokio_group_spawn(gat.g, member_poll, &t, sizeof t, NULL), "group spawn");
-    }
-    check(prokio_runtime_block_on(rt, gather_poll, &gat, sizeof gat, NULL), "gather");
-    printf("6. %d group members took a mutex %d times each, holding it across an await: "
-           "counter %llu (%s); finished in the order",
-           MEMBERS, ROUNDS, (unsigned long long)counter,
-           counter == (uint64_t)MEMBERS * ROUNDS ? "exact" : "WRONG");
-    for (int i = 0; i < gat.n; i++)
-        printf(" %d", gat.order[i]);
-    printf("\n");
-    bool group_ok = counter == (uint64_t)MEMBERS * ROUNDS && gat.n == MEMBERS;
-    prokio_group_free(gat.g);
-    check(prokio_mutex_free(m), "mutex free");
-
-    /* 7. A 10-minute timeout on the paused clock. */
-    prokio_oneshot_tx_t *never_tx;
-    struct deadline dl = {0};
-    check(prokio_oneshot_new(&never_tx, &dl.inner.rx, sizeof(int), NULL, 0), "oneshot");
-    check(prokio_runtime_time_pause(rt), "pause");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    check(prokio_runtime_block_on(rt, deadline_poll, &dl, sizeof dl, NULL), "timeout");
-    double real_ms = ms_since(&t0);
-    check(prokio_runtime_time_resume(rt), "resume");
-    prokio_oneshot_tx_release(never_tx);
-    printf("7. paused clock: a 10-minute timeout gave %s after %.3f s of virtual time, in %.2f "
-           "ms of real time\n",
-           prokio_err_name(dl.rc), (double)(dl.virtual_end - dl.virtual_start) / 1e9, real_ms);
-    bool clock_ok =
-        dl.rc == PROKIO_ETIMEDOUT && dl.virtual_end - dl.virtual_start >= PROKIO_SEC(600);
-
-    check(prokio_runtime_free(rt), "freeing the runtime");
-    printf("runtime shut down cleanly\n");
-    return total == 283146 && !early && stream_ok && group_ok && clock_ok ? 0 : 1;
+    /* Natively this blocks until demo_poll ends and returns its result; on
+     * WebAssembly main returns at once and the program ends with it. */
+    return prokio_runtime_run_main(rt, demo_poll, NULL, sizeof(struct demo), NULL);
 }

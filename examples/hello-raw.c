@@ -55,7 +55,9 @@ int main(void)
         return 1;
     }
     struct countdown c = {.state = START, .left = 3};
-    int rc = prokio_runtime_block_on(rt, countdown_poll, &c, sizeof c, NULL);
-    prokio_runtime_free(rt);
-    return rc < 0;
+    /* Runs the task to its end and frees rt: natively it blocks, as
+     * prokio_runtime_block_on; on WebAssembly main returns to the JS event
+     * loop at once and the program exits when the task ends. The same
+     * source builds for both. */
+    return prokio_runtime_run_main(rt, countdown_poll, &c, sizeof c, NULL);
 }
