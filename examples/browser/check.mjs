@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// examples/browser/check.mjs: make check's test of the browser example
+// (TAP). Serves the page (index.html and message.txt from this directory,
+// browser.js from the build's examples/browser/) on 127.0.0.1 at a port the
+// kernel picks, opens index.html?report in headless Chromium through
+// tests/wasm/chromium-run.mjs, and checks the summary the page posts back
+// against what this script knows independently (the file's size and
+// checksum, the clock's period). Run from the top build directory.
+// Without a chromium it is a skip (exit 77).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const top = path.resolve(here, '..', '..');
+const { runPage } = await import(path.join(top, 'tests', 'wasm', 'chromium-run.mjs'));
+
+const built = path.resolve('examples', 'browser');
+if (!fs.existsSync(path.join(built, 'browser.js'))) {
+  console.log(`Bail out! ${path.join(built, 'browser.js')} is not built (run make first)`);
+  process.exit(99);
+}
+
+let report;
+const done = new Promise((r) => {
+  report = r;
+});
+let summary = null;
+const outcome = await runPage({
+  roots: [built, here],
+  routes: {
+    '/report': (req, body) => {
+      summary = JSON.parse(body.toString('utf8'));
+      report({ summary });
+      return 'ok';
+    },
+    '/favicon.ico': () => ({ status: 204 }),
+  },
+  page: '/index.html?report',
+  done,
+  timeoutMs: Number(process.env.CHROMIUM_RUN_TIMEOUT || 60) * 1000,
+});
+if (outcome.skip) {
+  console.log(`1..0 # SKIP ${outcome.skip}`);
+  process.exit(77);
+}
+
+const tests = [];
+const check = (ok, what) => tests.push({ ok: Boolean(ok), what });
+console.log(`# the page reported: ${JSON.stringify(summary)}`);
+if (!summary) {
+  console.log('1..1');
+  console.log(`not ok 1 - the page reported ${outcome.timeout ? 'nothing in time' : 'nothing'}`);
+  process.exit(1);
+}
+check(summary.ticks === 10 && summary.ticks_ms >= 1000 && summary.ticks_ms < 5000,
+      `the clock task ticked 10 times in ${summary.ticks_ms} ms (100 ms a tick, never early)`);
+check(Array.isArray(summary.errors) && summary.errors.length === 0,
+      `no error on the page (${JSON.stringify(summary.errors)})`);
+
+console.log(`1..${tests.length}`);
+tests.forEach((t, i) => console.log(`${t.ok ? 'ok' : 'not ok'} ${i + 1} - ${t.what}`));
+process.exit(tests.every((t) => t.ok) ? 0 : 1);
