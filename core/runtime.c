@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "debug.h"
+#include "blocking.h"
 #include "error_internal.h"
 #include "log.h"
 #include "parker.h"
@@ -148,6 +149,9 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
                              prokio_strerror(-rc));
     }
     atomic_init(&rt->refs, REF_CREATOR);
+    rt->blocking_max = o.max_blocking_threads ? o.max_blocking_threads : 512;
+    rt->blocking_keep_alive_ns =
+        (uint64_t)(o.blocking_keep_alive_ms ? o.blocking_keep_alive_ms : 10000) * 1000000u;
     if ((rc = prokio__clock_init(&rt->clock)) < 0) {
         pthread_mutex_destroy(&rt->lock);
         free(rt);
@@ -175,6 +179,7 @@ int prokio_runtime_new(prokio_runtime_t **out, const prokio_runtime_options_t *o
 static void destroy(prokio_runtime_t *rt)
 {
     free_workers(rt);
+    prokio__blocking_free(rt);
     prokio__backend_close(rt->backend);
     prokio__clock_fini(&rt->clock);
     pthread_mutex_destroy(&rt->lock);

@@ -23,6 +23,10 @@ struct prokio_runtime {
     pthread_mutex_t lock;       /* serialises shutdown and free */
     bool shut_down;             /* the workers are joined */
     struct prokio__clock clock; /* clock_pause.c */
+    /* The blocking pool (blocking.c), made at its first use. */
+    _Atomic(struct prokio__blocking *) blocking;
+    unsigned blocking_max;
+    uint64_t blocking_keep_alive_ns;
 };
 
 /* Stops and joins workers 0 .. started-1 (shutdown.c). Thread: not a

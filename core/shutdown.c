@@ -22,8 +22,12 @@
  *       e. it frees its timer heap;
  *       f. it waits until no other thread is inside vt->wake for it;
  *       g. it finishes the backend loop.
- *  4. rt->shut_down is set; later calls return at once.
- *  5. prokio_runtime_free counts what still points into the runtime
+ *  4. The blocking pool (blocking.c) stops: the workers' step c ended the
+ *     waiter tasks, which took their jobs off the queue; the functions
+ *     already running on pool threads run to their end (a thread cannot be
+ *     stopped from outside), and shutdown waits for every pool thread.
+ *  5. rt->shut_down is set; later calls return at once.
+ *  6. prokio_runtime_free counts what still points into the runtime
  *     (JoinHandles and wakers: live tasks in the pools; registered
  *     descriptors) and refuses with PROKIO_EBUSY while anything does;
  *     otherwise it gives up the creator's reference, and the last
@@ -34,6 +38,7 @@
  * its own, with the backend's code as its tasks' result, and records that
  * code in w->failed so that spawns onto it say why they fail; step 2 then
  * finds it already stopped. */
+#include "blocking.h"
 #include "error_internal.h"
 #include "fd.h"
 #include "runtime.h"
@@ -124,6 +129,7 @@ int prokio__runtime_shutdown(prokio_runtime_t *rt, const char *who)
     if (!rt->shut_down) {
         atomic_store_explicit(&rt->closing, 1, memory_order_seq_cst);
         prokio__runtime_stop_workers(rt, rt->nworkers);
+        prokio__blocking_shutdown(rt);
         rt->shut_down = true;
     }
     pthread_mutex_unlock(&rt->lock);

@@ -13,7 +13,10 @@
  *   prokio/future.h    waits, cancel-safety, select and join-all
  *   prokio/group.h     task groups: spawn into a set, await each as it ends
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
+ *   prokio/signal.h    awaiting Unix signals (SIGINT, SIGTERM, ...)
+ *   prokio/blocking.h  spawn_blocking: blocking work on a thread pool
  *   prokio/coro.h      the coroutine macros
+ *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
  *   prokio/error.h     error codes and messages
  *   prokio/version.h   the library's version
  * Not included here: prokio/backend_info.h (which backends exist, which one
@@ -137,6 +140,9 @@
 #include <prokio/channel.h>
 #include <prokio/group.h>
 #include <prokio/sync.h>
+#include <prokio/signal.h>
+#include <prokio/blocking.h>
 #include <prokio/coro.h>
+#include <prokio/js.h>
 
 #endif /* PROKIO_H */

@@ -28,11 +28,16 @@ typedef struct prokio_runtime_options {
     /* true: the clock starts paused (prokio_runtime_time_pause before any
      * task runs), as Tokio's start_paused, for tests of timeouts. */
     bool start_paused;
+    /* The blocking pool (prokio/blocking.h): at most this many threads
+     * (0: 512, as Tokio), each ending after blocking_keep_alive_ms idle
+     * (0: 10,000 ms). */
+    unsigned max_blocking_threads;
+    unsigned blocking_keep_alive_ms;
 } prokio_runtime_options_t;
 
 #define PROKIO_RUNTIME_OPTIONS_INIT                                                                \
     {                                                                                              \
-        sizeof(prokio_runtime_options_t), 0, NULL, false                                           \
+        sizeof(prokio_runtime_options_t), 0, NULL, false, 0, 0                                     \
     }
 
 /* Creates a runtime and starts its workers. opts may be NULL (defaults).

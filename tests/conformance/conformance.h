@@ -390,7 +390,23 @@ const char *conf_expected_backend(void);
     X(sync_notify_enable)                                                                          \
     X(sync_barrier_generations)                                                                    \
     X(sync_barrier_cancel)                                                                         \
-    X(sync_once_aborted_initialisers)
+    X(sync_once_aborted_initialisers)                                                              \
+    /* signal.c */                                                                                 \
+    X(signal_wakes_waiting_task)                                                                   \
+    X(signal_listeners_and_counts)                                                                 \
+    X(signal_no_delivery_lost)                                                                     \
+    X(signal_restores_disposition)                                                                 \
+    X(signal_abort_waiting)                                                                        \
+    X(signal_invalid)                                                                              \
+    /* blocking.c */                                                                               \
+    X(blocking_result_and_frame)                                                                   \
+    X(blocking_worker_keeps_running)                                                               \
+    X(blocking_abort_queued)                                                                       \
+    X(blocking_abort_running)                                                                      \
+    X(blocking_pool_bound)                                                                         \
+    X(blocking_keep_alive)                                                                         \
+    X(blocking_shutdown)                                                                           \
+    X(blocking_invalid)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

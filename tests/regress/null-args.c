@@ -18,6 +18,7 @@
  * and fails on any the table lacks. Runs once, on the automatic backend. */
 #include <ctype.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <prokio/backend_info.h>
@@ -961,6 +962,39 @@ static int c_sync(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/signal.h */
+static int c_signal(struct env *e)
+{
+    EXPECT_EINVAL(prokio_signal_new(NULL, SIGUSR1, 0), "prokio_signal_new", "out");
+    EXPECT_EINVAL(prokio_signal_recv_poll(NULL, e->cx), "prokio_signal_recv_poll", "s");
+    EXPECT_EINVAL(prokio_signal_try_recv(NULL), "prokio_signal_try_recv", "s");
+    CHECK(prokio_signal_number(NULL) == 0);
+    prokio_signal_free(NULL);
+    prokio_signal_t *s;
+    CHECK(prokio_signal_new(&s, SIGUSR1, 0) == 0);
+    EXPECT_EINVAL(prokio_signal_recv_poll(s, NULL), "prokio_signal_recv_poll", "cx");
+    prokio_signal_free(s);
+    return 0;
+}
+
+/* issue 8: prokio/blocking.h */
+static int noop_blocking(void *frame)
+{
+    (void)frame;
+    return 0;
+}
+
+static int c_spawn_blocking(struct env *e)
+{
+    prokio_task_t *h;
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, e->rt, NULL, NULL, 0, NULL), "prokio_spawn_blocking",
+                  "fn");
+    EXPECT_EINVAL(prokio_spawn_blocking(&h, NULL, noop_blocking, NULL, 0, NULL),
+                  "prokio_spawn_blocking", "rt");
+    CHECK(prokio_spawn_blocking(NULL, e->rt, noop_blocking, NULL, 0, NULL) == 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -978,6 +1012,60 @@ static int c_runtime_run_main(struct env *e)
                   "rt");
     EXPECT_EINVAL(prokio_runtime_run_main(e->rt, NULL, NULL, 0, NULL), "prokio_runtime_run_main",
                   "poll");
+    return 0;
+}
+
+/* issue 7: the JS bridge (prokio/js.h): natively every function answers
+ * ENOTSUP, after the same NULL checks as on wasm. */
+static int js_poll_ok(void *frame, prokio_cx_t *cx)
+{
+    (void)frame, (void)cx;
+    return 0;
+}
+
+static int js_init_ok(void *frame, const prokio_js_t *args, size_t nargs)
+{
+    (void)frame, (void)args, (void)nargs;
+    return 0;
+}
+
+static int c_js(struct env *e)
+{
+    prokio_js_t h = 0;
+    char buf[8];
+    prokio_js_await_t aw = {0};
+    EXPECT_EINVAL(prokio_js_string(NULL, "x"), "prokio_js_string", "out");
+    EXPECT_EINVAL(prokio_js_string(&h, NULL), "prokio_js_string", "utf8");
+    EXPECT_EINVAL(prokio_js_number(NULL, 1), "prokio_js_number", "out");
+    EXPECT_EINVAL(prokio_js_global(NULL, "x"), "prokio_js_global", "out");
+    EXPECT_EINVAL(prokio_js_global(&h, NULL), "prokio_js_global", "path");
+    EXPECT_EINVAL(prokio_js_function(NULL, "x"), "prokio_js_function", "out");
+    EXPECT_EINVAL(prokio_js_function(&h, NULL), "prokio_js_function", "source");
+    EXPECT_EINVAL(prokio_js_call(NULL, 1, 0, NULL, 0), "prokio_js_call", "result_out");
+    EXPECT_EINVAL(prokio_js_call(&h, 1, 0, NULL, 1), "prokio_js_call", "args");
+    EXPECT_EINVAL(prokio_js_get(NULL, 1, "k"), "prokio_js_get", "out");
+    EXPECT_EINVAL(prokio_js_get(&h, 1, NULL), "prokio_js_get", "key");
+    EXPECT_EINVAL(prokio_js_to_string(1, NULL, sizeof buf, NULL), "prokio_js_to_string", "buf");
+    EXPECT_EINVAL(prokio_js_to_number(1, NULL), "prokio_js_to_number", "out");
+    EXPECT_EINVAL(prokio_js_waker(NULL, prokio_cx_waker(e->cx)), "prokio_js_waker", "out");
+    EXPECT_EINVAL(prokio_js_waker(&h, NULL), "prokio_js_waker", "waker");
+    EXPECT_EINVAL(prokio_js_await_poll(NULL, &aw, 1, e->cx), "prokio_js_await_poll", "result_out");
+    EXPECT_EINVAL(prokio_js_await_poll(&h, NULL, 1, e->cx), "prokio_js_await_poll", "aw");
+    EXPECT_EINVAL(prokio_js_await_poll(&h, &aw, 1, NULL), "prokio_js_await_poll", "cx");
+    EXPECT_EINVAL(prokio_js_promise_of_task(NULL, (prokio_task_t *)&h, 0),
+                  "prokio_js_promise_of_task", "out");
+    EXPECT_EINVAL(prokio_js_promise_of_task(&h, NULL, 0), "prokio_js_promise_of_task", "task");
+    prokio_runtime_t *rt = prokio_cx_runtime(e->cx);
+    EXPECT_EINVAL(prokio_js_export(NULL, "n", js_poll_ok, 0, NULL, js_init_ok, 0),
+                  "prokio_js_export", "rt");
+    EXPECT_EINVAL(prokio_js_export(rt, NULL, js_poll_ok, 0, NULL, js_init_ok, 0),
+                  "prokio_js_export", "name");
+    EXPECT_EINVAL(prokio_js_export(rt, "n", NULL, 0, NULL, js_init_ok, 0), "prokio_js_export",
+                  "poll");
+    prokio_js_release(0);
+    prokio_js_await_cancel(NULL);
+    prokio_js_unexport(NULL);
+    CHECK(prokio_js_typeof(0) < 0);
     return 0;
 }
 
@@ -1082,6 +1170,12 @@ static const struct entry table[] = {
      "prokio_once_new prokio_once_free prokio_once_get prokio_once_init_poll prokio_once_set "
      "prokio_once_set_now",
      c_sync, TASK},
+    /* prokio/blocking.h */
+    {"prokio_spawn_blocking", c_spawn_blocking, RUNTIME},
+    /* prokio/signal.h */
+    {"prokio_signal_new prokio_signal_recv_poll prokio_signal_try_recv prokio_signal_free "
+     "prokio_signal_number",
+     c_signal, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
@@ -1099,6 +1193,12 @@ static const struct entry table[] = {
      c_mpsc_recvs, TASK},
     /* issue 7 (wasm) */
     {"prokio_runtime_run_main", c_runtime_run_main, RUNTIME},
+    /* issue 7: the JS bridge (prokio/js.h) */
+    {"prokio_js_string prokio_js_number prokio_js_global prokio_js_function prokio_js_call "
+     "prokio_js_get prokio_js_to_string prokio_js_to_number prokio_js_typeof prokio_js_release "
+     "prokio_js_handles_live prokio_js_waker prokio_js_await_poll prokio_js_await_cancel "
+     "prokio_js_promise_of_task prokio_js_export prokio_js_unexport",
+     c_js, TASK},
 };
 
 enum { NENTRIES = sizeof table / sizeof *table };
