@@ -55,6 +55,16 @@ if (!summary) {
 }
 check(summary.ticks === 10 && summary.ticks_ms >= 1000 && summary.ticks_ms < 5000,
       `the clock task ticked 10 times in ${summary.ticks_ms} ms (100 ms a tick, never early)`);
+const file = fs.readFileSync(path.join(here, 'message.txt'));
+let fnv = 2166136261;
+for (const byte of file) fnv = Math.imul(fnv ^ byte, 16777619) >>> 0;
+const checksum = fnv.toString(16).padStart(8, '0');
+check(summary.fetch_error === '',
+      `the fetch task's await of fetch('message.txt') ended without error` +
+      (summary.fetch_error ? ` (${summary.fetch_error})` : ''));
+check(summary.bytes === file.length && summary.checksum === checksum,
+      `it read ${summary.bytes} bytes, FNV-1a ${summary.checksum} ` +
+      `(the file: ${file.length} bytes, ${checksum})`);
 check(Array.isArray(summary.errors) && summary.errors.length === 0,
       `no error on the page (${JSON.stringify(summary.errors)})`);
 
