@@ -40,6 +40,7 @@ const outcome = await runPage({
   done,
   timeoutMs: Number(process.env.CHROMIUM_RUN_TIMEOUT || 60) * 1000,
 });
+if (outcome.interrupted) await new Promise(() => {}); /* the runner is exiting */
 if (outcome.skip) {
   console.log(`1..0 # SKIP ${outcome.skip}`);
   process.exit(77);

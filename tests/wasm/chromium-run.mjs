@@ -249,7 +249,9 @@ export async function runPage({ roots = [], routes = {}, page, done, timeoutMs, 
     }
   };
   // Interrupted (make's timeout, ^C): clean up, then die the same way.
+  let interrupted = false;
   const onSignal = (sig) => {
+    interrupted = true;
     cleanup().finally(() => process.exit(128 + os.constants.signals[sig]));
   };
   process.once('SIGINT', onSignal);
@@ -263,9 +265,13 @@ export async function runPage({ roots = [], routes = {}, page, done, timeoutMs, 
   const browserGone = exited.then((e) => ({ browserExit: e }));
   const outcome = await Promise.race([done, timedOut, browserGone]);
   clearTimeout(timer);
-  if (outcome.browserExit)
+  if (outcome.browserExit && !cleaned) {
+    // Its stderr without the D-Bus complaints of a machine with no bus.
+    const lines = chromeErr.split('\n').filter((l) => l && !/dbus/i.test(l)).slice(-40);
     say(`chromium ended before the page reported (status ${outcome.browserExit.code}, ` +
-        `signal ${outcome.browserExit.sig}); its stderr:\n${chromeErr}`);
+        `signal ${outcome.browserExit.sig}); its stderr:\n${lines.join('\n')}`);
+  }
+  if (interrupted) return { interrupted: true }; /* onSignal ends the process */
   await cleanup();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -368,6 +374,7 @@ async function runProgram(program, args) {
     console.log(`1..0 # SKIP ${outcome.skip}`);
     return SKIP;
   }
+  if (outcome.interrupted) return await new Promise(() => {}); /* exiting */
   if (outcome.timeout) {
     console.log(`# chromium-run: ${name} did not end within ${timeoutS} s ` +
                 `(CHROMIUM_RUN_TIMEOUT): a program that never ends fails`);
