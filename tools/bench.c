@@ -24,17 +24,36 @@
  * *_min. Durations are wall-clock time over the operation count.
  *
  * Speed figures are for benchmarks, not tests: run this next to the peer in
- * the same environment (see the peers README on GLIBC_TUNABLES). */
+ * the same environment (see the peers README on GLIBC_TUNABLES).
+ *
+ * WebAssembly: the emscripten build makes tools/bench.js, run as
+ *   node --expose-gc tools/bench.js BENCH [SIZES...]
+ * with the JS peer's command line (../shared/peers/js/bench.mjs: no
+ * WORKERS, there is one) and output (flavour=wasm). main returns to the JS
+ * event loop at once (prokio_runtime_run_main) and the root task runs the
+ * benchmark, as natively. tools/bench-wasm.sh runs both side by side. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <prokio.h>
 
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+#define BENCH_WASM 1
+#else
+#define BENCH_WASM 0
+#endif
+
 static const char usage[] =
+#ifdef __EMSCRIPTEN__
+    "usage: node --expose-gc bench.js BENCH [SIZES...]   (one worker: WORKERS is not given)\n"
+#else
     "usage: bench BENCH WORKERS [SIZES...]   (backend: PROKIO_BACKEND)\n"
+#endif
     "  spawn_many        WORKERS N [reps]\n"
     "  yield_many        WORKERS T Y [reps]\n"
     "  chained_spawn     WORKERS N [reps]\n"
@@ -633,6 +652,27 @@ static void idle_drop(void *frame)
     prokio_oneshot_rx_release(((struct idle *)frame)->rx);
 }
 
+#ifdef __EMSCRIPTEN__
+/* node's resident set, read as ../shared/peers/js/bench.mjs reads it
+ * (process.memoryUsage().rss after a collection when node runs with
+ * --expose-gc): the pages of the wasm heap count there once touched, as a
+ * JS program's objects do. The heap's own growth (sbrk) is printed too. */
+#define RSS_SOURCE "node_process.memoryUsage.rss"
+/* clang-format off */
+EM_JS(double, js_rss_bytes, (void), {
+    if (typeof process === 'undefined' || !process.memoryUsage) return -1;
+    if (typeof globalThis.gc === 'function') globalThis.gc();
+    return process.memoryUsage().rss;
+});
+/* clang-format on */
+
+static long rss_kib(void)
+{
+    double bytes = js_rss_bytes();
+    return bytes < 0 ? -1 : (long)(bytes / 1024 + 0.5);
+}
+#else
+#define RSS_SOURCE "VmRSS"
 static long rss_kib(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -645,12 +685,23 @@ static long rss_kib(void)
         fclose(f);
     return kib;
 }
+#endif
+
+/* The top of the C heap. On wasm every allocation comes from it, so its
+ * growth is what the tasks took from the allocator whatever the JS engine
+ * made resident (printed as heap_bytes_per_task); natively the pools map
+ * their own memory, so it is not printed there. */
+static uintptr_t heap_top(void)
+{
+    return (uintptr_t)sbrk(0);
+}
 
 struct idle_tasks {
     int co;
     size_t n, i;
     prokio_oneshot_tx_t **senders;
     long before, after;
+    uintptr_t heap_before, heap_after;
     prokio_sleep_t nap;
 };
 
@@ -660,6 +711,7 @@ static int idle_tasks_poll(void *frame, prokio_cx_t *cx)
     int rc;
     PROKIO_BEGIN(&b->co);
     b->before = rss_kib();
+    b->heap_before = heap_top();
     for (b->i = 0; b->i < b->n; b->i++) {
         struct idle t = {0};
         if ((rc = prokio_oneshot_new(&b->senders[b->i], &t.rx, 0, NULL, 0)) < 0 ||
@@ -673,6 +725,7 @@ static int idle_tasks_poll(void *frame, prokio_cx_t *cx)
         PROKIO_AWAIT(&b->co, prokio_sleep_poll(&b->nap, cx));
     }
     b->after = rss_kib();
+    b->heap_after = heap_top();
     PROKIO_END(&b->co, 0);
 }
 
@@ -734,209 +787,441 @@ static int mutex_bench_poll(void *frame, prokio_cx_t *cx)
 
 /* ------------------------------------------------------------------ main */
 
+/* One benchmark run. main fills it from the command line; the root task
+ * (prokio_runtime_run_main) runs the benchmark's poll once per pass and
+ * prints the figures, so the same code drives the native build and the
+ * WebAssembly one, where main must return to the JS event loop before any
+ * task runs. */
+struct run;
+
+struct bench_def {
+    const char *name;
+    /* Parses the sizes, allocates, returns the number of passes. */
+    unsigned (*setup)(struct run *r);
+    /* Runs before pass `pass` (may be NULL). */
+    void (*before_pass)(struct run *r, unsigned pass);
+    /* Polls the benchmark's frame in r->u. */
+    prokio_poll_fn poll;
+    /* Runs after pass `pass` (may be NULL). */
+    void (*after_pass)(struct run *r, unsigned pass);
+    /* Prints the line of figures and frees; runs in the root task. */
+    void (*report)(struct run *r, prokio_cx_t *cx);
+};
+
+struct run {
+    const struct bench_def *def;
+    int argc, base; /* argv[base] is the first size */
+    char **argv;
+    char head[160];
+    unsigned pass, passes;
+    bool in_pass;
+    double med, min, shared_med, shared_min;
+    union {
+        struct spawn_many spawn_many;
+        struct yield_many yield_many;
+        struct chained chained;
+        struct ping_pong ping_pong;
+        struct ping_pong_oneshot ping_pong_oneshot;
+        struct wake_ping_pong wake_ping_pong;
+        struct timers timers;
+        struct timers_1m timers_1m;
+        struct idle_tasks idle_tasks;
+        struct mutex_bench mutex;
+    } u;
+};
+
+/* The k-th size argument (0 = the first after BENCH, and WORKERS natively). */
+static unsigned long size_arg(const struct run *r, int k, long dflt)
+{
+    return arg(r->argc, r->argv, r->base + k, dflt);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = calloc(n ? n : 1, 1);
+    if (p == NULL)
+        fail("malloc", PROKIO_ENOMEM);
+    return p;
+}
+
+static unsigned spawn_many_setup(struct run *r)
+{
+    struct spawn_many *b = &r->u.spawn_many;
+    b->n = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    b->h = xmalloc(b->n * sizeof *b->h);
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    return 1;
+}
+
+static void spawn_many_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct spawn_many *b = &r->u.spawn_many;
+    per_op(b->d, b->reps, b->n, &r->med, &r->min);
+    printf("%s n=%zu reps=%u ns_per_task=%.1f ns_per_task_min=%.1f\n", r->head, b->n, b->reps,
+           r->med, r->min);
+    free(b->h);
+    free(b->d);
+}
+
+static unsigned yield_many_setup(struct run *r)
+{
+    struct yield_many *b = &r->u.yield_many;
+    b->t = size_arg(r, 0, -1);
+    b->y = size_arg(r, 1, -1);
+    b->reps = (unsigned)size_arg(r, 2, 5);
+    b->h = xmalloc(b->t * sizeof *b->h);
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    return 1;
+}
+
+static void yield_many_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct yield_many *b = &r->u.yield_many;
+    per_op(b->d, b->reps, b->t * b->y, &r->med, &r->min);
+    printf("%s tasks=%zu yields=%zu reps=%u ns_per_yield=%.1f ns_per_yield_min=%.1f\n", r->head,
+           b->t, b->y, b->reps, r->med, r->min);
+    free(b->h);
+    free(b->d);
+}
+
+static unsigned chained_setup(struct run *r)
+{
+    struct chained *b = &r->u.chained;
+    b->n = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    return 1;
+}
+
+static void chained_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct chained *b = &r->u.chained;
+    per_op(b->d, b->reps, b->n, &r->med, &r->min);
+    printf("%s depth=%zu reps=%u ns_per_spawn=%.1f ns_per_spawn_min=%.1f\n", r->head, b->n, b->reps,
+           r->med, r->min);
+    free(b->d);
+}
+
+/* ping_pong and ping_pong_2w. As ping_pong_oneshot: with both tasks on one
+ * worker, the headline is PROKIO_LOCAL channels (what a program makes
+ * there), and the shared kind is measured too (ns_per_rt_shared). */
+static bool ping_pong_two(const struct run *r)
+{
+    return strcmp(r->def->name, "ping_pong_2w") == 0;
+}
+
+static unsigned ping_pong_setup(struct run *r)
+{
+    struct ping_pong *b = &r->u.ping_pong;
+    b->r = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    b->ponger_worker = ping_pong_two(r) ? 1 : 0;
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    r->pass = ping_pong_two(r) ? 1 : 0; /* pass 0: PROKIO_LOCAL, 1: shared */
+    return 2;
+}
+
+static void ping_pong_before(struct run *r, unsigned pass)
+{
+    r->u.ping_pong.flags = pass == 0 ? PROKIO_LOCAL : 0;
+}
+
+static void ping_pong_after(struct run *r, unsigned pass)
+{
+    struct ping_pong *b = &r->u.ping_pong;
+    per_op(b->d, b->reps, b->r, pass == 0 ? &r->med : &r->shared_med,
+           pass == 0 ? &r->min : &r->shared_min);
+}
+
+static void ping_pong_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct ping_pong *b = &r->u.ping_pong;
+    bool two = ping_pong_two(r);
+    if (two)
+        r->med = r->shared_med, r->min = r->shared_min;
+    printf("%s chan=mpsc_bounded1%s round_trips=%llu reps=%u ns_per_rt=%.1f "
+           "ns_per_rt_min=%.1f ns_per_rt_shared=%.1f ns_per_rt_shared_min=%.1f\n",
+           r->head, two ? "" : "_local", (unsigned long long)b->r, b->reps, r->med, r->min,
+           r->shared_med, r->shared_min);
+    free(b->d);
+}
+
+/* With one worker, the channels are what a program would make there:
+ * PROKIO_LOCAL (the headline, ns_per_rt). The shared kind, which any
+ * thread may use, is measured too (ns_per_rt_shared). */
+static unsigned pp_oneshot_setup(struct run *r)
+{
+    struct ping_pong_oneshot *b = &r->u.ping_pong_oneshot;
+    b->r = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    return 2; /* pass 0 (one worker only): PROKIO_LOCAL, 1: shared */
+}
+
+static void pp_oneshot_before(struct run *r, unsigned pass)
+{
+    r->u.ping_pong_oneshot.flags = pass == 0 ? PROKIO_LOCAL : 0;
+}
+
+static void pp_oneshot_after(struct run *r, unsigned pass)
+{
+    struct ping_pong_oneshot *b = &r->u.ping_pong_oneshot;
+    per_op(b->d, b->reps, b->r, pass == 0 ? &r->med : &r->shared_med,
+           pass == 0 ? &r->min : &r->shared_min);
+}
+
+static void pp_oneshot_report(struct run *r, prokio_cx_t *cx)
+{
+    struct ping_pong_oneshot *b = &r->u.ping_pong_oneshot;
+    bool one = prokio_runtime_workers(prokio_cx_runtime(cx)) == 1;
+    if (!one)
+        r->med = r->shared_med, r->min = r->shared_min;
+    printf("%s chan=oneshot_chain%s round_trips=%llu reps=%u ns_per_rt=%.1f "
+           "ns_per_rt_min=%.1f ns_per_rt_shared=%.1f ns_per_rt_shared_min=%.1f\n",
+           r->head, one ? "_local" : "", (unsigned long long)b->r, b->reps, r->med, r->min,
+           r->shared_med, r->shared_min);
+    free(b->d);
+}
+
+static unsigned wake_pp_setup(struct run *r)
+{
+    struct wake_ping_pong *b = &r->u.wake_ping_pong;
+    b->court.rounds = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    b->d = xmalloc(b->reps * sizeof *b->d);
+    return 1;
+}
+
+static void wake_pp_report(struct run *r, prokio_cx_t *cx)
+{
+    struct wake_ping_pong *b = &r->u.wake_ping_pong;
+    per_op(b->d, b->reps, b->court.rounds, &r->med, &r->min);
+    printf("%s round_trips=%llu cross_thread=%s reps=%u ns_per_rt=%.1f ns_per_rt_min=%.1f\n",
+           r->head, (unsigned long long)b->court.rounds,
+           prokio_runtime_workers(prokio_cx_runtime(cx)) >= 2 ? "yes" : "no", b->reps, r->med,
+           r->min);
+    free(b->d);
+}
+
+static unsigned timers_setup(struct run *r)
+{
+    struct timers *b = &r->u.timers;
+    b->n = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    uint64_t seed = 0x5EED1234;
+    b->ms = xmalloc(b->n * sizeof *b->ms);
+    for (size_t i = 0; i < b->n; i++)
+        b->ms[i] = 1 + splitmix64(&seed) % 100;
+    b->h = xmalloc(b->n * sizeof *b->h);
+    b->late = xmalloc(b->n * b->reps * sizeof *b->late);
+    b->walls = xmalloc(b->reps * sizeof *b->walls);
+    b->spawns = xmalloc(b->reps * sizeof *b->spawns);
+    return 1;
+}
+
+static void timers_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct timers *b = &r->u.timers;
+    size_t nl = b->n * b->reps, early = 0;
+    qsort(b->late, nl, sizeof *b->late, cmp_i64);
+    qsort(b->walls, b->reps, sizeof *b->walls, cmp_u64);
+    qsort(b->spawns, b->reps, sizeof *b->spawns, cmp_u64);
+    for (size_t i = 0; i < nl; i++)
+        early += b->late[i] < 0;
+    size_t p99 = nl * 99 / 100 < nl ? nl * 99 / 100 : nl - 1;
+    printf("%s n=%zu sleep_ms=1..100 reps=%u spawn_ms=%.1f wall_ms=%.1f late_min_us=%.1f "
+           "late_p50_us=%.1f late_p99_us=%.1f late_max_us=%.1f early=%zu\n",
+           r->head, b->n, b->reps, (double)b->spawns[b->reps / 2] / 1e6,
+           (double)b->walls[b->reps / 2] / 1e6, (double)b->late[0] / 1e3,
+           (double)b->late[nl / 2] / 1e3, (double)b->late[p99] / 1e3, (double)b->late[nl - 1] / 1e3,
+           early);
+    free(b->ms);
+    free(b->h);
+    free(b->late);
+    free(b->walls);
+    free(b->spawns);
+}
+
+static unsigned timers_1m_setup(struct run *r)
+{
+    struct timers_1m *b = &r->u.timers_1m;
+    b->n = size_arg(r, 0, 1000000);
+    b->reps = (unsigned)size_arg(r, 1, 3);
+    b->s = xmalloc(b->n * sizeof *b->s);
+    b->arm = xmalloc(b->reps * sizeof *b->arm);
+    b->cancel = xmalloc(b->reps * sizeof *b->cancel);
+    b->fire = xmalloc(b->reps * sizeof *b->fire);
+    b->cancels = xmalloc(b->reps * sizeof *b->cancels);
+    return 1;
+}
+
+static void timers_1m_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct timers_1m *b = &r->u.timers_1m;
+    double arm_med, arm_min, cancel_med, cancel_min, fire_med, fire_min;
+    size_t cancels = b->cancels[0];
+    per_op(b->arm, b->reps, b->n, &arm_med, &arm_min);
+    per_op(b->cancel, b->reps, cancels, &cancel_med, &cancel_min);
+    per_op(b->fire, b->reps, b->n - cancels, &fire_med, &fire_min);
+    printf("%s n=%zu cancelled=%zu reps=%u ns_per_arm=%.1f ns_per_arm_min=%.1f "
+           "ns_per_cancel=%.1f ns_per_cancel_min=%.1f ns_per_fire=%.1f ns_per_fire_min=%.1f\n",
+           r->head, b->n, cancels, b->reps, arm_med, arm_min, cancel_med, cancel_min, fire_med,
+           fire_min);
+    free(b->s);
+    free(b->arm);
+    free(b->cancel);
+    free(b->fire);
+    free(b->cancels);
+}
+
+static unsigned idle_tasks_setup(struct run *r)
+{
+    struct idle_tasks *b = &r->u.idle_tasks;
+    b->n = size_arg(r, 0, -1);
+    /* malloc, not calloc: untouched (not resident) until the tasks exist,
+     * as the peers' Vec of senders. */
+    b->senders = malloc(b->n * sizeof *b->senders);
+    if (b->senders == NULL)
+        fail("malloc", PROKIO_ENOMEM);
+    return 1;
+}
+
+static void idle_tasks_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct idle_tasks *b = &r->u.idle_tasks;
+    double per_task = (double)(b->after - b->before) * 1024.0 / (double)b->n;
+    printf("%s n=%zu rss_before_kib=%ld rss_after_kib=%ld rss_bytes_per_task=%.1f measured=%s",
+           r->head, b->n, b->before, b->after, per_task, RSS_SOURCE);
+#ifdef __EMSCRIPTEN__
+    printf(" heap_bytes_per_task=%.1f", (double)(b->heap_after - b->heap_before) / (double)b->n);
+#endif
+    putchar('\n');
+    fflush(stdout);
+    /* Tear down (not measured): closing the senders ends every idle task,
+     * whose drop releases its receiver; the runtime then frees them. */
+    for (size_t i = 0; i < b->n; i++)
+        prokio_oneshot_tx_release(b->senders[i]);
+    free(b->senders);
+}
+
+static unsigned mutex_setup(struct run *r)
+{
+    struct mutex_bench *b = &r->u.mutex;
+    b->n = size_arg(r, 0, -1);
+    b->reps = (unsigned)size_arg(r, 1, 5);
+    for (int k = 0; k < MUTEX_SERIES; k++)
+        b->d[k] = xmalloc(b->reps * sizeof *b->d[k]);
+    return 1;
+}
+
+static void mutex_report(struct run *r, prokio_cx_t *cx)
+{
+    (void)cx;
+    struct mutex_bench *b = &r->u.mutex;
+    double f[MUTEX_SERIES][2];
+    for (int k = 0; k < MUTEX_SERIES; k++) {
+        per_op(b->d[k], b->reps, b->n, &f[k][0], &f[k][1]);
+        free(b->d[k]);
+    }
+    printf("%s pairs=%zu reps=%u ns_per_pair=%.1f ns_per_pair_min=%.1f ns_per_try_pair=%.1f "
+           "ns_per_pair_local=%.1f ns_per_pair_local_min=%.1f ns_per_try_pair_local=%.1f\n",
+           r->head, b->n, b->reps, f[0][0], f[0][1], f[1][0], f[2][0], f[2][1], f[3][0]);
+}
+
+static const struct bench_def benches[] = {
+    {"spawn_many", spawn_many_setup, NULL, spawn_many_poll, NULL, spawn_many_report},
+    {"yield_many", yield_many_setup, NULL, yield_many_poll, NULL, yield_many_report},
+    {"chained_spawn", chained_setup, NULL, chained_poll, NULL, chained_report},
+    {"ping_pong", ping_pong_setup, ping_pong_before, ping_pong_poll, ping_pong_after,
+     ping_pong_report},
+    {"ping_pong_2w", ping_pong_setup, ping_pong_before, ping_pong_poll, ping_pong_after,
+     ping_pong_report},
+    {"ping_pong_oneshot", pp_oneshot_setup, pp_oneshot_before, ping_pong_oneshot_poll,
+     pp_oneshot_after, pp_oneshot_report},
+    {"wake_ping_pong", wake_pp_setup, NULL, wake_ping_pong_poll, NULL, wake_pp_report},
+    {"timers", timers_setup, NULL, timers_poll, NULL, timers_report},
+    {"timers_1m", timers_1m_setup, NULL, timers_1m_poll, NULL, timers_1m_report},
+    {"idle_tasks", idle_tasks_setup, NULL, idle_tasks_poll, NULL, idle_tasks_report},
+    {"mutex", mutex_setup, NULL, mutex_bench_poll, NULL, mutex_report},
+};
+
+/* The root task: each pass polls the benchmark's frame in place (an await
+ * of it), then the figures are printed from here. */
+static int run_poll(void *frame, prokio_cx_t *cx)
+{
+    struct run *r = frame;
+    const struct bench_def *def = r->def;
+    while (r->pass < r->passes) {
+        /* ping_pong_oneshot's PROKIO_LOCAL pass needs both tasks on one
+         * worker: with several, only the shared pass runs. */
+        if (!r->in_pass && def->poll == ping_pong_oneshot_poll && r->pass == 0 &&
+            prokio_runtime_workers(prokio_cx_runtime(cx)) != 1) {
+            r->pass++;
+            continue;
+        }
+        if (!r->in_pass) {
+            if (def->before_pass)
+                def->before_pass(r, r->pass);
+            r->in_pass = true;
+        }
+        int rc = def->poll(&r->u, cx);
+        if (rc == PROKIO_PENDING)
+            return rc;
+        if (rc < 0)
+            fail(def->name, rc);
+        r->in_pass = false;
+        if (def->after_pass)
+            def->after_pass(r, r->pass);
+        r->pass++;
+    }
+    def->report(r, cx);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
+    /* Natively: bench BENCH WORKERS SIZES...; on wasm there is one worker
+     * and the command line is the JS peer's: bench.js BENCH SIZES... */
+    int base = BENCH_WASM ? 2 : 3;
+    if (argc < base) {
         fputs(usage, stderr);
         return 2;
     }
-    const char *bench = argv[1];
-    unsigned workers = (unsigned)arg(argc, argv, 2, -1);
+    const struct bench_def *def = NULL;
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+        if (strcmp(argv[1], benches[i].name) == 0)
+            def = &benches[i];
+    if (def == NULL) {
+        fprintf(stderr, "bench: unknown benchmark '%s'\n%s", argv[1], usage);
+        return 2;
+    }
+    struct run *r = xmalloc(sizeof *r);
+    r->def = def;
+    r->argc = argc;
+    r->argv = argv;
+    r->base = base;
+    r->passes = def->setup(r);
+
     prokio_runtime_t *rt;
     prokio_runtime_options_t o = PROKIO_RUNTIME_OPTIONS_INIT;
-    o.workers = workers;
+    o.workers = BENCH_WASM ? 1 : (unsigned)arg(argc, argv, 2, -1);
     int rc = prokio_runtime_new(&rt, &o);
     if (rc < 0)
         fail("runtime", rc);
-    char head[160];
-    snprintf(head, sizeof head, "bench=%s flavour=prokio backend=%s workers=%u", bench,
-             prokio_runtime_backend_name(rt), prokio_runtime_workers(rt));
-    double med, min;
-
-    if (strcmp(bench, "spawn_many") == 0) {
-        struct spawn_many b = {.n = arg(argc, argv, 3, -1),
-                               .reps = (unsigned)arg(argc, argv, 4, 5)};
-        b.h = malloc(b.n * sizeof *b.h);
-        b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_runtime_block_on(rt, spawn_many_poll, &b, sizeof b, NULL)) < 0)
-            fail("spawn_many", rc);
-        per_op(b.d, b.reps, b.n, &med, &min);
-        printf("%s n=%zu reps=%u ns_per_task=%.1f ns_per_task_min=%.1f\n", head, b.n, b.reps, med,
-               min);
-        free(b.h);
-        free(b.d);
-    } else if (strcmp(bench, "yield_many") == 0) {
-        struct yield_many b = {.t = arg(argc, argv, 3, -1),
-                               .y = arg(argc, argv, 4, -1),
-                               .reps = (unsigned)arg(argc, argv, 5, 5)};
-        b.h = malloc(b.t * sizeof *b.h);
-        b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_runtime_block_on(rt, yield_many_poll, &b, sizeof b, NULL)) < 0)
-            fail("yield_many", rc);
-        per_op(b.d, b.reps, b.t * b.y, &med, &min);
-        printf("%s tasks=%zu yields=%zu reps=%u ns_per_yield=%.1f ns_per_yield_min=%.1f\n", head,
-               b.t, b.y, b.reps, med, min);
-        free(b.h);
-        free(b.d);
-    } else if (strcmp(bench, "chained_spawn") == 0) {
-        struct chained b = {.n = arg(argc, argv, 3, -1), .reps = (unsigned)arg(argc, argv, 4, 5)};
-        b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_runtime_block_on(rt, chained_poll, &b, sizeof b, NULL)) < 0)
-            fail("chained_spawn", rc);
-        per_op(b.d, b.reps, b.n, &med, &min);
-        printf("%s depth=%zu reps=%u ns_per_spawn=%.1f ns_per_spawn_min=%.1f\n", head, b.n, b.reps,
-               med, min);
-        free(b.d);
-    } else if (strcmp(bench, "ping_pong") == 0 || strcmp(bench, "ping_pong_2w") == 0) {
-        /* As ping_pong_oneshot: with both tasks on one worker, the
-         * headline is PROKIO_LOCAL channels (what a program makes there),
-         * and the shared kind is measured too (ns_per_rt_shared). */
-        bool two = strcmp(bench, "ping_pong_2w") == 0;
-        struct ping_pong b = {.r = arg(argc, argv, 3, -1),
-                              .reps = (unsigned)arg(argc, argv, 4, 5),
-                              .ponger_worker = two ? 1 : 0};
-        double shared_med = 0, shared_min = 0;
-        b.d = malloc(b.reps * sizeof *b.d);
-        for (int pass = two ? 1 : 0; pass < 2; pass++) {
-            b.flags = pass == 0 ? PROKIO_LOCAL : 0;
-            if ((rc = prokio_runtime_block_on(rt, ping_pong_poll, &b, sizeof b, NULL)) < 0)
-                fail(bench, rc);
-            per_op(b.d, b.reps, b.r, pass == 0 ? &med : &shared_med,
-                   pass == 0 ? &min : &shared_min);
-        }
-        if (two)
-            med = shared_med, min = shared_min;
-        printf("%s chan=mpsc_bounded1%s round_trips=%llu reps=%u ns_per_rt=%.1f "
-               "ns_per_rt_min=%.1f ns_per_rt_shared=%.1f ns_per_rt_shared_min=%.1f\n",
-               head, two ? "" : "_local", (unsigned long long)b.r, b.reps, med, min, shared_med,
-               shared_min);
-        free(b.d);
-    } else if (strcmp(bench, "ping_pong_oneshot") == 0) {
-        /* With one worker, the channels are what a program would make
-         * there: PROKIO_LOCAL (the headline, ns_per_rt). The shared kind,
-         * which any thread may use, is measured too (ns_per_rt_shared). */
-        struct ping_pong_oneshot b = {.r = arg(argc, argv, 3, -1),
-                                      .reps = (unsigned)arg(argc, argv, 4, 5)};
-        bool one = prokio_runtime_workers(rt) == 1;
-        double shared_med = 0, shared_min = 0;
-        b.d = malloc(b.reps * sizeof *b.d);
-        for (int pass = one ? 0 : 1; pass < 2; pass++) {
-            b.flags = pass == 0 ? PROKIO_LOCAL : 0;
-            if ((rc = prokio_runtime_block_on(rt, ping_pong_oneshot_poll, &b, sizeof b, NULL)) < 0)
-                fail("ping_pong_oneshot", rc);
-            per_op(b.d, b.reps, b.r, pass == 0 ? &med : &shared_med,
-                   pass == 0 ? &min : &shared_min);
-        }
-        if (!one)
-            med = shared_med, min = shared_min;
-        printf("%s chan=oneshot_chain%s round_trips=%llu reps=%u ns_per_rt=%.1f "
-               "ns_per_rt_min=%.1f ns_per_rt_shared=%.1f ns_per_rt_shared_min=%.1f\n",
-               head, one ? "_local" : "", (unsigned long long)b.r, b.reps, med, min, shared_med,
-               shared_min);
-        free(b.d);
-    } else if (strcmp(bench, "wake_ping_pong") == 0) {
-        struct wake_ping_pong b = {.reps = (unsigned)arg(argc, argv, 4, 5)};
-        b.court.rounds = arg(argc, argv, 3, -1);
-        b.d = malloc(b.reps * sizeof *b.d);
-        if ((rc = prokio_runtime_block_on(rt, wake_ping_pong_poll, &b, sizeof b, NULL)) < 0)
-            fail("wake_ping_pong", rc);
-        per_op(b.d, b.reps, b.court.rounds, &med, &min);
-        printf("%s round_trips=%llu cross_thread=%s reps=%u ns_per_rt=%.1f ns_per_rt_min=%.1f\n",
-               head, (unsigned long long)b.court.rounds,
-               prokio_runtime_workers(rt) >= 2 ? "yes" : "no", b.reps, med, min);
-        free(b.d);
-    } else if (strcmp(bench, "timers") == 0) {
-        struct timers b = {.n = arg(argc, argv, 3, -1), .reps = (unsigned)arg(argc, argv, 4, 5)};
-        uint64_t seed = 0x5EED1234;
-        b.ms = malloc(b.n * sizeof *b.ms);
-        for (size_t i = 0; i < b.n; i++)
-            b.ms[i] = 1 + splitmix64(&seed) % 100;
-        b.h = malloc(b.n * sizeof *b.h);
-        b.late = malloc(b.n * b.reps * sizeof *b.late);
-        b.walls = malloc(b.reps * sizeof *b.walls);
-        b.spawns = malloc(b.reps * sizeof *b.spawns);
-        if ((rc = prokio_runtime_block_on(rt, timers_poll, &b, sizeof b, NULL)) < 0)
-            fail("timers", rc);
-        size_t nl = b.n * b.reps, early = 0;
-        qsort(b.late, nl, sizeof *b.late, cmp_i64);
-        qsort(b.walls, b.reps, sizeof *b.walls, cmp_u64);
-        qsort(b.spawns, b.reps, sizeof *b.spawns, cmp_u64);
-        for (size_t i = 0; i < nl; i++)
-            early += b.late[i] < 0;
-        size_t p99 = nl * 99 / 100 < nl ? nl * 99 / 100 : nl - 1;
-        printf("%s n=%zu sleep_ms=1..100 reps=%u spawn_ms=%.1f wall_ms=%.1f late_p50_us=%.1f "
-               "late_p99_us=%.1f late_max_us=%.1f early=%zu\n",
-               head, b.n, b.reps, (double)b.spawns[b.reps / 2] / 1e6,
-               (double)b.walls[b.reps / 2] / 1e6, (double)b.late[nl / 2] / 1e3,
-               (double)b.late[p99] / 1e3, (double)b.late[nl - 1] / 1e3, early);
-        free(b.ms);
-        free(b.h);
-        free(b.late);
-        free(b.walls);
-        free(b.spawns);
-    } else if (strcmp(bench, "timers_1m") == 0) {
-        struct timers_1m b = {.n = arg(argc, argv, 3, 1000000),
-                              .reps = (unsigned)arg(argc, argv, 4, 3)};
-        b.s = calloc(b.n, sizeof *b.s);
-        b.arm = calloc(b.reps, sizeof *b.arm);
-        b.cancel = calloc(b.reps, sizeof *b.cancel);
-        b.fire = calloc(b.reps, sizeof *b.fire);
-        b.cancels = calloc(b.reps, sizeof *b.cancels);
-        if (!b.s || !b.arm || !b.cancel || !b.fire || !b.cancels)
-            fail("timers_1m", PROKIO_ENOMEM);
-        if ((rc = prokio_runtime_block_on(rt, timers_1m_poll, &b, sizeof b, NULL)) < 0)
-            fail("timers_1m", rc);
-        double arm_med, arm_min, cancel_med, cancel_min, fire_med, fire_min;
-        size_t cancels = b.cancels[0];
-        per_op(b.arm, b.reps, b.n, &arm_med, &arm_min);
-        per_op(b.cancel, b.reps, cancels, &cancel_med, &cancel_min);
-        per_op(b.fire, b.reps, b.n - cancels, &fire_med, &fire_min);
-        printf("%s n=%zu cancelled=%zu reps=%u ns_per_arm=%.1f ns_per_arm_min=%.1f "
-               "ns_per_cancel=%.1f ns_per_cancel_min=%.1f ns_per_fire=%.1f ns_per_fire_min=%.1f\n",
-               head, b.n, cancels, b.reps, arm_med, arm_min, cancel_med, cancel_min, fire_med,
-               fire_min);
-        free(b.s);
-        free(b.arm);
-        free(b.cancel);
-        free(b.fire);
-        free(b.cancels);
-    } else if (strcmp(bench, "idle_tasks") == 0) {
-        struct idle_tasks b = {.n = arg(argc, argv, 3, -1)};
-        b.senders = malloc(b.n * sizeof *b.senders); /* untouched until the tasks exist */
-        if ((rc = prokio_runtime_block_on(rt, idle_tasks_poll, &b, sizeof b, NULL)) < 0)
-            fail("idle_tasks", rc);
-        double per_task = (double)(b.after - b.before) * 1024.0 / (double)b.n;
-        printf("%s n=%zu rss_before_kib=%ld rss_after_kib=%ld rss_bytes_per_task=%.1f\n", head, b.n,
-               b.before, b.after, per_task);
-        fflush(stdout);
-        /* Tear down for real (not measured): shutdown cancels every idle
-         * task and runs its drop, which releases its receiver. */
-        if ((rc = prokio_runtime_shutdown(rt)) < 0)
-            fail("shutdown", rc);
-        for (size_t i = 0; i < b.n; i++)
-            prokio_oneshot_tx_release(b.senders[i]);
-        free(b.senders);
-    } else if (strcmp(bench, "mutex") == 0) {
-        struct mutex_bench b = {.n = arg(argc, argv, 3, -1),
-                                .reps = (unsigned)arg(argc, argv, 4, 5)};
-        for (int k = 0; k < MUTEX_SERIES; k++)
-            b.d[k] = malloc(b.reps * sizeof *b.d[k]);
-        if ((rc = prokio_runtime_block_on(rt, mutex_bench_poll, &b, sizeof b, NULL)) < 0)
-            fail("mutex", rc);
-        double f[MUTEX_SERIES][2];
-        for (int k = 0; k < MUTEX_SERIES; k++) {
-            per_op(b.d[k], b.reps, b.n, &f[k][0], &f[k][1]);
-            free(b.d[k]);
-        }
-        printf("%s pairs=%zu reps=%u ns_per_pair=%.1f ns_per_pair_min=%.1f ns_per_try_pair=%.1f "
-               "ns_per_pair_local=%.1f ns_per_pair_local_min=%.1f ns_per_try_pair_local=%.1f\n",
-               head, b.n, b.reps, f[0][0], f[0][1], f[1][0], f[2][0], f[2][1], f[3][0]);
-    } else {
-        fprintf(stderr, "bench: unknown benchmark '%s'\n%s", bench, usage);
-        prokio_runtime_free(rt);
-        return 2;
-    }
-    if ((rc = prokio_runtime_free(rt)) < 0)
-        fail("runtime_free", rc);
-    return 0;
+    snprintf(r->head, sizeof r->head, "bench=%s flavour=%s backend=%s workers=%u", def->name,
+             BENCH_WASM ? "wasm" : "prokio", prokio_runtime_backend_name(rt),
+             prokio_runtime_workers(rt));
+    /* The root task takes a copy of the frame. */
+    struct run copy = *r;
+    free(r);
+    return prokio_runtime_run_main(rt, run_poll, &copy, sizeof copy, NULL);
 }
