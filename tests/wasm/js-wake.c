@@ -13,7 +13,8 @@
 #include <emscripten.h>
 
 enum { VIA_TIMEOUT, VIA_PROMISE, VIA_IMMEDIATE, NVIA };
-static const char *const via_name[NVIA] = {"setTimeout", "a promise reaction", "setImmediate"};
+static const char *const via_name[NVIA] = {"setTimeout", "a promise reaction",
+                                           "a macrotask (setImmediate or MessageChannel)"};
 
 /* Called from JS with the waker JS held: marks the flag, then wakes. */
 EMSCRIPTEN_KEEPALIVE void js_wake_test_fire(prokio_waker_t *w, int *flag, int by_ref);
@@ -38,8 +39,19 @@ EM_JS(void, js_wake_later, (prokio_waker_t * w, int *flag, int by_ref, int via),
         setTimeout(fire, 5);
     else if (via == 1)
         Promise.resolve().then(fire);
-    else
+    else if (typeof setImmediate == 'function')
         setImmediate(fire);
+    else {
+        /* Browsers have no setImmediate: a MessageChannel message is the
+         * macrotask they offer. */
+        var ch = new MessageChannel();
+        ch.port1.onmessage = function()
+        {
+            ch.port1.close();
+            fire();
+        };
+        ch.port2.postMessage(0);
+    }
 });
 
 struct sleeper {
