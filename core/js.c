@@ -395,6 +395,7 @@ int prokio_js_promise_of_task(prokio_js_t *out, prokio_task_t *task, unsigned fl
 /* ---------------------------------------------------------------- exports */
 
 struct js_export {
+    unsigned refs;        /* the JS table's, and one per spawn in progress */
     prokio_runtime_t *rt; /* a clone */
     prokio_poll_fn poll;
     size_t frame_size;
@@ -404,9 +405,11 @@ struct js_export {
     char name[];
 };
 
+/* Drops a reference: the table's when the name is replaced or removed,
+ * which an init function may do in the middle of its own spawn. */
 static void export_free(struct js_export *ex)
 {
-    if (ex == NULL)
+    if (ex == NULL || --ex->refs != 0)
         return;
     prokio_runtime_release(ex->rt);
     free(ex);
@@ -425,6 +428,7 @@ int prokio_js_export(prokio_runtime_t *rt, const char *name, prokio_poll_fn poll
     struct js_export *ex = malloc(sizeof *ex + len + 1);
     if (ex == NULL)
         return prokio__error(PROKIO_ENOMEM, "prokio_js_export: no memory for '%s'", name);
+    ex->refs = 1;
     ex->rt = prokio_runtime_clone(rt);
     ex->poll = poll;
     ex->frame_size = frame_size;
@@ -448,6 +452,13 @@ static int spawn_refused(struct js_export *ex, void *frame, int rc)
     if (ex->drop)
         ex->drop(frame);
     free(frame);
+    export_free(ex);
+    return rc;
+}
+
+static int spawn_started(struct js_export *ex, int rc)
+{
+    export_free(ex);
     return rc;
 }
 
@@ -457,6 +468,7 @@ static int spawn_refused(struct js_export *ex, void *frame, int rc)
 EMSCRIPTEN_KEEPALIVE int prokio_js__spawn(struct js_export *ex, int nargs);
 int prokio_js__spawn(struct js_export *ex, int nargs)
 {
+    ex->refs++; /* init may unexport or replace the name: ex stays ours */
     prokio_js_t *args = calloc((size_t)nargs + 1, sizeof *args);
     /* Aligned as the task's own frame will be. */
     size_t size = (ex->frame_size + 15) & ~(size_t)15;
@@ -465,8 +477,9 @@ int prokio_js__spawn(struct js_export *ex, int nargs)
         memset(frame, 0, size);
     if (args == NULL || frame == NULL) {
         free(args), free(frame);
-        return prokio__error(PROKIO_ENOMEM, "Module.prokio.spawn('%s'): no memory for the frame",
-                             ex->name);
+        return spawn_started(ex, prokio__error(PROKIO_ENOMEM,
+                                               "Module.prokio.spawn('%s'): no memory for the frame",
+                                               ex->name));
     }
     prokio_js__spawn_args(args); /* the handles are ours from here */
     int rc = 0;
@@ -497,8 +510,8 @@ int prokio_js__spawn(struct js_export *ex, int nargs)
     if (rc < 0) {
         prokio_task_abort(task);
         prokio_task_release(task);
-        return rc;
+        return spawn_started(ex, rc);
     }
-    return (int)h;
+    return spawn_started(ex, (int)h);
 }
 #endif

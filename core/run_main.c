@@ -48,13 +48,47 @@ struct root_end {
     int status;
 };
 
+/* Under node: until the root task ends, the exit status is 1, and if
+ * node's event loop runs dry first (the root task waits for something
+ * nothing can bring any more: a deadlock), that is said on stderr. Node
+ * would otherwise end such a program with status 0, as if it had
+ * succeeded. A status set already (a test harness's) is kept; an exit()
+ * of the program's own sets its status and says nothing. (Loose
+ * comparisons: clang-format splits the strict ones of EM_JS bodies.) */
+EM_JS(void, run_main_guard, (void), {
+    if (typeof process != 'object' || typeof process.on != 'function')
+        return;
+    var ended = false;
+    Module['prokioRunMainEnded'] = function()
+    {
+        ended = true;
+    };
+    if (!process.exitCode)
+        process.exitCode = 1;
+    var dry = process.exitCode;
+    process.on(
+        'exit', function() {
+            if (!ended && process.exitCode == dry)
+                process.stderr.write(
+                    'prokio_runtime_run_main: the JS event loop ran dry before the ' +
+                    'main task ended (nothing left could wake it); exit status ' + dry + '\n');
+        });
+});
+
+EM_JS(void, run_main_ended, (void), {
+    if (Module['prokioRunMainEnded'])
+        Module['prokioRunMainEnded']();
+});
+
 static void finish(void *arg)
 {
     struct root_end *end = arg;
     prokio_runtime_t *rt = end->rt;
     int status = end->status;
     free(end);
-    exit(free_runtime(rt, status));
+    status = free_runtime(rt, status);
+    run_main_ended();
+    exit(status);
 }
 
 /* Leaves drive (the runtime cannot be freed from inside its own worker)
@@ -121,6 +155,7 @@ int prokio_runtime_run_main(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
     free(r);
     if (rc < 0)
         return free_runtime(rt, 1);
+    run_main_guard();
     emscripten_exit_with_live_runtime();
 #else
     int rc = prokio_runtime_block_on(rt, poll, frame, frame_size, drop);

@@ -13,8 +13,11 @@
  * small integer (0 is no handle). Each handle is owned by whoever received
  * it (an out-parameter, an init function's arguments) and is given up with
  * prokio_js_release; a released handle is refused afterwards (PROKIO_EINVAL
- * naming it), even when its table slot was reused. Two handles may refer to
- * the same JS value; each is released on its own.
+ * naming it), even when its table slot was reused (ids are 31 bits, so a
+ * stale id can come back only after at least 127 * 4096 later releases).
+ * Two handles may refer to the same JS value; each is released on its own.
+ * At most 2^24 - 1 handles are live at once (and as many pending awaits and
+ * task promises): past that, what would make one fails with PROKIO_ENOMEM.
  *
  * Errors. A JS exception (a throwing call, a failing conversion) and a
  * rejected Promise are PROKIO_EJS, with prokio_last_error() naming the
@@ -79,7 +82,9 @@ int prokio_js_call(prokio_js_t *result_out, prokio_js_t fn, prokio_js_t self,
 int prokio_js_get(prokio_js_t *out, prokio_js_t obj, const char *key);
 
 /* String(value) as UTF-8 into buf, NUL-terminated. *len_out (optional,
- * NULL) receives the full length in bytes, without the NUL. When it does
+ * NULL) receives the full length in bytes, without the NUL (a string that
+ * holds U+0000 has NUL bytes inside: use the length; a lone surrogate
+ * becomes U+FFFD, so the bytes are always valid UTF-8). When it does
  * not fit, buf holds as many whole characters as fit and PROKIO_ERANGE is
  * returned (allocate *len_out + 1 and call again). buf may be NULL when
  * size is 0: only the length is asked for, and 0 returned. */

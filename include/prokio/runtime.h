@@ -138,7 +138,9 @@ int prokio_runtime_block_on(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
  *   the call runs); the JS event loop then drives the runtime, and when the
  *   root task ends the runtime is freed and the program exits with the
  *   status (exit()). Link with -sEXIT_RUNTIME=1 so that node's exit code is
- *   that status. Outputs belong in what the task prints or returns: the
+ *   that status. Under node the status is 1 until then: a root task that
+ *   can never end (node's event loop runs dry) fails, with a line on
+ *   stderr, rather than pass for a success. Outputs belong in what the task prints or returns: the
  *   final frame is copied back into `frame` natively only.
  * A failure to start returns (natively and on wasm) a status of 1 with
  * prokio_last_error() set and the runtime freed; a NULL rt or poll returns

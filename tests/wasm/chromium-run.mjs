@@ -128,12 +128,42 @@ function descendants(pid) {
   return out;
 }
 
-function alive(pid) {
+// The start time of pid (field 22 of /proc/PID/stat, in clock ticks since
+// boot), or null when there is no such process. With the pid it names one
+// process: a pid alone may be reused by an unrelated process once the one
+// remembered has ended (pid_max is 32768 on many machines).
+export function startTime(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
-    return false;
+    return null;
+  }
+}
+
+// Remembers pid as one of this run's processes (pid -> start time).
+export function rememberProcess(known, pid) {
+  if (known.has(pid)) return;
+  const start = startTime(pid);
+  if (start !== null) known.set(pid, start);
+}
+
+// True when the remembered process itself is still there.
+function stillThere(known, pid) {
+  return startTime(pid) === known.get(pid);
+}
+
+// Kills what is left of the remembered processes, after a grace for them
+// to end by themselves; a pid now used by another process is left alone.
+export async function killRemembered(known, graceMs = 2000) {
+  const left = () => [...known.keys()].filter((p) => stillThere(known, p));
+  for (let i = 0; i < graceMs / 100 && left().length; i++) await sleep(100);
+  for (const p of left()) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -206,9 +236,9 @@ export async function runPage({ roots = [], routes = {}, page, done, timeoutMs, 
   const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
   child.once('error', (e) => say(`cannot start ${chromium}: ${e.message}`));
 
-  let known = new Set();
+  const known = new Map(); /* pid -> start time */
   const remember = setInterval(() => {
-    for (const p of descendants(child.pid)) known.add(p);
+    for (const p of descendants(child.pid)) rememberProcess(known, p);
   }, 250);
 
   let cleaned = false;
@@ -216,7 +246,7 @@ export async function runPage({ roots = [], routes = {}, page, done, timeoutMs, 
     if (cleaned) return;
     cleaned = true;
     clearInterval(remember);
-    for (const p of descendants(child.pid)) known.add(p);
+    for (const p of descendants(child.pid)) rememberProcess(known, p);
     try {
       process.kill(-child.pid, 'SIGTERM');
     } catch {
@@ -230,15 +260,9 @@ export async function runPage({ roots = [], routes = {}, page, done, timeoutMs, 
     }
     // Chromium's zygotes live in sessions of their own; they end when the
     // browser does, and whatever is still there after a grace is killed by
-    // id (they are this run's descendants, nobody else's).
-    for (let i = 0; i < 20 && [...known].some(alive); i++) await sleep(100);
-    for (const p of known) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    // id (they are this run's descendants, nobody else's: the start time
+    // tells a remembered process from a later one given the same pid).
+    await killRemembered(known);
     server.closeAllConnections?.();
     server.close();
     for (let i = 0; i < 5; i++) {
