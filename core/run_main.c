@@ -141,7 +141,8 @@ int prokio_runtime_run_main(prokio_runtime_t *rt, prokio_poll_fn poll, void *fra
         return 1;
     }
 #ifdef __EMSCRIPTEN__
-    struct root *r = calloc(1, sizeof *r + frame_size);
+    /* The size check first: sizeof *r + frame_size must not wrap. */
+    struct root *r = frame_size <= SIZE_MAX / 2 ? calloc(1, sizeof *r + frame_size) : NULL;
     if (r == NULL) {
         prokio__error(PROKIO_ENOMEM, "prokio_runtime_run_main: no memory for the root frame");
         return free_runtime(rt, 1);
