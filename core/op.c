@@ -406,9 +406,13 @@ static unsigned dir_of(unsigned kind)
                : PROKIO_READABLE;
 }
 
+/* What op_enter returns to say "go on": never a result (a result of 1, one
+ * byte, must not read as it). */
+#define GO_ON (PROKIO_PENDING + 2)
+
 /* The common part of every op poll: an ENDED op returns its result, an op
  * in flight elsewhere is polled there; a new op passes the io checks and
- * the coop budget. Returns 1 to go on with a new or waiting op, or the
+ * the coop budget. Returns GO_ON to go on with a new or waiting op, or the
  * result / PROKIO_PENDING to return. */
 static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind, prokio_cx_t *cx)
 {
@@ -427,7 +431,7 @@ static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind,
             return rc;
         op->kind = (uint8_t)kind;
     }
-    return 1;
+    return GO_ON;
 }
 
 static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind,
@@ -437,7 +441,7 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
     if (PROKIO_UNLIKELY(op == NULL || io == NULL || cx == NULL))
         return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", who, !op ? "op" : !io ? "io" : "cx");
     int r = op_enter(op, io, kind, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     unsigned dir = dir_of(kind);
     if (op->state == WAITING && !(io->fd->ready & dir)) {
@@ -542,7 +546,7 @@ int prokio__op_connect_poll(struct prokio__op *op, struct prokio__io *io,
                              : !cx ? "cx"
                                    : "addr");
     int r = op_enter(op, io, K_CONNECT, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     if (op->state == IDLE && prokio__op_native_ok(op, io, K_CONNECT, cx))
         return prokio__op_native_connect(op, io, addr, addrlen, cx);
@@ -723,7 +727,7 @@ static int file_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
                              : !cx ? "cx"
                                    : "buf");
     int r = op_enter(op, io, kind, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     if (op->state == POOL)
         return pool_wait(op, buf, len, cx);

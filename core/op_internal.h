@@ -74,7 +74,7 @@ int prokio__op_native_close(struct prokio__op *op, int fileno, prokio_cx_t *cx);
 /* Polls a NATIVE op: PROKIO_PENDING, its result (op idle), or
  * PROKIO__OP_RESTART: the backend answered EAGAIN, the op is idle with
  * OPF_EMULATE set; the caller goes on with the emulation. */
-#define PROKIO__OP_RESTART 1
+#define PROKIO__OP_RESTART (PROKIO_PENDING + 1) /* never a result: results are >= 0 or codes */
 int prokio__op_native_poll(struct prokio__op *op, prokio_cx_t *cx);
 
 /* Abandons a NATIVE op: cancels it in the backend; its completion settles

@@ -228,6 +228,7 @@ void fx_close(struct fx *f);
 void check_dlopen(void);
 void check_exports(void);
 void check_negotiate_newer_minor(void);
+void check_negotiate_oldest_minor(void);
 void check_negotiate_other_major(void);
 void check_negotiate_current(void);
 void check_host_balance(void);
