@@ -1094,9 +1094,18 @@ static void test_null_args(void **state)
 }
 
 /* The loop says whether it runs ops natively, as the runner asked. */
+struct caps {
+    uint64_t caps;
+    uint32_t abi;
+    char name[33];
+};
+
 static int caps_poll(void *frame, prokio_cx_t *cx)
 {
-    *(uint64_t *)frame = cx->worker->caps;
+    struct caps *c = frame;
+    c->caps = cx->worker->caps;
+    c->abi = cx->worker->vt->abi_version;
+    snprintf(c->name, sizeof c->name, "%s", cx->worker->vt->name);
     return 0;
 }
 
@@ -1104,11 +1113,15 @@ static void test_native_as_asked(void **state)
 {
     (void)state;
     prokio_runtime_t *rt = test_runtime(1);
-    uint64_t caps = 0;
-    assert_int_equal(run_task(rt, 0, caps_poll, &caps, sizeof caps, NULL), 0);
-    bool native = (caps & PROKIO_BACKEND_CAP_OP_RECV) != 0;
-    print_message("# native ops: %s\n", native ? "yes" : "no (emulated)");
+    struct caps c = {0};
+    assert_int_equal(run_task(rt, 0, caps_poll, &c, sizeof c, NULL), 0);
+    bool native = (c.caps & PROKIO_BACKEND_CAP_OP_RECV) != 0;
+    print_message("# backend %s, ABI %u.%u, native ops: %s\n", c.name,
+                  PROKIO_BACKEND_ABI_MAJOR_OF(c.abi), PROKIO_BACKEND_ABI_MINOR_OF(c.abi),
+                  native ? "yes" : "no (emulated)");
     assert_int_equal(native, native_expected());
+    if (strcmp(c.name, "fake10") == 0) /* the 1.0 backend: loaded as such */
+        assert_int_equal(c.abi, PROKIO_BACKEND_ABI_MAJOR << 16 | 0);
     test_runtime_free(rt);
 }
 
