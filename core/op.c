@@ -38,16 +38,18 @@
 
 /* ----------------------------------------------------------------- io */
 
+/* Wakes the ops waiting for `dir` readiness; with dir 0, every waiting op
+ * (those waiting for an abandoned op's completion have dir 0 too). */
 static void wake_waiting(struct prokio__io *io, unsigned dir)
 {
     for (struct prokio__op *op = io->waiting; op; op = op->next)
-        if (op->dir & dir)
+        if (!dir || (op->dir & dir))
             prokio__waker_wake_by_ref(op->waker);
 }
 
 void prokio__io_wake_all(struct prokio__io *io)
 {
-    wake_waiting(io, ~0u);
+    wake_waiting(io, 0);
     if (io->io_waker)
         prokio__waker_wake_by_ref(io->io_waker);
 }
@@ -444,7 +446,9 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
     if (r != GO_ON)
         return r;
     unsigned dir = dir_of(kind);
-    if (op->state == WAITING && !(io->fd->ready & dir)) {
+    /* (dir 0: waiting for an abandoned op's completion, not for readiness;
+     * there may be no registration at all then.) */
+    if (op->state == WAITING && op->dir && !(io->fd->ready & dir)) {
         keep_waker(op, cx); /* a poll without news: no system call */
         prokio__coop_restore(cx);
         return PROKIO_PENDING;

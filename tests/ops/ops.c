@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "op.h"
+#include "runtime.h"
 #include "worker.h"
 
 static uint64_t mono_ns_test(void)
@@ -787,6 +788,98 @@ static void test_abort_accept_loses_nothing(void **state)
     test_runtime_free(rt);
 }
 
+/* A task abandons its recv (prokio__op_cancel, as a select or a timeout
+ * would) and starts another on the same io at once: with the first still in
+ * the kernel (native), the second waits for it, then gets its bytes from the
+ * stash or the socket, in order; the peer's bytes all arrive exactly once.
+ * Regression: the second op dereferenced a readiness registration that a
+ * native-only io never made. */
+struct recancel {
+    struct shared *sh;
+    atomic_int *phase; /* 1: the first recv waits; 2: the second recv waits */
+    int step, err;
+    bool bounded;
+    prokio_sleep_t nap, bound;
+    struct prokio__op op;
+    size_t got;
+    char buf[16];
+};
+
+static int recancel_poll(void *frame, prokio_cx_t *cx)
+{
+    struct recancel *f = frame;
+    if (!f->bounded) {
+        f->bounded = true;
+        prokio_sleep_init(&f->bound, BOUND);
+        prokio_sleep_init(&f->nap, PROKIO_MS(5));
+    }
+    if (prokio_sleep_poll(&f->bound, cx) == 0)
+        return PROKIO_ETIMEDOUT;
+    if (f->step == 0) {
+        int r = prokio__op_recv_poll(&f->op, &f->sh->io, f->buf, sizeof f->buf, 0, cx);
+        if (r != PROKIO_PENDING)
+            return -6000;
+        f->step = 1;
+        atomic_store(f->phase, 1);
+    }
+    if (f->step == 1) {
+        if (prokio_sleep_poll(&f->nap, cx) == PROKIO_PENDING)
+            return PROKIO_PENDING;
+        prokio__op_cancel(&f->op);
+        if (f->op.state != 0)
+            return -6001; /* idle at once after a cancel */
+        f->step = 2;
+    }
+    while (f->got < 6) {
+        int r = prokio__op_recv_poll(&f->op, &f->sh->io, f->buf + f->got, 6 - f->got, 0, cx);
+        if (r == PROKIO_PENDING) {
+            atomic_store(f->phase, 2);
+            return r;
+        }
+        if (r <= 0)
+            return r == 0 ? -6002 : r;
+        f->got += (size_t)r;
+    }
+    return 0;
+}
+
+static void recancel_drop(void *frame)
+{
+    struct recancel *f = frame;
+    prokio_sleep_cancel(&f->nap);
+    prokio_sleep_cancel(&f->bound);
+}
+
+static void test_cancel_then_recv_again(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(1);
+    int sv[2];
+    pair(sv);
+    struct shared sh = {.fileno = sv[0], .kind = PROKIO__IO_SOCKET};
+    shared_init(rt, &sh);
+    for (int i = 0; i < 20; i++) {
+        atomic_int phase = 0;
+        struct recancel f = {.sh = &sh, .phase = &phase};
+        prokio_task_t *h = NULL;
+        assert_int_equal(prokio_spawn_on(&h, rt, 0, recancel_poll, &f, sizeof f, recancel_drop), 0);
+        for (uint64_t end = mono_ns_test() + BOUND; atomic_load(&phase) < (i % 2 ? 1 : 2);)
+            if (mono_ns_test() > end)
+                fail_msg("round %d: the task did not reach phase %d", i, i % 2 ? 1 : 2);
+        assert_int_equal(write(sv[1], "abc", 3), 3);
+        assert_int_equal(write(sv[1], "def", 3), 3);
+        int rc = prokio_task_blocking_join(h);
+        memcpy(&f, prokio_task_frame(h), sizeof f);
+        prokio_task_release(h);
+        if (rc != 0)
+            fail_msg("round %d: %d %s", i, rc, prokio_err_name(rc));
+        assert_memory_equal(f.buf, "abcdef", 6);
+    }
+    shared_fini(rt, &sh);
+    close(sv[1]);
+    test_runtime_free(rt);
+}
+
 /* Closing an io cancels the ops waiting on it: a receiver in another task
  * ends with PROKIO_ECANCELED, and the close returns 0 after that. */
 struct closer {
@@ -905,6 +998,12 @@ static void test_shutdown_with_ops_in_flight(void **state)
             fail_msg("tasks did not wait: %d of %d", atomic_load(&pending), N);
     assert_int_equal(prokio_runtime_shutdown(rt), 0);
     assert_int_equal(atomic_load(&drops), N);
+    /* Every native op ended (its one completion came), no task is left
+     * ENDING: nothing the kernel could still write into. */
+    for (unsigned w = 0; w < rt->nworkers; w++) {
+        assert_int_equal(rt->workers[w]->native_ops, 0);
+        assert_int_equal(rt->workers[w]->ending, 0);
+    }
     for (int i = 0; i < N; i++) {
         char b;
         assert_int_equal(read(peers[i], &b, 1), 0); /* closed by the drop */
@@ -1138,6 +1237,7 @@ int main(void)
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test(test_abort_recv_loses_nothing),
         cmocka_unit_test(test_abort_accept_loses_nothing),
+        cmocka_unit_test(test_cancel_then_recv_again),
         cmocka_unit_test(test_close_cancels_ops),
         cmocka_unit_test(test_exdev),
         cmocka_unit_test(test_shutdown_with_ops_in_flight),
