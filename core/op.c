@@ -392,6 +392,12 @@ static int sock_call(unsigned kind, int fd, const struct sock_args *a)
             n = INT_MAX; /* the bytes went; only the count is clamped */
         break;
     }
+    case K_READ: /* a pipe, a FIFO, a terminal... */
+        n = read(fd, a->buf, len);
+        break;
+    case K_WRITE:
+        n = write(fd, a->buf, len);
+        break;
     default: /* K_ACCEPT */
         n = accept4(fd, a->addr, a->addrlen, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (n < 0 && (errno == ECONNABORTED || errno == EPROTO))
@@ -403,7 +409,8 @@ static int sock_call(unsigned kind, int fd, const struct sock_args *a)
 
 static unsigned dir_of(unsigned kind)
 {
-    return kind == K_SEND || kind == K_SENDTO || kind == K_SENDMSG || kind == K_CONNECT
+    return kind == K_SEND || kind == K_SENDTO || kind == K_SENDMSG || kind == K_CONNECT ||
+                   kind == K_WRITE
                ? PROKIO_WRITABLE
                : PROKIO_READABLE;
 }
@@ -453,14 +460,14 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
         prokio__coop_restore(cx);
         return PROKIO_PENDING;
     }
-    if (kind == K_RECV || kind == K_ACCEPT) {
+    bool rx = prokio__op_is_rx(kind, io);
+    if (rx || kind == K_ACCEPT) {
         /* What abandoned ops left comes first; while one is still in the
          * kernel, later ops wait for it, so bytes keep their order. */
-        r = kind == K_RECV ? stash_recv(io, a->buf, a->len, a->flags)
-                           : stash_accept(io, a->addr, a->addrlen);
+        r = rx ? stash_recv(io, a->buf, a->len, a->flags) : stash_accept(io, a->addr, a->addrlen);
         if (r >= 0)
             return prokio__op_end(op, r);
-        if (kind == K_RECV ? io->abandoned_recv : io->abandoned_accept) {
+        if (rx ? io->abandoned_recv : io->abandoned_accept) {
             op_wait(op, io, WAITING, 0, cx);
             prokio__coop_restore(cx);
             return PROKIO_PENDING;
@@ -469,7 +476,8 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
             return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, a->addr,
                                            a->addrlen, cx);
         }
-    } else if (op->state == IDLE && kind == K_SEND && prokio__op_native_ok(op, io, kind, cx)) {
+    } else if (op->state == IDLE && (kind == K_SEND || kind == K_WRITE) &&
+               prokio__op_native_ok(op, io, kind, cx)) {
         return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, NULL, NULL, cx);
     }
     for (;;) {
@@ -735,9 +743,20 @@ static int file_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
         return r;
     if (op->state == POOL)
         return pool_wait(op, buf, len, cx);
-    if (io->kind != PROKIO__IO_FILE)
-        return prokio__error(PROKIO_EINVAL, "%s: descriptor %d is a socket: use recv/send", who,
-                             io->fileno);
+    if (io->kind != PROKIO__IO_FILE) {
+        /* A pollable descriptor (a pipe, a terminal): as a socket, through
+         * readiness or natively, from its current position only. */
+        if (kind == K_FSYNC || offset != PROKIO__OFFSET_CURRENT) {
+            prokio__coop_restore(cx);
+            return prokio__error(
+                PROKIO_EINVAL, "%s: descriptor %d is not a file (a socket, a pipe): %s", who,
+                io->fileno,
+                kind == K_FSYNC ? "nothing to sync" : "give PROKIO__OFFSET_CURRENT as the offset");
+        }
+        struct sock_args a = {.buf = buf, .len = len};
+        prokio__coop_restore(cx); /* sock_poll spends it again */
+        return sock_poll(op, io, kind, &a, cx);
+    }
     if (prokio__op_native_ok(op, io, kind, cx))
         return prokio__op_native_file(op, io, kind, buf, len, offset, datasync, cx);
     if (len > PROKIO__OP_POOL_MAX)

@@ -27,6 +27,13 @@ enum {
 /* op->flags */
 #define OPF_EMULATE 0x1u /* the backend sent this op back (EAGAIN): emulate it */
 
+/* A byte stream read on a pollable io (recv, or read on a pipe): what the
+ * stash rule and the order of abandoned ops apply to. */
+static inline bool prokio__op_is_rx(unsigned kind, const struct prokio__io *io)
+{
+    return kind == K_RECV || (kind == K_READ && io && io->kind == PROKIO__IO_SOCKET);
+}
+
 /* The name of the op function of `kind`, for messages. */
 const char *prokio__op_who(unsigned kind);
 

@@ -180,6 +180,10 @@ int prokio__op_native_start(struct prokio__op *op, struct prokio__io *io, unsign
     r->bop.flags = flags;
     if (kind == K_SEND)
         r->bop.flags |= MSG_NOSIGNAL;
+    if (kind == K_READ || kind == K_WRITE) {
+        r->bop.flags = 0;
+        r->bop.offset = UINT64_MAX; /* a pipe, a terminal: no position */
+    }
     if (kind == K_ACCEPT) {
         r->bop.flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
         r->bop.addr = &r->addr;
@@ -259,13 +263,14 @@ static void settle_abandoned(struct prokio__nrec *r)
 {
     struct prokio__io *io = r->io;
     int res = r->bop.result;
+    bool rx = prokio__op_is_rx(r->kind, io);
     if (io && r->counted) {
-        if (r->kind == K_RECV)
+        if (rx)
             io->abandoned_recv--;
         else if (r->kind == K_ACCEPT)
             io->abandoned_accept--;
     }
-    if (r->kind == K_RECV && res > 0 && io)
+    if (rx && res > 0 && io)
         (void)prokio__io_stash_bytes(io, r->bop.buf, (size_t)res); /* ENOMEM: lost, nothing else */
     if (r->kind == K_ACCEPT && res >= 0) {
         if (!io || prokio__io_stash_fd(io, res, (struct sockaddr *)&r->addr, r->bop.addrlen) < 0)
@@ -317,7 +322,7 @@ int prokio__op_native_poll(struct prokio__op *op, prokio_cx_t *cx)
     }
     int res = r->bop.result;
     unsigned kind = r->kind;
-    if (res == -EAGAIN && (kind == K_RECV || kind == K_SEND || kind == K_ACCEPT)) {
+    if (res == -EAGAIN && kind != K_CONNECT && kind != K_OPEN && kind != K_CLOSE) {
         /* The kernel gave the op back (a descriptor it would not wait on):
          * nothing happened; the caller emulates it. */
         rec_free(r);
@@ -358,9 +363,10 @@ void prokio__op_native_abandon(struct prokio__op *op)
         settle_abandoned(r); /* completed, never taken: the stash rule still holds */
         return;
     }
-    if (r->io && (r->kind == K_RECV || r->kind == K_ACCEPT)) {
+    bool rx = prokio__op_is_rx(r->kind, r->io);
+    if (r->io && (rx || r->kind == K_ACCEPT)) {
         r->counted = true;
-        if (r->kind == K_RECV)
+        if (rx)
             r->io->abandoned_recv++;
         else
             r->io->abandoned_accept++;

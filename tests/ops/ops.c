@@ -175,6 +175,124 @@ static void test_stream_both_directions(void **state)
     test_runtime_free(rt);
 }
 
+/* ---------------------------------------------------------------- pipes:
+ * read and write on a pollable io, 1 MiB through a 64 KiB pipe (writes
+ * wait for room, reads for data), then a read abandoned while the writer
+ * is idle and a fresh one that must get the next bytes, none lost. */
+
+#define PIPE_TOTAL ((size_t)1 << 20)
+
+struct piped {
+    int fds[2];
+    bool inited;
+    int step;
+    struct prokio__io r, w;
+    struct prokio__op rop, wop;
+    size_t sent, got;
+    int bad;
+    prokio_sleep_t bound, nap;
+    unsigned char out[20000], in[7000];
+};
+
+static int piped_poll(void *frame, prokio_cx_t *cx)
+{
+    struct piped *f = frame;
+    int r;
+    if (!f->inited) {
+        f->inited = true;
+        prokio_sleep_init(&f->bound, BOUND);
+        if ((r = prokio__io_init(&f->r, f->fds[0], PROKIO__IO_SOCKET, cx)) < 0)
+            return r;
+        if ((r = prokio__io_init(&f->w, f->fds[1], PROKIO__IO_SOCKET, cx)) < 0)
+            return r;
+        /* Files only: a pollable io has no offset, nothing to sync. */
+        if (prokio__op_read_poll(&f->rop, &f->r, f->in, 1, 0, cx) != PROKIO_EINVAL ||
+            prokio__op_fsync_poll(&f->wop, &f->w, false, cx) != PROKIO_EINVAL)
+            return -7000;
+    }
+    if (prokio_sleep_poll(&f->bound, cx) == 0)
+        return PROKIO_ETIMEDOUT;
+    while (f->step == 0) {
+        bool progress = false;
+        if (f->sent < PIPE_TOTAL) {
+            size_t n = PIPE_TOTAL - f->sent < sizeof f->out ? PIPE_TOTAL - f->sent : sizeof f->out;
+            if (f->wop.state == 0)
+                for (size_t i = 0; i < n; i++)
+                    f->out[i] = pattern(f->sent + i);
+            r = prokio__op_write_poll(&f->wop, &f->w, f->out, n, PROKIO__OFFSET_CURRENT, cx);
+            if (r < 0 && r != PROKIO_PENDING)
+                return r;
+            if (r > 0) {
+                f->sent += (size_t)r;
+                progress = true;
+            }
+        }
+        r = prokio__op_read_poll(&f->rop, &f->r, f->in, sizeof f->in, PROKIO__OFFSET_CURRENT, cx);
+        if (r < 0 && r != PROKIO_PENDING)
+            return r;
+        if (r == 0)
+            return -7001;
+        if (r > 0) {
+            for (int i = 0; i < r; i++)
+                if (f->in[i] != pattern(f->got + (size_t)i))
+                    f->bad++;
+            f->got += (size_t)r;
+            progress = true;
+        }
+        if (f->got == PIPE_TOTAL) {
+            f->step = 1;
+            break;
+        }
+        if (!progress)
+            return PROKIO_PENDING;
+    }
+    if (f->step == 1) { /* a read that waits, then is abandoned */
+        r = prokio__op_read_poll(&f->rop, &f->r, f->in, sizeof f->in, PROKIO__OFFSET_CURRENT, cx);
+        if (r != PROKIO_PENDING)
+            return -7002;
+        prokio__op_cancel(&f->rop);
+        f->step = 2;
+    }
+    if (f->step == 2) { /* the writer sends 3 bytes; a fresh read gets them */
+        r = prokio__op_write_poll(&f->wop, &f->w, "xyz", 3, PROKIO__OFFSET_CURRENT, cx);
+        if (r == PROKIO_PENDING)
+            return r;
+        if (r != 3)
+            return -7003;
+        f->step = 3;
+    }
+    r = prokio__op_read_poll(&f->rop, &f->r, f->in, sizeof f->in, PROKIO__OFFSET_CURRENT, cx);
+    if (r == PROKIO_PENDING)
+        return r;
+    if (r != 3 || memcmp(f->in, "xyz", 3) != 0)
+        return -7004;
+    return 0;
+}
+
+static void piped_drop(void *frame)
+{
+    struct piped *f = frame;
+    prokio_sleep_cancel(&f->bound);
+    prokio__io_fini(&f->r);
+    prokio__io_fini(&f->w);
+}
+
+static void test_pipe_read_write(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(1);
+    struct piped *f = calloc(1, sizeof *f);
+    assert_int_equal(pipe2(f->fds, O_CLOEXEC), 0);
+    int rc = run_task(rt, 0, piped_poll, f, sizeof *f, piped_drop);
+    if (rc != 0)
+        fail_msg("pipe task: step %d: %d (%s): %s", f->step, rc, prokio_err_name(rc),
+                 prokio_last_error());
+    assert_int_equal(f->bad, 0);
+    assert_true(f->got == PIPE_TOTAL);
+    free(f);
+    test_runtime_free(rt);
+}
+
 /* ------------------------------------------------------------ TCP: accept,
  * connect, sendmsg (vectored), recv until EOF, close_poll. Two tasks on one
  * worker, each with its own io. */
@@ -1230,6 +1348,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_native_as_asked),
         cmocka_unit_test(test_stream_both_directions),
+        cmocka_unit_test(test_pipe_read_write),
         cmocka_unit_test(test_tcp_accept_connect),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_udp_sendto_recvfrom),
