@@ -101,6 +101,10 @@ bool prokio__op_native_open_ok(const struct prokio__op *op, prokio_cx_t *cx)
     return prokio__op_native_ok(op, NULL, K_OPEN, cx);
 }
 
+/* The most one read or write moves (Linux's MAX_RW_COUNT): results are
+ * ints, and io_uring takes 32-bit lengths for read and write. */
+#define RW_MAX ((size_t)0x7ffff000)
+
 static struct prokio__nrec *rec_new(unsigned kind, size_t extra)
 {
     struct prokio__nrec *r = calloc(1, sizeof *r + extra);
@@ -176,7 +180,7 @@ int prokio__op_native_start(struct prokio__op *op, struct prokio__io *io, unsign
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
     r->bop.fd = io->fileno;
     r->bop.buf = buf;
-    r->bop.len = len;
+    r->bop.len = len < RW_MAX ? len : RW_MAX;
     r->bop.flags = flags;
     if (kind == K_SEND)
         r->bop.flags |= MSG_NOSIGNAL;
@@ -222,7 +226,7 @@ int prokio__op_native_file(struct prokio__op *op, struct prokio__io *io, unsigne
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
     r->bop.fd = io->fileno;
     r->bop.buf = buf;
-    r->bop.len = len;
+    r->bop.len = len < RW_MAX ? len : RW_MAX;
     r->bop.offset = offset;
     r->bop.flags = kind == K_FSYNC && datasync;
     return submit(op, io, r, cx);
