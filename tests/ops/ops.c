@@ -32,11 +32,17 @@ static uint64_t mono_ns_test(void)
 
 #define BOUND PROKIO_SEC(10)
 
-static bool native_expected(void)
+/* Whether the loop must run ops natively: 1 or 0 for the in-tree backends
+ * (asked for by name: only uring does, unless PROKIO_URING_NATIVE=0), -1
+ * for a backend file given by path (make check-backend), which may or may
+ * not have native operations. */
+static int native_expected(void)
 {
     const char *b = getenv("PROKIO_BACKEND");
     const char *n = getenv("PROKIO_URING_NATIVE");
-    return b && strstr(b, "uring") && !(n && n[0] == '0');
+    if (b && strchr(b, '/') && !strstr(b, "prokio-fake10.so"))
+        return -1;
+    return b && strcmp(b, "uring") == 0 && !(n && n[0] == '0');
 }
 
 static void pair(int sv[2])
@@ -1336,7 +1342,8 @@ static void test_native_as_asked(void **state)
     print_message("# backend %s, ABI %u.%u, native ops: %s\n", c.name,
                   PROKIO_BACKEND_ABI_MAJOR_OF(c.abi), PROKIO_BACKEND_ABI_MINOR_OF(c.abi),
                   native ? "yes" : "no (emulated)");
-    assert_int_equal(native, native_expected());
+    if (native_expected() >= 0)
+        assert_int_equal(native, native_expected());
     if (strcmp(c.name, "fake10") == 0) /* the 1.0 backend: loaded as such */
         assert_int_equal(c.abi, PROKIO_BACKEND_ABI_MAJOR << 16 | 0);
     test_runtime_free(rt);
