@@ -819,6 +819,149 @@ static void test_abort_recv_loses_nothing(void **state)
     test_runtime_free(rt);
 }
 
+/* Many receivers at once, each with a recv in flight on its own socket
+ * (natively: all in the kernel together), all aborted, half of them after
+ * their peer wrote: every aborted op ends exactly once (each drop runs
+ * once, no native op or ENDING task is left, ASan sees no use after
+ * free), and a fresh receiver on each socket gets exactly the bytes that
+ * were written, from the stash or the socket, and nothing more. */
+/* Holds its worker (a poll that does not return) until *release, so that
+ * completions and aborts pile up behind it and meet in one loop turn. */
+struct hog {
+    atomic_int *running, *release;
+};
+
+static int hog_poll(void *frame, prokio_cx_t *cx)
+{
+    struct hog *f = frame;
+    (void)cx;
+    atomic_store(f->running, 1);
+    for (uint64_t end = mono_ns_test() + BOUND; !atomic_load(f->release);)
+        if (mono_ns_test() > end)
+            return PROKIO_ETIMEDOUT;
+    return 0;
+}
+
+struct many_init {
+    struct shared *sh;
+    int n, what;
+};
+
+static int many_init_poll(void *frame, prokio_cx_t *cx)
+{
+    struct many_init *f = frame;
+    for (int i = 0; i < f->n; i++) {
+        if (f->what)
+            prokio__io_fini(&f->sh[i].io);
+        else if (prokio__io_init(&f->sh[i].io, f->sh[i].fileno, PROKIO__IO_SOCKET, cx) < 0)
+            return -8000 - i;
+    }
+    return 0;
+}
+
+static void test_abort_many(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(1);
+    int n = TEST_SANITIZED ? 64 : 256;
+    struct shared *sh = calloc((size_t)n, sizeof *sh);
+    int *peer = calloc((size_t)n, sizeof *peer);
+    atomic_int *pending = calloc((size_t)n, sizeof *pending);
+    prokio_task_t **h = calloc((size_t)n, sizeof *h);
+    for (int i = 0; i < n; i++) {
+        int sv[2];
+        pair(sv);
+        sh[i] = (struct shared){.fileno = sv[0], .kind = PROKIO__IO_SOCKET};
+        peer[i] = sv[1];
+    }
+    struct many_init mi = {sh, n, 0};
+    assert_int_equal(run_task(rt, 0, many_init_poll, &mi, sizeof mi, NULL), 0);
+    atomic_store(&receiver_drops, 0);
+    for (int i = 0; i < n; i++) {
+        struct receiver r = {.sh = &sh[i], .pending = &pending[i], .want = 5};
+        assert_int_equal(prokio_spawn_on(&h[i], rt, 0, receiver_poll, &r, sizeof r, receiver_drop),
+                         0);
+    }
+    for (int i = 0; i < n; i++)
+        wait_flag(&pending[i]);
+    /* The worker is held while the bytes come and the aborts are made: the
+     * native recvs complete in the kernel first, and their tasks then end
+     * with the bytes in their buffers (stash rule), or in the socket. */
+    atomic_int hog_running = 0, hog_release = 0;
+    struct hog hg = {&hog_running, &hog_release};
+    prokio_task_t *hh = NULL;
+    assert_int_equal(prokio_spawn_on(&hh, rt, 0, hog_poll, &hg, sizeof hg, NULL), 0);
+    wait_flag(&hog_running);
+    char msg[8];
+    for (int i = 0; i < n; i += 2) {
+        snprintf(msg, sizeof msg, "m%04d", i);
+        assert_int_equal(write(peer[i], msg, 5), 5);
+    }
+    for (int i = 0; i < n; i++)
+        prokio_task_abort(h[i]);
+    atomic_store(&hog_release, 1);
+    assert_int_equal(prokio_task_blocking_join(hh), 0);
+    prokio_task_release(hh);
+    int spawned = n, finished = 0;
+    bool *done = calloc((size_t)n, sizeof *done);
+    for (int i = 0; i < n; i++) {
+        int rc = prokio_task_blocking_join(h[i]);
+        struct receiver *r = prokio_task_frame(h[i]);
+        if (rc == 0) { /* it had its bytes before the abort came */
+            snprintf(msg, sizeof msg, "m%04d", i);
+            assert_true(i % 2 == 0);
+            assert_memory_equal(r->buf, msg, 5);
+            done[i] = true;
+            finished++;
+        } else {
+            assert_int_equal(rc, PROKIO_ECANCELED);
+        }
+        prokio_task_release(h[i]);
+    }
+    int stashed = 0; /* (read after the joins: the tasks' ends wrote it) */
+    for (int i = 0; i < n; i++)
+        stashed += sh[i].io.stash != NULL;
+    assert_true(stashed <= n / 2);
+    for (int i = 1; i < n; i += 2) {
+        snprintf(msg, sizeof msg, "m%04d", i);
+        assert_int_equal(write(peer[i], msg, 5), 5);
+    }
+    for (int i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        struct receiver r2 = {.sh = &sh[i], .want = 5};
+        spawned++;
+        int rc = run_task(rt, 0, receiver_poll, &r2, sizeof r2, receiver_drop);
+        if (rc != 0)
+            fail_msg("socket %d: %d %s", i, rc, prokio_err_name(rc));
+        snprintf(msg, sizeof msg, "m%04d", i);
+        assert_memory_equal(r2.buf, msg, 5);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_null(sh[i].io.stash); /* nothing more was kept */
+        char b;
+        assert_int_equal(recv(sh[i].fileno, &b, 1, MSG_DONTWAIT), -1); /* nor left */
+        assert_true(errno == EAGAIN);
+    }
+    print_message("# %d receivers aborted: %d had their bytes first, %d left them in the "
+                  "stash\n",
+                  n, finished, stashed);
+    assert_int_equal(atomic_load(&receiver_drops), spawned);
+    mi.what = 1;
+    assert_int_equal(run_task(rt, 0, many_init_poll, &mi, sizeof mi, NULL), 0);
+    assert_int_equal(prokio_runtime_shutdown(rt), 0);
+    assert_int_equal(rt->workers[0]->native_ops, 0);
+    assert_int_equal(rt->workers[0]->ending, 0);
+    for (int i = 0; i < n; i++)
+        close(peer[i]);
+    free(done);
+    free(h);
+    free(pending);
+    free(peer);
+    free(sh);
+    test_runtime_free(rt);
+}
+
 /* Aborted accepts lose no connection: the same with accept. */
 struct acceptor {
     struct shared *sh;
@@ -1362,6 +1505,7 @@ int main(void)
         cmocka_unit_test(test_file_ops),
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test(test_abort_recv_loses_nothing),
+        cmocka_unit_test(test_abort_many),
         cmocka_unit_test(test_abort_accept_loses_nothing),
         cmocka_unit_test(test_cancel_then_recv_again),
         cmocka_unit_test(test_close_cancels_ops),
