@@ -900,6 +900,9 @@ int prokio__io_close_poll(struct prokio__op *op, struct prokio__io *io, prokio_c
         prokio__waker_release(io->io_waker);
         io->io_waker = 0;
     }
+    /* Results not yet taken by their ops stay theirs, but no longer point
+     * at io, whose memory is the owner's once this returns. */
+    prokio__op_native_detach_io(io);
     if (io->fd) {
         prokio_fd_free(io->fd);
         io->fd = NULL;

@@ -1189,6 +1189,89 @@ static void test_close_cancels_ops(void **state)
     test_runtime_free(rt);
 }
 
+/* Regression: a recv that completed (natively) before another task closed
+ * the io, and was taken by its task only after the close had returned,
+ * unlinked its record from the io, whose memory the owner may reuse or
+ * free once the close returned. The receiver here takes its result only
+ * when the test says so, after the close; the test scribbles over the io's
+ * list head first, which the late take must leave alone. */
+struct lazy {
+    struct shared *sh;
+    atomic_int *pending, *woken, *gate;
+    int step;
+    prokio_sleep_t nap, bound;
+    struct prokio__op op;
+    char buf[8];
+};
+
+static int lazy_poll(void *frame, prokio_cx_t *cx)
+{
+    struct lazy *f = frame;
+    if (f->step == 0) {
+        prokio_sleep_init(&f->bound, BOUND);
+        if (prokio__op_recv_poll(&f->op, &f->sh->io, f->buf, 5, 0, cx) != PROKIO_PENDING)
+            return -9000;
+        f->step = 1;
+        atomic_store(f->pending, 1);
+        return PROKIO_PENDING;
+    }
+    if (prokio_sleep_poll(&f->bound, cx) == 0)
+        return PROKIO_ETIMEDOUT;
+    if (f->step == 1) { /* woken: by the completion (nothing else wakes it) */
+        atomic_store(f->woken, 1);
+        f->step = 2;
+    }
+    if (!atomic_load(f->gate)) {
+        prokio_sleep_init(&f->nap, PROKIO_MS(1));
+        if (prokio_sleep_poll(&f->nap, cx) == PROKIO_PENDING)
+            return PROKIO_PENDING;
+    }
+    return prokio__op_recv_poll(&f->op, &f->sh->io, f->buf, 5, 0, cx);
+}
+
+static void lazy_drop(void *frame)
+{
+    struct lazy *f = frame;
+    prokio_sleep_cancel(&f->nap);
+    prokio_sleep_cancel(&f->bound);
+}
+
+#define SCRIBBLE ((struct prokio__nrec *)(uintptr_t)0x5151)
+
+static void test_regress_close_then_take(void **state)
+{
+    (void)state;
+    prokio_runtime_t *rt = test_runtime(1);
+    int sv[2];
+    pair(sv);
+    struct shared sh = {.fileno = sv[0], .kind = PROKIO__IO_SOCKET};
+    shared_init(rt, &sh);
+    atomic_int pending = 0, woken = 0, gate = 0;
+    struct lazy l = {.sh = &sh, .pending = &pending, .woken = &woken, .gate = &gate};
+    prokio_task_t *hl = NULL;
+    assert_int_equal(prokio_spawn_on(&hl, rt, 0, lazy_poll, &l, sizeof l, lazy_drop), 0);
+    wait_flag(&pending);
+    assert_int_equal(write(sv[1], "hello", 5), 5);
+    if (native_expected() == 1)
+        wait_flag(&woken); /* its recv completed; it has not taken the result */
+    struct closer c = {.sh = &sh};
+    assert_int_equal(run_task(rt, 0, closer_poll, &c, sizeof c, NULL), 0);
+    sh.io.inflight = SCRIBBLE; /* the io's memory is the owner's again */
+    atomic_store(&gate, 1);
+    int rc = prokio_task_blocking_join(hl);
+    memcpy(&l, prokio_task_frame(hl), sizeof l);
+    prokio_task_release(hl);
+    /* Natively: its bytes (it completed before the close). Emulated: the
+     * close cancelled it. Either way the io's memory was left alone. */
+    if (rc == 5)
+        assert_memory_equal(l.buf, "hello", 5);
+    else
+        assert_int_equal(rc, PROKIO_ECANCELED);
+    assert_ptr_equal(sh.io.inflight, SCRIBBLE);
+    close(sv[1]);
+    test_runtime_free(rt);
+}
+
 /* An io is bound to its worker: polled from another, PROKIO_EXDEV. */
 static void test_exdev(void **state)
 {
@@ -1509,6 +1592,7 @@ int main(void)
         cmocka_unit_test(test_abort_accept_loses_nothing),
         cmocka_unit_test(test_cancel_then_recv_again),
         cmocka_unit_test(test_close_cancels_ops),
+        cmocka_unit_test(test_regress_close_then_take),
         cmocka_unit_test(test_exdev),
         cmocka_unit_test(test_shutdown_with_ops_in_flight),
         cmocka_unit_test(test_coop_budget),
