@@ -241,9 +241,11 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     }
 }
 
+/* Readiness only, nothing of ABI 1.1 (native operations): declared as ABI
+ * 1.0, so that every 1.x core loads it and emulates the I/O operations. */
 static const prokio_backend_vtable_t vtable = {
-    .size = sizeof(prokio_backend_vtable_t),
-    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
+    .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
     .name = "poll", /* so the file is prokio-poll.so */
     .version = "1.0 (poll(2), example)",
     .caps = 0, /* level-triggered */
