@@ -39,7 +39,9 @@ void test_net_addr_parse_format(void **state)
     roundtrip("[2001:db8::42]:443", AF_INET6, 443);
     roundtrip("[::ffff:10.0.0.1]:53", AF_INET6, 53);
     roundtrip("/tmp/prokio.sock", AF_UNIX, -1);
-    roundtrip("@prokio-abstract", AF_UNIX, -1);
+#ifdef __linux__
+    roundtrip("@prokio-abstract", AF_UNIX, -1); /* abstract names are Linux's */
+#endif
 
     /* The exact bytes the system gets. */
     prokio_addr_t a;
@@ -48,9 +50,11 @@ void test_net_addr_parse_format(void **state)
     assert_int_equal(a.len, sizeof *in);
     assert_int_equal(ntohs(in->sin_port), 80);
     assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a010203);
+#ifdef __linux__
     assert_int_equal(prokio_addr_parse(&a, "@x"), 0);
     assert_int_equal(a.len, offsetof(struct sockaddr_un, sun_path) + 2);
     assert_int_equal(((struct sockaddr_un *)&a.storage)->sun_path[0], '\0');
+#endif
 
     /* Relative Unix paths through prokio_addr_unix. */
     assert_int_equal(prokio_addr_unix(&a, "rel.sock"), 0);
