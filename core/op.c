@@ -38,16 +38,18 @@
 
 /* ----------------------------------------------------------------- io */
 
+/* Wakes the ops waiting for `dir` readiness; with dir 0, every waiting op
+ * (those waiting for an abandoned op's completion have dir 0 too). */
 static void wake_waiting(struct prokio__io *io, unsigned dir)
 {
     for (struct prokio__op *op = io->waiting; op; op = op->next)
-        if (op->dir & dir)
+        if (!dir || (op->dir & dir))
             prokio__waker_wake_by_ref(op->waker);
 }
 
 void prokio__io_wake_all(struct prokio__io *io)
 {
-    wake_waiting(io, ~0u);
+    wake_waiting(io, 0);
     if (io->io_waker)
         prokio__waker_wake_by_ref(io->io_waker);
 }
@@ -390,6 +392,12 @@ static int sock_call(unsigned kind, int fd, const struct sock_args *a)
             n = INT_MAX; /* the bytes went; only the count is clamped */
         break;
     }
+    case K_READ: /* a pipe, a FIFO, a terminal... */
+        n = read(fd, a->buf, len);
+        break;
+    case K_WRITE:
+        n = write(fd, a->buf, len);
+        break;
     default: /* K_ACCEPT */
         n = accept4(fd, a->addr, a->addrlen, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (n < 0 && (errno == ECONNABORTED || errno == EPROTO))
@@ -401,14 +409,19 @@ static int sock_call(unsigned kind, int fd, const struct sock_args *a)
 
 static unsigned dir_of(unsigned kind)
 {
-    return kind == K_SEND || kind == K_SENDTO || kind == K_SENDMSG || kind == K_CONNECT
+    return kind == K_SEND || kind == K_SENDTO || kind == K_SENDMSG || kind == K_CONNECT ||
+                   kind == K_WRITE
                ? PROKIO_WRITABLE
                : PROKIO_READABLE;
 }
 
+/* What op_enter returns to say "go on": never a result (a result of 1, one
+ * byte, must not read as it). */
+#define GO_ON (PROKIO_PENDING + 2)
+
 /* The common part of every op poll: an ENDED op returns its result, an op
  * in flight elsewhere is polled there; a new op passes the io checks and
- * the coop budget. Returns 1 to go on with a new or waiting op, or the
+ * the coop budget. Returns GO_ON to go on with a new or waiting op, or the
  * result / PROKIO_PENDING to return. */
 static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind, prokio_cx_t *cx)
 {
@@ -427,7 +440,7 @@ static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind,
             return rc;
         op->kind = (uint8_t)kind;
     }
-    return 1;
+    return GO_ON;
 }
 
 static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind,
@@ -437,22 +450,24 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
     if (PROKIO_UNLIKELY(op == NULL || io == NULL || cx == NULL))
         return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", who, !op ? "op" : !io ? "io" : "cx");
     int r = op_enter(op, io, kind, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     unsigned dir = dir_of(kind);
-    if (op->state == WAITING && !(io->fd->ready & dir)) {
+    /* (dir 0: waiting for an abandoned op's completion, not for readiness;
+     * there may be no registration at all then.) */
+    if (op->state == WAITING && op->dir && !(io->fd->ready & dir)) {
         keep_waker(op, cx); /* a poll without news: no system call */
         prokio__coop_restore(cx);
         return PROKIO_PENDING;
     }
-    if (kind == K_RECV || kind == K_ACCEPT) {
+    bool rx = prokio__op_is_rx(kind, io);
+    if (rx || kind == K_ACCEPT) {
         /* What abandoned ops left comes first; while one is still in the
          * kernel, later ops wait for it, so bytes keep their order. */
-        r = kind == K_RECV ? stash_recv(io, a->buf, a->len, a->flags)
-                           : stash_accept(io, a->addr, a->addrlen);
+        r = rx ? stash_recv(io, a->buf, a->len, a->flags) : stash_accept(io, a->addr, a->addrlen);
         if (r >= 0)
             return prokio__op_end(op, r);
-        if (kind == K_RECV ? io->abandoned_recv : io->abandoned_accept) {
+        if (rx ? io->abandoned_recv : io->abandoned_accept) {
             op_wait(op, io, WAITING, 0, cx);
             prokio__coop_restore(cx);
             return PROKIO_PENDING;
@@ -461,7 +476,8 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
             return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, a->addr,
                                            a->addrlen, cx);
         }
-    } else if (op->state == IDLE && kind == K_SEND && prokio__op_native_ok(op, io, kind, cx)) {
+    } else if (op->state == IDLE && (kind == K_SEND || kind == K_WRITE) &&
+               prokio__op_native_ok(op, io, kind, cx)) {
         return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, NULL, NULL, cx);
     }
     for (;;) {
@@ -542,7 +558,7 @@ int prokio__op_connect_poll(struct prokio__op *op, struct prokio__io *io,
                              : !cx ? "cx"
                                    : "addr");
     int r = op_enter(op, io, K_CONNECT, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     if (op->state == IDLE && prokio__op_native_ok(op, io, K_CONNECT, cx))
         return prokio__op_native_connect(op, io, addr, addrlen, cx);
@@ -723,13 +739,24 @@ static int file_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
                              : !cx ? "cx"
                                    : "buf");
     int r = op_enter(op, io, kind, cx);
-    if (r != 1)
+    if (r != GO_ON)
         return r;
     if (op->state == POOL)
         return pool_wait(op, buf, len, cx);
-    if (io->kind != PROKIO__IO_FILE)
-        return prokio__error(PROKIO_EINVAL, "%s: descriptor %d is a socket: use recv/send", who,
-                             io->fileno);
+    if (io->kind != PROKIO__IO_FILE) {
+        /* A pollable descriptor (a pipe, a terminal): as a socket, through
+         * readiness or natively, from its current position only. */
+        if (kind == K_FSYNC || offset != PROKIO__OFFSET_CURRENT) {
+            prokio__coop_restore(cx);
+            return prokio__error(
+                PROKIO_EINVAL, "%s: descriptor %d is not a file (a socket, a pipe): %s", who,
+                io->fileno,
+                kind == K_FSYNC ? "nothing to sync" : "give PROKIO__OFFSET_CURRENT as the offset");
+        }
+        struct sock_args a = {.buf = buf, .len = len};
+        prokio__coop_restore(cx); /* sock_poll spends it again */
+        return sock_poll(op, io, kind, &a, cx);
+    }
     if (prokio__op_native_ok(op, io, kind, cx))
         return prokio__op_native_file(op, io, kind, buf, len, offset, datasync, cx);
     if (len > PROKIO__OP_POOL_MAX)

@@ -64,7 +64,7 @@
 #include "waker.h"
 
 /* prokio__io_init kinds. */
-#define PROKIO__IO_SOCKET 1u /* pollable: emulated through readiness */
+#define PROKIO__IO_SOCKET 1u /* pollable (sockets, pipes, FIFOs, terminals): readiness */
 #define PROKIO__IO_FILE   2u /* not pollable: emulated on the blocking pool */
 
 /* Offset meaning "the descriptor's current position" (read(2), write(2)). */
@@ -135,7 +135,10 @@ int prokio__op_connect_poll(struct prokio__op *op, struct prokio__io *io,
                             const struct sockaddr *addr, socklen_t addrlen, prokio_cx_t *cx);
 
 /* Files (on the blocking pool, or natively). offset PROKIO__OFFSET_CURRENT
- * uses and moves the descriptor's position. A pool read or write moves at
+ * uses and moves the descriptor's position. On a pollable io (a pipe),
+ * read and write are emulated through readiness (or native) and take
+ * PROKIO__OFFSET_CURRENT only; an aborted read there loses nothing either
+ * (the stash rule, as for recv). A pool read or write moves at
  * most PROKIO__OP_POOL_MAX bytes per call (a short count, as read(2) may
  * give). */
 #define PROKIO__OP_POOL_MAX ((size_t)1 << 20)

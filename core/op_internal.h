@@ -27,6 +27,13 @@ enum {
 /* op->flags */
 #define OPF_EMULATE 0x1u /* the backend sent this op back (EAGAIN): emulate it */
 
+/* A byte stream read on a pollable io (recv, or read on a pipe): what the
+ * stash rule and the order of abandoned ops apply to. */
+static inline bool prokio__op_is_rx(unsigned kind, const struct prokio__io *io)
+{
+    return kind == K_RECV || (kind == K_READ && io && io->kind == PROKIO__IO_SOCKET);
+}
+
 /* The name of the op function of `kind`, for messages. */
 const char *prokio__op_who(unsigned kind);
 
@@ -74,7 +81,7 @@ int prokio__op_native_close(struct prokio__op *op, int fileno, prokio_cx_t *cx);
 /* Polls a NATIVE op: PROKIO_PENDING, its result (op idle), or
  * PROKIO__OP_RESTART: the backend answered EAGAIN, the op is idle with
  * OPF_EMULATE set; the caller goes on with the emulation. */
-#define PROKIO__OP_RESTART 1
+#define PROKIO__OP_RESTART (PROKIO_PENDING + 1) /* never a result: results are >= 0 or codes */
 int prokio__op_native_poll(struct prokio__op *op, prokio_cx_t *cx);
 
 /* Abandons a NATIVE op: cancels it in the backend; its completion settles

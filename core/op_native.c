@@ -101,6 +101,10 @@ bool prokio__op_native_open_ok(const struct prokio__op *op, prokio_cx_t *cx)
     return prokio__op_native_ok(op, NULL, K_OPEN, cx);
 }
 
+/* The most one read or write moves (Linux's MAX_RW_COUNT): results are
+ * ints, and io_uring takes 32-bit lengths for read and write. */
+#define RW_MAX ((size_t)0x7ffff000)
+
 static struct prokio__nrec *rec_new(unsigned kind, size_t extra)
 {
     struct prokio__nrec *r = calloc(1, sizeof *r + extra);
@@ -155,6 +159,7 @@ static int submit(struct prokio__op *op, struct prokio__io *io, struct prokio__n
     r->op = op;
     r->task = cx->task;
     prokio__task_pin(r->task);
+    w->native_ops++;
     r->waker = prokio__waker_clone(prokio__cx_waker(cx));
     op->state = NATIVE;
     op->kind = (uint8_t)r->kind;
@@ -175,10 +180,14 @@ int prokio__op_native_start(struct prokio__op *op, struct prokio__io *io, unsign
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
     r->bop.fd = io->fileno;
     r->bop.buf = buf;
-    r->bop.len = len;
+    r->bop.len = len < RW_MAX ? len : RW_MAX;
     r->bop.flags = flags;
     if (kind == K_SEND)
         r->bop.flags |= MSG_NOSIGNAL;
+    if (kind == K_READ || kind == K_WRITE) {
+        r->bop.flags = 0;
+        r->bop.offset = UINT64_MAX; /* a pipe, a terminal: no position */
+    }
     if (kind == K_ACCEPT) {
         r->bop.flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
         r->bop.addr = &r->addr;
@@ -217,7 +226,7 @@ int prokio__op_native_file(struct prokio__op *op, struct prokio__io *io, unsigne
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
     r->bop.fd = io->fileno;
     r->bop.buf = buf;
-    r->bop.len = len;
+    r->bop.len = len < RW_MAX ? len : RW_MAX;
     r->bop.offset = offset;
     r->bop.flags = kind == K_FSYNC && datasync;
     return submit(op, io, r, cx);
@@ -258,13 +267,14 @@ static void settle_abandoned(struct prokio__nrec *r)
 {
     struct prokio__io *io = r->io;
     int res = r->bop.result;
+    bool rx = prokio__op_is_rx(r->kind, io);
     if (io && r->counted) {
-        if (r->kind == K_RECV)
+        if (rx)
             io->abandoned_recv--;
         else if (r->kind == K_ACCEPT)
             io->abandoned_accept--;
     }
-    if (r->kind == K_RECV && res > 0 && io)
+    if (rx && res > 0 && io)
         (void)prokio__io_stash_bytes(io, r->bop.buf, (size_t)res); /* ENOMEM: lost, nothing else */
     if (r->kind == K_ACCEPT && res >= 0) {
         if (!io || prokio__io_stash_fd(io, res, (struct sockaddr *)&r->addr, r->bop.addrlen) < 0)
@@ -285,6 +295,7 @@ void prokio__op_native_complete(struct prokio__worker *w, prokio_backend_op_t *b
     struct prokio__io *io = r->io;
     r->task = NULL;
     r->done = true;
+    r->w->native_ops--;
     if (r->op) {
         uintptr_t waker = r->waker;
         r->waker = 0;
@@ -315,7 +326,7 @@ int prokio__op_native_poll(struct prokio__op *op, prokio_cx_t *cx)
     }
     int res = r->bop.result;
     unsigned kind = r->kind;
-    if (res == -EAGAIN && (kind == K_RECV || kind == K_SEND || kind == K_ACCEPT)) {
+    if (res == -EAGAIN && kind != K_CONNECT && kind != K_OPEN && kind != K_CLOSE) {
         /* The kernel gave the op back (a descriptor it would not wait on):
          * nothing happened; the caller emulates it. */
         rec_free(r);
@@ -356,9 +367,10 @@ void prokio__op_native_abandon(struct prokio__op *op)
         settle_abandoned(r); /* completed, never taken: the stash rule still holds */
         return;
     }
-    if (r->io && (r->kind == K_RECV || r->kind == K_ACCEPT)) {
+    bool rx = prokio__op_is_rx(r->kind, r->io);
+    if (r->io && (rx || r->kind == K_ACCEPT)) {
         r->counted = true;
-        if (r->kind == K_RECV)
+        if (rx)
             r->io->abandoned_recv++;
         else
             r->io->abandoned_accept++;

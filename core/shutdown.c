@@ -58,6 +58,18 @@ static bool unfinished(void *obj)
     return !(atomic_load_explicit(&t->state, memory_order_acquire) & (TASK_COMPLETE | TASK_ENDING));
 }
 
+static bool ending_unpinned(void *obj)
+{
+    uint64_t s = atomic_load_explicit(&((struct prokio_task *)obj)->state, memory_order_acquire);
+    return (s & TASK_ENDING) && TASK_PINS(s) == 0 && !(s & TASK_RUNNING);
+}
+
+static void end_deferred(void *obj, void *arg)
+{
+    (void)arg;
+    prokio__task_end_deferred(obj);
+}
+
 /* Runs the backend until the terminal completions of the native
  * operations of ENDING tasks have come and those tasks have ended: a
  * frame is never freed while the kernel may still write into it. */
@@ -68,6 +80,12 @@ static void drive_ending(struct prokio__worker *w)
         struct prokio_task *t;
         while ((t = prokio__ready_pop(&w->ready)) != NULL)
             prokio__task_run(w, t); /* only ENDING tasks are queued now */
+        if (w->ending == 0)
+            break;
+        /* An unpinned one in no queue: its last unpin found NOTIFIED set by
+         * a wake from another thread that the closed remote queue refused.
+         * The queue is empty now, so none of them is in it. */
+        prokio__pool_drain(&w->pool, ending_unpinned, end_deferred, NULL);
         if (w->ending == 0 || w->nonblocking)
             break;
         uint64_t deadline = w->vt->now_ns(w->loop) + UINT64_C(100000000);

@@ -133,6 +133,12 @@ static void finish(struct prokio_task *t, int result, bool running)
     prokio__task_worker(t)->ending++;
 }
 
+void prokio__task_end_deferred(struct prokio_task *t)
+{
+    prokio__task_worker(t)->ending--;
+    finish_final(t, t->u.result, false, true);
+}
+
 void prokio__task_pin(struct prokio_task *t)
 {
     atomic_fetch_add_explicit(&t->state, TASK_PIN_ONE, memory_order_relaxed);

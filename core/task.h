@@ -104,6 +104,10 @@ void prokio__task_end(struct prokio_task *t, int result);
 void prokio__task_pin(struct prokio_task *t);
 void prokio__task_unpin(struct prokio_task *t);
 
+/* Shutdown only (shutdown.c): ends an ENDING task whose pins are gone and
+ * that is in no queue and not running. Thread: t's worker. */
+void prokio__task_end_deferred(struct prokio_task *t);
+
 /* Wakes without consuming a reference. Thread: any. */
 void prokio__task_wake_by_ref(struct prokio_task *t);
 

@@ -162,9 +162,10 @@ static bool run_loop(struct prokio__worker *w)
         if (w->ready.head == NULL) {
             if (!park(w, &failures))
                 return false;
-        } else if (w->fd_count > 0) {
+        } else if (w->fd_count > 0 || w->native_ops > 0) {
             /* Busy: look at I/O without blocking, so that ready tasks cannot
-             * starve descriptors. Skipped when nothing is registered. */
+             * starve descriptors (nor native operations, which a batching
+             * backend submits only in wait). Skipped when there is none. */
             if (!wait_backend(w, 0, &failures))
                 return false;
         }

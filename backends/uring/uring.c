@@ -16,11 +16,26 @@
  * At most one poll per record is in the kernel at a time, so the record
  * address alone identifies it and a cancel cannot hit another poll
  * (libxev#233), even when the descriptor number is reused (liburing#147).
+ *
+ * Native operations (backend ABI 1.1): recv, send, accept, connect, read,
+ * write, close, fsync and open become SQEs whose user_data is the core's
+ * prokio_backend_op_t (tagged TAG_OP). op_submit only queues the SQE; the
+ * next wait submits the whole batch with the one io_uring_enter it makes
+ * anyway, and its CQE is the op's one terminal completion
+ * (host->op_complete). op_cancel queues IORING_OP_ASYNC_CANCEL for the op's
+ * user_data and submits at once, so that the op has taken hold of its file
+ * before the core closes the descriptor; an op's address is never reused
+ * before its CQE, which cannot have come yet when the core cancels.
+ * PROKIO_URING_NATIVE=0 in the environment switches them off (the core
+ * then emulates them over readiness), so both paths can be tested; the
+ * kernel's opcode probe switches off what it lacks.
  */
 #include <prokio/backend.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -49,12 +64,19 @@
 
 #define RING_ENTRIES 256
 
-/* user_data is a pointer with a tag in its two low bits. LIBURING_UDATA_TIMEOUT
- * (all ones), which liburing uses for its own timeouts on kernels without
+/* user_data is a pointer with a tag in its three low bits (records, loops and
+ * the core's ops are all 8-byte aligned). LIBURING_UDATA_TIMEOUT (all ones),
+ * which liburing uses for its own timeouts on kernels without
  * IORING_FEAT_EXT_ARG, falls under TAG_IGNORE. */
-enum { TAG_POLL = 0, TAG_AUX = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_MASK = 3 };
+enum { TAG_POLL = 0, TAG_AUX = 1, TAG_WAKE = 2, TAG_OP = 3, TAG_IGNORE = 7, TAG_MASK = 7 };
 #define UD_IGNORE ((uint64_t)TAG_IGNORE)
-#define UD_PROBE  ((uint64_t)(4 | TAG_IGNORE))
+#define UD_PROBE  ((uint64_t)(8 | TAG_IGNORE))
+
+/* The native operations this backend implements, each with its opcode. */
+#define OP_CAPS                                                                                    \
+    (PROKIO_BACKEND_CAP_OP_READ | PROKIO_BACKEND_CAP_OP_WRITE | PROKIO_BACKEND_CAP_OP_RECV |       \
+     PROKIO_BACKEND_CAP_OP_SEND | PROKIO_BACKEND_CAP_OP_ACCEPT | PROKIO_BACKEND_CAP_OP_CONNECT |   \
+     PROKIO_BACKEND_CAP_OP_CLOSE | PROKIO_BACKEND_CAP_OP_FSYNC | PROKIO_BACKEND_CAP_OP_OPEN)
 
 /* What a watch knows of the kernel, owned by the backend. */
 struct rec {
@@ -81,7 +103,9 @@ struct loop {
     struct rec *recs;  /* list of all records */
     struct rec *dirty; /* records whose poll must change before the next wait */
     unsigned inflight; /* CQEs still due that end an SQE of ours */
+    unsigned ops;      /* native ops submitted whose CQE is still due (part of inflight) */
     int nevents;       /* reports delivered by the current wait */
+    int ncompleted;    /* op completions delivered by the current wait */
     bool woken;        /* the current wait saw a wake */
     bool multishot;
     bool wake_armed; /* the eventfd read is in the kernel */
@@ -282,6 +306,16 @@ static void complete(struct loop *l, uint64_t user_data, int res, unsigned flags
             queue(l, r); /* one-shot fired, cancelled for a change, or ended */
         }
         break;
+    case TAG_OP: {
+        /* The op's terminal completion: after op_complete it is not ours. */
+        prokio_backend_op_t *op = (prokio_backend_op_t *)r;
+        op->result = res; /* -errno unchanged, as the system call would say it */
+        l->ops--;
+        l->inflight--;
+        l->ncompleted++;
+        host->op_complete(l->host_loop, op);
+        return;
+    }
     case TAG_AUX:
         if (res == -EALREADY) {
             /* An update or remove found the poll busy with a wakeup and
@@ -374,6 +408,45 @@ static bool probe_multishot(struct loop *l)
     return edge;
 }
 
+/* The OP_* bits this loop cannot honour: all of them when the environment
+ * says PROKIO_URING_NATIVE=0 (or the core speaks ABI 1.0), and those whose
+ * opcode the kernel lacks. */
+static uint64_t native_caps_off(struct loop *l)
+{
+    static const struct {
+        uint64_t cap;
+        int opcode;
+    } ops[] = {
+        {PROKIO_BACKEND_CAP_OP_READ, IORING_OP_READ},
+        {PROKIO_BACKEND_CAP_OP_WRITE, IORING_OP_WRITE},
+        {PROKIO_BACKEND_CAP_OP_RECV, IORING_OP_RECV},
+        {PROKIO_BACKEND_CAP_OP_SEND, IORING_OP_SEND},
+        {PROKIO_BACKEND_CAP_OP_ACCEPT, IORING_OP_ACCEPT},
+        {PROKIO_BACKEND_CAP_OP_CONNECT, IORING_OP_CONNECT},
+        {PROKIO_BACKEND_CAP_OP_CLOSE, IORING_OP_CLOSE},
+        {PROKIO_BACKEND_CAP_OP_FSYNC, IORING_OP_FSYNC},
+        {PROKIO_BACKEND_CAP_OP_OPEN, IORING_OP_OPENAT},
+    };
+    const char *env = getenv("PROKIO_URING_NATIVE");
+    uint64_t off = 0;
+
+    if (env && env[0] == '0') {
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "native operations off (PROKIO_URING_NATIVE=0)");
+        return OP_CAPS | PROKIO_BACKEND_CAP_BATCH;
+    }
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&l->ring);
+    if (!probe)
+        return OP_CAPS | PROKIO_BACKEND_CAP_BATCH;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (!io_uring_opcode_supported(probe, ops[i].opcode))
+            off |= ops[i].cap;
+    io_uring_free_probe(probe);
+    if (off)
+        host->log(PROKIO_BACKEND_LOG_DEBUG, "kernel lacks some native operations: caps %#llx off",
+                  (unsigned long long)off);
+    return off;
+}
+
 static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *host_loop,
                      const prokio_backend_loop_config_t *config, uint64_t *caps)
 {
@@ -430,6 +503,7 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     l->multishot = probe_multishot(l);
     if (!l->multishot)
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
+    *caps &= ~native_caps_off(l);
     flush(l); /* arms the wake read */
     return 0;
 
@@ -485,6 +559,7 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
     struct io_uring_cqe *cqe;
 
     l->nevents = 0;
+    l->ncompleted = 0;
     l->woken = false;
     for (;;) {
         int r = 0;
@@ -498,8 +573,8 @@ static int loop_wait(prokio_backend_loop_t *loop, uint64_t deadline_ns)
         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             return err_of(r);
         reap(l);
-        if (l->nevents || l->woken)
-            return l->nevents;
+        if (l->nevents || l->woken || l->ncompleted)
+            return l->nevents; /* completions are not counted: the core reads the sign */
         if ((now = host->monotonic_ns()) >= deadline_ns)
             return 0;
         /* Re-arms queued by reap must reach the kernel before it sleeps. The
@@ -594,11 +669,98 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
         rec_free(l, r);
 }
 
+static int op_submit(prokio_backend_loop_t *loop, prokio_backend_op_t *op)
+{
+    struct loop *l = L(loop);
+    struct io_uring_sqe *sqe = get_sqe(l);
+
+    if (!sqe)
+        return PROKIO_ENOMEM;
+    switch (op->kind) {
+    case PROKIO_BACKEND_OP_READ:
+        /* An offset of -1 is the file's position (IORING_FEAT_RW_CUR_POS). */
+        io_uring_prep_read(sqe, op->fd, op->buf, (unsigned)op->len, op->offset);
+        break;
+    case PROKIO_BACKEND_OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, (unsigned)op->len, op->offset);
+        break;
+    case PROKIO_BACKEND_OP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+        break;
+    case PROKIO_BACKEND_OP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags);
+        break;
+    case PROKIO_BACKEND_OP_ACCEPT:
+        io_uring_prep_accept(sqe, op->fd, op->addr, op->addr ? (socklen_t *)&op->addrlen : NULL,
+                             op->flags);
+        break;
+    case PROKIO_BACKEND_OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, op->addr, op->addrlen);
+        break;
+    case PROKIO_BACKEND_OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    case PROKIO_BACKEND_OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, op->flags & 1 ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case PROKIO_BACKEND_OP_OPEN:
+        io_uring_prep_openat(sqe, AT_FDCWD, op->buf, op->flags, op->mode);
+        break;
+    default:
+        /* Unknown kind: give the SQE back as a no-op, ignored. */
+        io_uring_prep_nop(sqe);
+        sqe->user_data = UD_IGNORE;
+        return PROKIO_ENOTSUP;
+    }
+    sqe->user_data = ud(op, TAG_OP);
+    l->ops++;
+    l->inflight++;
+    return 0; /* submitted by the next wait, with everything else queued */
+}
+
+static int op_cancel(prokio_backend_loop_t *loop, prokio_backend_op_t *op)
+{
+    struct loop *l = L(loop);
+    struct io_uring_sqe *sqe = get_sqe(l);
+    int r;
+
+    if (!sqe)
+        return PROKIO_ENOMEM;
+    io_uring_prep_cancel64(sqe, ud(op, TAG_OP), 0);
+    sqe->user_data = UD_IGNORE;
+    /* Submitting now issues the op's own SQE (queued before) with it, so the
+     * op holds its file when the core closes the descriptor next. */
+    r = io_uring_submit(&l->ring);
+    return r < 0 ? err_of(r) : 0;
+}
+
 static const prokio_backend_vtable_t vtable = {
     .size = sizeof(prokio_backend_vtable_t),
     .abi_version = PROKIO_BACKEND_ABI_VERSION,
     .name = "uring",
-    .version = "1.0 (liburing " LIBURING_VERSION ")",
+    .version = "1.1 (liburing " LIBURING_VERSION ")",
+    .caps = PROKIO_BACKEND_CAP_EDGE | OP_CAPS | PROKIO_BACKEND_CAP_BATCH,
+    .loop_size = sizeof(struct loop),
+    .watch_size = sizeof(struct watch),
+    .loop_init = loop_init,
+    .loop_fini = loop_fini,
+    .now_ns = loop_now_ns,
+    .wait = loop_wait,
+    .wake = loop_wake,
+    .arm = NULL,
+    .watch_init = watch_init,
+    .watch_update = watch_update,
+    .watch_close = watch_close,
+    .op_submit = op_submit,
+    .op_cancel = op_cancel,
+};
+
+/* What a 1.0 core gets: readiness only (it knows nothing of native ops). */
+static const prokio_backend_vtable_t vtable_1_0 = {
+    .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
+    .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
+    .name = "uring",
+    .version = "1.1 (liburing " LIBURING_VERSION "), as ABI 1.0",
     .caps = PROKIO_BACKEND_CAP_EDGE,
     .loop_size = sizeof(struct loop),
     .watch_size = sizeof(struct watch),
@@ -621,6 +783,8 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(uring)(const prokio_backend_host_
     if (rc < 0)
         return rc;
     host = h;
-    *out = &vtable;
+    bool v1_1 = PROKIO_BACKEND_ABI_MINOR_OF(core_abi) >= 1 &&
+                h->size >= PROKIO_BACKEND_HOST_SIZE_1_1 && h->op_complete;
+    *out = v1_1 ? &vtable : &vtable_1_0;
     return 0;
 }

@@ -304,8 +304,10 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
 }
 
 static prokio_backend_vtable_t vtable = {
-    .size = sizeof(prokio_backend_vtable_t),
-    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    /* ABI 1.0: readiness only (no native operations: the core emulates
+     * them), so that cores of every 1.x load it. */
+    .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
+    .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
     .name = "uv",
     .version = version,
     .caps = 0,

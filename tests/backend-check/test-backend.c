@@ -276,9 +276,10 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     w->added = false;
 }
 
+/* ABI 1.0: readiness only, so that cores of every 1.x accept it. */
 static const prokio_backend_vtable_t vtable = {
-    .size = sizeof(prokio_backend_vtable_t),
-    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
+    .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
     .name = NAME,
     .version = "0 (prokio-backend-check's test backend)",
     .caps = CAPS,

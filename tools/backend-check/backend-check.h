@@ -111,6 +111,7 @@ struct lp {
     size_t nwatches;
     size_t capwatches;
     unsigned reports;                /* watch_ready calls during the current wait */
+    unsigned completions;            /* op_complete calls during the current wait */
     unsigned out_of_interest;        /* reports naming a direction not asked for */
     atomic_uint_fast64_t wakes;      /* wake() calls begun through lp_wake */
     atomic_uint_fast64_t wakes_done; /* ... and returned */
@@ -228,9 +229,13 @@ void fx_close(struct fx *f);
 void check_dlopen(void);
 void check_exports(void);
 void check_negotiate_newer_minor(void);
+void check_negotiate_oldest_minor(void);
 void check_negotiate_other_major(void);
 void check_negotiate_current(void);
 void check_host_balance(void);
+/* check-ops.c: native operations (ABI 1.1); host->op_complete is its. */
+void check_ops_exactly_once(void);
+void host_op_complete_check(prokio_backend_host_loop_t *host_loop, prokio_backend_op_t *op);
 void check_unload(void);
 
 /* check-wait.c */

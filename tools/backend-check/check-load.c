@@ -168,6 +168,10 @@ static bool negotiate_in_child(uint32_t core_abi, struct nego_out *out)
         atomic_store(&g_logs, 0);
         prokio_backend_host_t host = g_host;
         host.abi_version = core_abi;
+        /* A 1.0 core offers a 1.0 host table: nothing of 1.1 to read. */
+        if (PROKIO_BACKEND_ABI_MAJOR_OF(core_abi) == PROKIO_BACKEND_ABI_MAJOR &&
+            PROKIO_BACKEND_ABI_MINOR_OF(core_abi) == 0)
+            host.size = PROKIO_BACKEND_HOST_SIZE_1_0;
         const prokio_backend_vtable_t *vt = NULL;
         out->rc = g_entry(&host, core_abi, &vt);
         out->vt_set = vt != NULL;
@@ -234,6 +238,19 @@ void check_negotiate_newer_minor(void)
              PROKIO_BACKEND_ABI_MINOR_OF(o.abi));
 }
 
+void check_negotiate_oldest_minor(void)
+{
+    struct nego_out o;
+    uint32_t core = PROKIO_BACKEND_ABI_MAJOR << 16 | 0;
+    if (!negotiate_in_child(core, &o))
+        return;
+    EXPECT(o.rc == 0, "entry(core 1.0): expected 0, got %d (%s)", o.rc, err_name(o.rc));
+    EXPECT(o.rc != 0 || o.vt_set, "entry(core 1.0) returned 0 but left *vtable NULL");
+    if (o.rc == 0 && o.vt_set)
+        diag("answered ABI %u.%u", PROKIO_BACKEND_ABI_MAJOR_OF(o.abi),
+             PROKIO_BACKEND_ABI_MINOR_OF(o.abi));
+}
+
 void check_negotiate_other_major(void)
 {
     static const uint32_t cores[] = {0u << 16 | 9, 2u << 16 | 0};
@@ -256,7 +273,8 @@ void check_negotiate_current(void)
     const prokio_backend_vtable_t *vt = NULL;
     int rc = g_entry(&g_host, PROKIO_BACKEND_ABI_VERSION, &vt);
     if (rc != 0 || !vt) {
-        fail("entry(core 1.0): expected 0 and a vtable, got %d (%s) and %p", rc, err_name(rc),
+        fail("entry(core %u.%u): expected 0 and a vtable, got %d (%s) and %p",
+             PROKIO_BACKEND_ABI_MAJOR, PROKIO_BACKEND_ABI_MINOR, rc, err_name(rc),
              (const void *)vt);
         return;
     }

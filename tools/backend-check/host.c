@@ -122,4 +122,5 @@ prokio_backend_host_t g_host = {
     .monotonic_ns = host_monotonic_ns,
     .watch_ready = host_watch_ready,
     .drive = host_drive,
+    .op_complete = host_op_complete_check,
 };

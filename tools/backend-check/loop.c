@@ -96,6 +96,7 @@ int lp_wait(struct lp *L, uint64_t deadline_ns)
     uint64_t excuse = L->done_at_prev_start;
     L->done_at_prev_start = atomic_load(&L->wakes_done);
     L->reports = 0;
+    L->completions = 0;
     atomic_store_explicit(&L->in_wait, 1, memory_order_relaxed);
     tl_hot = HOT_WAIT;
     int rc = g_vt->wait(L->mem, deadline_ns);
@@ -107,8 +108,9 @@ int lp_wait(struct lp *L, uint64_t deadline_ns)
     else if ((unsigned)rc != L->reports)
         violation("wait returned %d but made %u watch_ready calls", rc, L->reports);
     uint64_t done = atomic_load(&L->wakes_done);
-    if (rc >= 0 && L->reports == 0 && deadline_ns != 0 && now < deadline_ns && done == excuse &&
-        atomic_load(&L->wakes) == done) {
+    /* A native op's completion (ABI 1.1) is an event too. */
+    if (rc >= 0 && L->reports == 0 && L->completions == 0 && deadline_ns != 0 &&
+        now < deadline_ns && done == excuse && atomic_load(&L->wakes) == done) {
         if (deadline_ns == PROKIO_BACKEND_DEADLINE_NEVER)
             violation("wait(NEVER) returned without an event or a wake");
         else

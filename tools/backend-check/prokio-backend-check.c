@@ -63,9 +63,11 @@ static const struct check checks[] = {
     {"the entry is the only exported symbol", check_exports, NEED_LOADED, 10},
     {"negotiation: entry(core 1.7) in a fresh process answers minor <= 7",
      check_negotiate_newer_minor, NEED_LOADED, 20},
+    {"negotiation: entry(core 1.0) in a fresh process answers a vtable a 1.0 core accepts",
+     check_negotiate_oldest_minor, NEED_LOADED, 20},
     {"negotiation: entry(core 0.9) and entry(core 2.0) return PROKIO_EABI",
      check_negotiate_other_major, NEED_LOADED, 20},
-    {"negotiation: entry(core 1.0) returns a valid 1.0 vtable", check_negotiate_current,
+    {"negotiation: entry(core of this header) returns a vtable it accepts", check_negotiate_current,
      NEED_LOADED, 10},
     {"loop_init/loop_fini on a thread; caps a subset; nothing left behind", check_loop_on_thread,
      NEED_VTABLE, 10},
@@ -107,6 +109,9 @@ static const struct check checks[] = {
     {"200 readable watches are all reported", check_many_watches, NEED_WAIT, 30},
     {"wake storm: 4 threads wake while the loop waits; the last wake still lands", check_wake_storm,
      NEED_WAIT, 120},
+    {"native ops (ABI 1.1): recv, cancelled recv and send each complete exactly once, inside "
+     "wait",
+     check_ops_exactly_once, NEED_WAIT, 20},
     {"host allocations all freed after the last loop_fini", check_host_balance, NEED_VTABLE, 10},
     {"dlclose unloads the backend", check_unload, NEED_LOADED, 10},
 };
