@@ -215,8 +215,11 @@ void test_net_abort_blocked(void **state)
     close(sv[1]);
 
     /* Write: a write-all of 4 MiB to a peer that does not read blocks
-     * partway; aborted, `written` says how much went out, and the peer
-     * reads exactly that much, in order. */
+     * partway; aborted, `written` says how much went out for certain, and
+     * the peer reads that much at least, in order, nothing twice. Emulated,
+     * exactly that much; with io_uring's native send, the one send in the
+     * kernel when the task was aborted may have sent more (prokio/net.h
+     * says so), but never all of it, since the peer reads nothing. */
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     struct blocked bw = {.kind = B_WRITE, .wlen = 4u << 20};
     bw.wbuf = malloc(bw.wlen);
@@ -227,12 +230,18 @@ void test_net_abort_blocked(void **state)
     prokio_task_abort(h);
     assert_int_equal(conf_join(h, &bw, sizeof bw), PROKIO_ECANCELED);
     assert_int_equal(bw.tr.drops, 1);
-    assert_true(bw.written > 0 && bw.written < bw.wlen);
+    assert_true(bw.written < bw.wlen);
     unsigned char *in = malloc(bw.wlen);
     size_t got = 0;
     for (ssize_t n; (n = read(sv[1], in + got, bw.wlen - got)) > 0;)
         got += (size_t)n;
-    assert_int_equal(got, bw.written);
+    print_message("# aborted write-all: %zu bytes reported written, %zu arrived\n", bw.written,
+                  got);
+    const char *b = conf_expected_backend();
+    const char *native = getenv("PROKIO_URING_NATIVE");
+    if (b == NULL || strcmp(b, "uring") != 0 || (native && strcmp(native, "0") == 0))
+        assert_int_equal(got, bw.written);
+    assert_true(got >= bw.written && got < bw.wlen);
     assert_memory_equal(in, bw.wbuf, got);
     free(in);
     free(bw.wbuf);
@@ -352,9 +361,11 @@ void test_net_accept_emfile(void **state)
                  prokio_last_error());
     assert_int_equal(accepted_while_full, 0);
     assert_int_equal(f->accepted, EMFILE_CONNS);
-    /* One retry per 50 ms back-off, give or take a few: a spinning loop
-     * would be polled thousands of times. */
-    assert_true(polls_while_full <= 300 / 50 + 4);
+    /* One retry per 50 ms back-off, give or take a few; a retry is two
+     * polls with native ops (the timer's wake, then the kernel's answer to
+     * the accept it submitted). A spinning loop would be polled thousands
+     * of times. */
+    assert_true(polls_while_full <= 2 * (300 / 50) + 6);
     assert_true(polls_while_full >= 2); /* it did retry meanwhile */
     close_listener(rt, f->l);
     free(f);

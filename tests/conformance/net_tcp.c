@@ -358,11 +358,13 @@ void test_net_tcp_slow_reader(void **state)
         bad += in[i] != net_pattern(i);
     assert_int_equal(bad, 0);
     assert_int_equal(f->w, SLOW_BYTES);
-    /* Partial writes: it waited partway, with at most the socket buffers
-     * (a few MiB on Linux) in flight, far from the 8 MiB. */
+    /* Back-pressure: it had to wait before the reader read, with at most
+     * the socket buffers (a few MiB on Linux) taken, far from the 8 MiB.
+     * Emulated, the sends it made before waiting are counted (> 0); with
+     * io_uring's native send the one send in the kernel is counted when it
+     * completes (0 here). */
     print_message("# the writer first waited after %zu bytes, %d waits in all\n", f->w_at_block,
                   f->pendings);
-    assert_true(f->w_at_block > 0);
     assert_true(f->w_at_block < SLOW_BYTES / 2);
     assert_true(f->pendings >= 1);
     free(in);
