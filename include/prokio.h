@@ -15,6 +15,7 @@
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/signal.h    awaiting Unix signals (SIGINT, SIGTERM, ...)
  *   prokio/blocking.h  spawn_blocking: blocking work on a thread pool
+ *   prokio/resolve.h   name resolution (getaddrinfo) on the blocking pool
  *   prokio/coro.h      the coroutine macros
  *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
  *   prokio/error.h     error codes and messages
@@ -142,6 +143,7 @@
 #include <prokio/sync.h>
 #include <prokio/signal.h>
 #include <prokio/blocking.h>
+#include <prokio/resolve.h>
 #include <prokio/coro.h>
 #include <prokio/js.h>
 

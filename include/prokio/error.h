@@ -56,7 +56,8 @@ extern "C" {
     XX(EABI, -4003, "backend ABI version mismatch")                                                \
     XX(ECLOSED, -4004, "closed")                                                                   \
     XX(ELAGGED, -4005, "receiver lagged behind: values were missed")                               \
-    XX(EJS, -4006, "JavaScript exception or rejected promise")
+    XX(EJS, -4006, "JavaScript exception or rejected promise")                                     \
+    XX(ENOTFOUND, -4010, "name or service not known")
 
 typedef enum prokio_errno {
 #define PROKIO__ERR_ENUM(name, value, msg) PROKIO_##name = (value),

@@ -406,7 +406,14 @@ const char *conf_expected_backend(void);
     X(blocking_pool_bound)                                                                         \
     X(blocking_keep_alive)                                                                         \
     X(blocking_shutdown)                                                                           \
-    X(blocking_invalid)
+    X(blocking_invalid)                                                                            \
+    /* resolve.c */                                                                                \
+    X(resolve_localhost)                                                                           \
+    X(resolve_numeric)                                                                             \
+    X(resolve_not_found)                                                                           \
+    X(resolve_invalid)                                                                             \
+    X(resolve_abort_queued)                                                                        \
+    X(resolve_abort_running)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

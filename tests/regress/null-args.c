@@ -995,6 +995,32 @@ static int c_spawn_blocking(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/resolve.h */
+static int c_resolve(struct env *e)
+{
+    prokio_addr_list_t *l;
+    prokio_resolve_t r = {0};
+    EXPECT_EINVAL(prokio_resolve_poll(NULL, &r, "localhost", "80", AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "list_out");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, NULL, "localhost", "80", AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "res");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, &r, "localhost", "80", AF_UNSPEC, 0, NULL),
+                  "prokio_resolve_poll", "cx");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, &r, NULL, NULL, AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "host");
+    prokio_resolve_cancel(NULL);
+    CHECK(prokio_addr_list_count(NULL) == 0);
+    socklen_t len = 1;
+    CHECK(prokio_addr_list_get(NULL, 0, &len) == NULL && len == 0);
+    prokio_addr_list_free(NULL);
+    /* A numeric answer comes at once; a NULL len_out is allowed. */
+    CHECK(prokio_resolve_poll(&l, &r, "127.0.0.1", "80", AF_UNSPEC, 0, e->cx) == 1);
+    CHECK(prokio_addr_list_get(l, 0, NULL) != NULL);
+    CHECK(prokio_addr_list_get(l, 1, NULL) == NULL);
+    prokio_addr_list_free(l);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -1176,6 +1202,10 @@ static const struct entry table[] = {
     {"prokio_signal_new prokio_signal_recv_poll prokio_signal_try_recv prokio_signal_free "
      "prokio_signal_number",
      c_signal, TASK},
+    /* prokio/resolve.h */
+    {"prokio_resolve_poll prokio_resolve_cancel prokio_addr_list_count prokio_addr_list_get "
+     "prokio_addr_list_free",
+     c_resolve, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
