@@ -54,6 +54,8 @@ struct job {
     int result;
     prokio_blocking_fn fn;
     prokio_drop_fn drop;
+    prokio__blocking_done_fn done; /* a core call (prokio__blocking_call): no waiter */
+    void *arg;
     size_t size;
     struct prokio__blocking *pool;
     struct prokio__waker_slot waiter; /* the waiter task's waker */
@@ -131,6 +133,12 @@ static void *pool_thread(void *arg)
         atomic_store_explicit(&j->state, RUNNING, memory_order_relaxed);
         pthread_mutex_unlock(&p->lock);
 
+        if (j->done) {
+            j->done(j->arg, j->fn(j->arg));
+            job_unref(j);
+            pthread_mutex_lock(&p->lock);
+            continue;
+        }
         j->result = j->fn(j->frame);
         /* Published before the wake: the waiter reads the result and the
          * frame after it sees DONE (waker_slot.h's handshake). */
@@ -206,6 +214,12 @@ static void submit(struct prokio__blocking *p, struct job *j)
         return;
     }
     int rc = p->shutdown ? PROKIO_ESHUTDOWN : grow(p);
+    if (rc < 0 && (p->threads == 0 || p->shutdown) && j->done) {
+        pthread_mutex_unlock(&p->lock);
+        j->done(j->arg, rc);
+        job_unref(j);
+        return;
+    }
     if (rc < 0 && (p->threads == 0 || p->shutdown)) {
         j->result = prokio__error(rc, "prokio_spawn_blocking: %s",
                                   rc == PROKIO_ESHUTDOWN
@@ -336,6 +350,25 @@ int prokio_spawn_blocking(prokio_task_t **join_out, prokio_runtime_t *rt, prokio
     return 0;
 }
 
+int prokio__blocking_call(prokio_runtime_t *rt, prokio_blocking_fn fn,
+                          prokio__blocking_done_fn done, void *arg)
+{
+    if (atomic_load_explicit(&rt->closing, memory_order_acquire))
+        return PROKIO_ESHUTDOWN;
+    struct prokio__blocking *p = pool_get(rt);
+    struct job *j = p ? calloc(1, sizeof *j) : NULL;
+    if (j == NULL)
+        return PROKIO_ENOMEM;
+    atomic_init(&j->state, QUEUED);
+    atomic_init(&j->refs, 1); /* the pool's only: nobody waits on the job itself */
+    j->fn = fn;
+    j->done = done;
+    j->arg = arg;
+    j->pool = p;
+    submit(p, j);
+    return 0;
+}
+
 void prokio__blocking_shutdown(prokio_runtime_t *rt)
 {
     struct prokio__blocking *p = atomic_load_explicit(&rt->blocking, memory_order_acquire);
@@ -373,6 +406,13 @@ int prokio_spawn_blocking(prokio_task_t **join_out, prokio_runtime_t *rt, prokio
     return prokio__error(PROKIO_ENOTSUP,
                          "prokio_spawn_blocking: WebAssembly has no threads to block on; run "
                          "the work in a task (yielding now and then) or in JS (a Web Worker)");
+}
+
+int prokio__blocking_call(prokio_runtime_t *rt, prokio_blocking_fn fn,
+                          prokio__blocking_done_fn done, void *arg)
+{
+    (void)rt, (void)fn, (void)done, (void)arg;
+    return PROKIO_ENOTSUP;
 }
 
 void prokio__blocking_shutdown(prokio_runtime_t *rt)

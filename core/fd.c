@@ -117,14 +117,19 @@ int prokio_fd_ready_poll(prokio_fd_t *fd, unsigned interest, prokio_cx_t *cx)
                              "prokio_fd_ready_poll: descriptor %d is registered with worker %u, "
                              "and this task runs on worker %u",
                              fd->fileno, w->index, cx->worker->index);
+    return prokio__fd_await(fd, interest, prokio__cx_waker(cx));
+}
+
+int prokio__fd_await(struct prokio_fd *fd, unsigned interest, uintptr_t waker)
+{
+    struct prokio__worker *w = fd->worker;
     unsigned r = fd->ready & interest;
     if (r)
         return (int)r;
-    uintptr_t me = prokio__cx_waker(cx);
     if (interest & PROKIO_READABLE)
-        keep_waker(&fd->reader, me);
+        keep_waker(&fd->reader, waker);
     if (interest & PROKIO_WRITABLE)
-        keep_waker(&fd->writer, me);
+        keep_waker(&fd->writer, waker);
     unsigned want = w->edge ? fd->interest | interest : waiting(fd);
     int rc = update_interest(w, fd, want);
     if (rc < 0)

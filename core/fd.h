@@ -33,6 +33,11 @@ struct prokio_fd {
     _Alignas(16) unsigned char watch[]; /* the backend's watch_size bytes */
 };
 
+/* prokio_fd_ready_poll for a checked fd (live, on the calling worker)
+ * and any waker (core/op.c keeps a hook there that wakes all its ops
+ * waiting on the descriptor). Thread: the fd's worker. */
+int prokio__fd_await(struct prokio_fd *fd, unsigned interest, uintptr_t waker);
+
 /* host->watch_ready: records readiness and wakes the waiting tasks (never
  * polls them, never calls the backend). Thread: the worker's. */
 void prokio__fd_ready(struct prokio__worker *w, prokio_backend_watch_t *watch, unsigned events);

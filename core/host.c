@@ -5,6 +5,7 @@
 #include "fd.h"
 #include "loader.h"
 #include "log.h"
+#include "op.h"
 #include "platform.h"
 #include "worker.h"
 
@@ -42,6 +43,14 @@ static void host_watch_ready(prokio_backend_host_loop_t *host_loop, prokio_backe
     w->dispatching = false;
 }
 
+static void host_op_complete(prokio_backend_host_loop_t *host_loop, prokio_backend_op_t *op)
+{
+    struct prokio__worker *w = (struct prokio__worker *)host_loop;
+    w->dispatching = true; /* as for watch_ready: nothing calls back into the backend */
+    prokio__op_native_complete(w, op);
+    w->dispatching = false;
+}
+
 static int host_drive(prokio_backend_host_loop_t *host_loop)
 {
     return prokio__worker_drive((struct prokio__worker *)host_loop);
@@ -56,4 +65,5 @@ const prokio_backend_host_t prokio__host = {
     .monotonic_ns = prokio__monotonic_ns,
     .watch_ready = host_watch_ready,
     .drive = host_drive,
+    .op_complete = host_op_complete,
 };

@@ -17,6 +17,10 @@
  *       c. it forgets its ready queue and ends every unfinished task of its
  *          pool (prokio__pool_drain: linear, no allocation): timers
  *          disarmed, drop run, result PROKIO_ECANCELED, joiners woken;
+ *          a task pinned by native I/O operations (task.h) becomes ENDING
+ *          instead (its operations cancelled), and the worker drives its
+ *          backend until their terminal completions have let every such
+ *          task end (bounded: a backend whose wait keeps failing is left);
  *       d. it closes the backend watches of its registered descriptors,
  *          which stay allocated as husks until prokio_fd_free;
  *       e. it frees its timer heap;
@@ -38,6 +42,8 @@
  * its own, with the backend's code as its tasks' result, and records that
  * code in w->failed so that spawns onto it say why they fail; step 2 then
  * finds it already stopped. */
+#include <stdio.h>
+
 #include "blocking.h"
 #include "error_internal.h"
 #include "fd.h"
@@ -48,7 +54,32 @@
 static bool unfinished(void *obj)
 {
     struct prokio_task *t = obj;
-    return !(atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE);
+    /* ENDING: already ended, waiting for its pins (drive_ending). */
+    return !(atomic_load_explicit(&t->state, memory_order_acquire) & (TASK_COMPLETE | TASK_ENDING));
+}
+
+/* Runs the backend until the terminal completions of the native
+ * operations of ENDING tasks have come and those tasks have ended: a
+ * frame is never freed while the kernel may still write into it. */
+static void drive_ending(struct prokio__worker *w)
+{
+    unsigned failures = 0;
+    while (w->ending > 0) {
+        struct prokio_task *t;
+        while ((t = prokio__ready_pop(&w->ready)) != NULL)
+            prokio__task_run(w, t); /* only ENDING tasks are queued now */
+        if (w->ending == 0 || w->nonblocking)
+            break;
+        uint64_t deadline = w->vt->now_ns(w->loop) + UINT64_C(100000000);
+        if (w->vt->wait(w->loop, deadline) < 0 && ++failures > 8) {
+            fprintf(stderr,
+                    "prokio: worker %u: the %s backend's wait fails at shutdown; %u tasks "
+                    "with I/O operations in flight are left unfreed\n",
+                    w->index, w->vt->name, w->ending);
+            break;
+        }
+    }
+    w->ready.head = w->ready.tail = NULL;
 }
 
 static void end_task(void *obj, void *result)
@@ -69,6 +100,7 @@ void prokio__worker_shut_down(struct prokio__worker *w, int result)
      * this thread gives up (when it ends the task), so it stays allocated
      * until it is visited, as prokio__pool_drain requires. */
     prokio__pool_drain(&w->pool, unfinished, end_task, &result);
+    drive_ending(w);
     prokio__fd_shutdown_worker(w);
     prokio__timer_heap_fini(&w->timers);
     /* A waker that pushed before the close may still be inside vt->wake. */

@@ -18,6 +18,8 @@
 static void dealloc(struct prokio_task *t)
 {
     PROKIO__ASSERT(t->armed == NULL, "task %p freed with leaf futures armed", (void *)t);
+    PROKIO__ASSERT(TASK_PINS(atomic_load_explicit(&t->state, memory_order_relaxed)) == 0,
+                   "task %p freed with native operations in flight", (void *)t);
     prokio__waker_slot_clear(&t->join);
     prokio__pool_free(t);
 }
@@ -72,21 +74,22 @@ void prokio__task_discard(struct prokio_task *t)
     prokio__pool_free(t);
 }
 
-/* Ends a task: disarms what it armed, runs its drop, publishes the result
- * and wakes the joiner. `running` says whether RUNNING is set (a poll or an
- * abort in progress) or not (shutdown, a failed worker). */
-static void finish(struct prokio_task *t, int result, bool running)
+/* The end of a task once nothing points into its frame: runs its drop,
+ * publishes the result and wakes the joiner. `running` says whether
+ * RUNNING is set (a poll, an abort or a deferred end in progress) or not
+ * (shutdown, a failed worker); `ending` whether it was ENDING. */
+static void finish_final(struct prokio_task *t, int result, bool running, bool ending)
 {
-    prokio__armed_disarm_all(&t->armed);
     if (t->drop)
         t->drop(prokio__task_frame(t));
     t->u.result = result; /* poll is never called again */
 
-    uint64_t delta = TASK_COMPLETE - (running ? TASK_RUNNING : 0);
+    uint64_t delta = TASK_COMPLETE - (running ? TASK_RUNNING : 0) - (ending ? TASK_ENDING : 0);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    PROKIO__ASSERT(!(s & TASK_COMPLETE) && !!(s & TASK_RUNNING) == running,
-                   "task %p ends from state %#llx (running: %d)", (void *)t, (unsigned long long)s,
-                   running);
+    PROKIO__ASSERT(!(s & TASK_COMPLETE) && !!(s & TASK_RUNNING) == running &&
+                       !!(s & TASK_ENDING) == ending && TASK_PINS(s) == 0,
+                   "task %p ends from state %#llx (running: %d, ending: %d)", (void *)t,
+                   (unsigned long long)s, running, ending);
     /* Without a JoinHandle nobody can wait for the task any more, so the
      * worker's reference can go in the same instruction. With one, the
      * reference must outlive the wake: the handle may be released (and the
@@ -105,6 +108,49 @@ static void finish(struct prokio_task *t, int result, bool running)
     prokio__task_unref(t);
 }
 
+/* Ends a task: disarms what it armed (which cancels its I/O operations),
+ * then ends it now, or, while operations still point into its frame, makes
+ * it ENDING: the rest waits for the last unpin. */
+static void finish(struct prokio_task *t, int result, bool running)
+{
+    prokio__armed_disarm_all(&t->armed);
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (PROKIO_LIKELY(TASK_PINS(s) == 0)) {
+        finish_final(t, result, running, false);
+        return;
+    }
+    /* Pins change on this thread only, so they cannot drop to zero
+     * meanwhile; other threads may still set NOTIFIED or CANCELLED. */
+    t->u.result = result;
+    uint64_t n;
+    do {
+        PROKIO__ASSERT(!(s & (TASK_COMPLETE | TASK_ENDING)) && !!(s & TASK_RUNNING) == running,
+                       "task %p ends from state %#llx (running: %d)", (void *)t,
+                       (unsigned long long)s, running);
+        n = (s | TASK_ENDING) & ~(TASK_RUNNING | TASK_NOTIFIED);
+    } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, n, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    prokio__task_worker(t)->ending++;
+}
+
+void prokio__task_pin(struct prokio_task *t)
+{
+    atomic_fetch_add_explicit(&t->state, TASK_PIN_ONE, memory_order_relaxed);
+}
+
+void prokio__task_unpin(struct prokio_task *t)
+{
+    uint64_t prev = atomic_fetch_sub_explicit(&t->state, TASK_PIN_ONE, memory_order_acq_rel);
+    PROKIO__ASSERT(TASK_PINS(prev) > 0, "task %p unpinned more often than pinned", (void *)t);
+    if (TASK_PINS(prev) != 1 || !(prev & TASK_ENDING))
+        return;
+    /* Queued directly, even while the worker shuts down (its schedule
+     * refuses then): its run finishes the end (prokio__task_run). */
+    prev = atomic_fetch_or_explicit(&t->state, TASK_NOTIFIED, memory_order_acq_rel);
+    if (!(prev & (TASK_NOTIFIED | TASK_RUNNING)))
+        prokio__worker_ready_local(prokio__task_worker(t), t);
+}
+
 static inline void live_add(struct prokio__worker *w, int64_t n)
 {
     /* Written by the owner only; read by spawners on other threads. */
@@ -121,7 +167,19 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
                        TASK_REFS(prev) > 0,
                    "task %p run from state %#llx: queued twice, or freed while queued", (void *)t,
                    (unsigned long long)prev);
-    if (PROKIO_UNLIKELY(prev & TASK_CANCELLED)) {
+    if (PROKIO_UNLIKELY(prev & (TASK_CANCELLED | TASK_ENDING))) {
+        if (prev & TASK_ENDING) {
+            if (TASK_PINS(prev) == 0) {
+                w->ending--;
+                finish_final(t, t->u.result, true, true);
+                return;
+            }
+            /* Woken while still pinned: nothing to do until the last unpin. */
+            prev = atomic_fetch_and_explicit(&t->state, ~TASK_RUNNING, memory_order_acq_rel);
+            if (prev & TASK_NOTIFIED)
+                prokio__ready_push(&w->ready, t);
+            return;
+        }
         live_add(w, -1);
         finish(t, PROKIO_ECANCELED, true);
         return;

@@ -15,6 +15,10 @@
  *   bit  2     COMPLETE       ended; the frame's drop has run, result is set
  *   bit  3     CANCELLED      abort requested
  *   bit  4     JOIN_INTEREST  a JoinHandle exists
+ *   bit  5     ENDING         ended, but pinned: drop and COMPLETE wait for
+ *                             the last pin (its result is in u.result)
+ *   bits 8-31  pins: native I/O operations in flight that point into the
+ *              frame (core/op_native.c); changed on the worker only
  *   bits 32-63 reference count: the worker's (until COMPLETE), the
  *              JoinHandle's, each waker clone's
  *
@@ -22,8 +26,14 @@
  *   spawn        NOTIFIED, refs = 1 (+1 with a handle)
  *   run          NOTIFIED -> RUNNING (only the worker, only when queued)
  *   poll pending RUNNING -> idle, or -> NOTIFIED if woken meanwhile
- *   poll result  RUNNING -> COMPLETE, worker's reference dropped
- *   shutdown     idle or NOTIFIED -> COMPLETE (the worker, not running)
+ *   poll result  RUNNING -> COMPLETE, worker's reference dropped; or, with
+ *                pins, RUNNING -> ENDING (armed futures cancelled, the rest
+ *                of the end deferred; NOTIFIED cleared: it is in no queue)
+ *   shutdown     idle or NOTIFIED -> COMPLETE (the worker, not running), or
+ *                -> ENDING with pins; the worker then drives its backend
+ *                until every ENDING task has ended (shutdown.c)
+ *   last unpin   ENDING -> ENDING|NOTIFIED, queued; its run does the rest:
+ *                ENDING|RUNNING -> COMPLETE
  *   wake         idle -> NOTIFIED (queued by the waker); otherwise only the
  *                bit is set and the worker requeues after the poll
  */
@@ -39,6 +49,9 @@
 #define TASK_COMPLETE      UINT64_C(0x04)
 #define TASK_CANCELLED     UINT64_C(0x08)
 #define TASK_JOIN_INTEREST UINT64_C(0x10)
+#define TASK_ENDING        UINT64_C(0x20)
+#define TASK_PIN_ONE       (UINT64_C(1) << 8)
+#define TASK_PINS(s)       (((s) >> 8) & UINT64_C(0xffffff))
 #define TASK_REF_ONE       (UINT64_C(1) << 32)
 #define TASK_REFS(s)       ((s) >> 32)
 
@@ -84,6 +97,12 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t);
  * failed): it is in no queue the worker will look at again.
  * Thread: the task's worker. */
 void prokio__task_end(struct prokio_task *t, int result);
+
+/* Pins t's frame for a native operation in flight: the task's end (its
+ * drop, COMPLETE, the frame's release) waits for the matching unpin. The
+ * last unpin of an ENDING task queues it to finish. Thread: t's worker. */
+void prokio__task_pin(struct prokio_task *t);
+void prokio__task_unpin(struct prokio_task *t);
 
 /* Wakes without consuming a reference. Thread: any. */
 void prokio__task_wake_by_ref(struct prokio_task *t);

@@ -30,6 +30,7 @@ struct prokio__worker {
     bool dispatching;   /* inside host->watch_ready: call nothing of the backend */
     bool shutting_down; /* shutdown.c: scheduling onto this worker is off */
     uint32_t fd_count;  /* live registrations; when 0, busy loops skip I/O polls */
+    uint32_t ending;    /* ENDING tasks (task.h): pinned by native operations */
     struct prokio_fd *fds;
     struct prokio_fd *fds_to_narrow; /* level-triggered: interest to update after the wait */
     const prokio_backend_vtable_t *vt;

@@ -2,7 +2,8 @@
 # Runs a test program once for one backend.
 #
 #   run-backend.sh tests/run/PROGRAM.BACKEND.test     (make check)
-#       runs PROGRAM with the build tree's backends/.libs/prokio-BACKEND.so,
+#       runs PROGRAM with the build tree's backends/.libs/prokio-BACKEND.so
+#       (BACKEND uring-emulated: prokio-uring.so with PROKIO_URING_NATIVE=0),
 #       or with the file named on a line `backend=/path/to/prokio-BACKEND.so`
 #       of the .test file (make check-backend BACKEND=... writes those).
 #   run-backend.sh PROGRAM /path/to/prokio-NAME.so    (by hand)
@@ -33,6 +34,14 @@ elif [ $# -eq 1 ]; then
     so=$(sed -n 's/^backend=//p' "$1")
     if [ -z "$so" ]; then
         backend=${name##*.}
+        # BACKEND-emulated: the backend with its native operations off
+        # (PROKIO_URING_NATIVE=0 for uring), so both paths are tested.
+        case $backend in
+        uring-emulated)
+            backend=uring
+            PROKIO_URING_NATIVE=0
+            export PROKIO_URING_NATIVE ;;
+        esac
         so="$top_builddir/backends/.libs/prokio-$backend.so"
         if [ ! -f "$so" ]; then
             echo "1..0 # SKIP backend '$backend' was not built (configure did not find its library)"

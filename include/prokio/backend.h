@@ -1,4 +1,4 @@
-/* prokio/backend.h: the backend ABI, version 1.0.
+/* prokio/backend.h: the backend ABI, version 1.1.
  *
  * This is the one header a Prokio backend includes. It is written for the
  * author of a third-party backend: read it top to bottom and you know the
@@ -47,6 +47,9 @@
  * read only when the other side's minor is >= N and the pointer is not NULL.
  *
  * Changelog (newest first):
+ *   1.1  native operations: prokio_backend_op_t, vtable->op_submit and
+ *        vtable->op_cancel, host->op_complete; the OP_* and BATCH
+ *        capability bits may be set (see "Native operations" below).
  *   1.0  first version: loops, wait/wake, readiness watches, non-blocking
  *        hosts (arm + host->drive), capability bits reserved for native
  *        operations.
@@ -66,7 +69,7 @@ extern "C" {
 #endif
 
 #define PROKIO_BACKEND_ABI_MAJOR       1
-#define PROKIO_BACKEND_ABI_MINOR       0
+#define PROKIO_BACKEND_ABI_MINOR       1
 #define PROKIO_BACKEND_ABI_VERSION     ((PROKIO_BACKEND_ABI_MAJOR << 16) | PROKIO_BACKEND_ABI_MINOR)
 #define PROKIO_BACKEND_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define PROKIO_BACKEND_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -117,14 +120,17 @@ extern "C" {
  *   instead of wait() and drives the core from its own event callbacks.
  *   See "Hosts that cannot block" below.
  *
- * OP_*: native asynchronous operations (io_uring style). Reserved in 1.0 so
- *   that bit numbers never change; the operation members of the vtable arrive
- *   in a later minor version. A 1.0 backend leaves them clear. When a bit is
- *   clear the core emulates the operation with readiness plus a non-blocking
- *   system call, or on its blocking pool.
+ * OP_*: native asynchronous operations (io_uring style), ABI 1.1: the
+ *   backend runs operations of that kind through vtable->op_submit (see
+ *   "Native operations" below). Reserved in 1.0 so that bit numbers never
+ *   change: a 1.0 backend leaves them clear. When a bit is clear the core
+ *   emulates the operation with readiness plus a non-blocking system call,
+ *   or on its blocking pool. A loop may clear bits in loop_init (a kernel
+ *   that lacks an operation, or a switch that turns native operations off).
  *
- * BATCH: reserved for the native operations too: the backend will batch
- *   their submissions and flush them in wait(). Leave it clear in 1.0. */
+ * BATCH: ABI 1.1: op_submit only queues; wait() submits the queue (so one
+ *   system call carries many operations). Informational: the core behaves
+ *   the same either way. Leave it clear in 1.0. */
 #define PROKIO_BACKEND_CAP_EDGE             (UINT64_C(1) << 0)
 #define PROKIO_BACKEND_CAP_NONBLOCKING_HOST (UINT64_C(1) << 1)
 #define PROKIO_BACKEND_CAP_OP_READ          (UINT64_C(1) << 8)
@@ -205,6 +211,46 @@ typedef struct prokio_backend_watch prokio_backend_watch_t;
 /* Opaque to the backend: the core's side of a loop. Pass it back unchanged. */
 typedef struct prokio_backend_host_loop prokio_backend_host_loop_t;
 
+/* Native operation kinds (prokio_backend_op_t.kind), ABI 1.1. Each has the
+ * capability bit of the same name; the core submits a kind only when the
+ * loop kept its bit. */
+#define PROKIO_BACKEND_OP_READ    1u /* pread(fd, buf, len, offset); offset ~0: read(2) */
+#define PROKIO_BACKEND_OP_WRITE   2u /* pwrite(fd, buf, len, offset); offset ~0: write(2) */
+#define PROKIO_BACKEND_OP_RECV    3u /* recv(fd, buf, len, flags) */
+#define PROKIO_BACKEND_OP_SEND    4u /* send(fd, buf, len, flags); flags has MSG_NOSIGNAL */
+#define PROKIO_BACKEND_OP_ACCEPT  5u /* accept4(fd, addr, &addrlen, flags) */
+#define PROKIO_BACKEND_OP_CONNECT 6u /* connect(fd, addr, addrlen) */
+#define PROKIO_BACKEND_OP_CLOSE   7u /* close(fd) */
+#define PROKIO_BACKEND_OP_FSYNC   8u /* fsync(fd), or fdatasync(fd) when flags is 1 */
+#define PROKIO_BACKEND_OP_OPEN    9u /* openat(AT_FDCWD, buf, flags, mode): buf is the path */
+
+/* One native operation, ABI 1.1.
+ * Ownership: the core's memory. From op_submit until the backend calls
+ * host->op_complete for it, the backend may read and write it (and the
+ * kernel the buffers it names); the core neither frees nor moves it, nor
+ * the memory buf and addr point to. After op_complete the backend forgets
+ * it: no later call or completion may touch it (use backend_data to find
+ * your own state, never the op's address after its completion).
+ * result: what the system call would have returned (>= 0), or a negative
+ * PROKIO_E* / -errno code; PROKIO_ECANCELED when cancelled before it did
+ * anything. */
+typedef struct prokio_backend_op {
+    uint32_t size;     /* sizeof this struct as the core knows it */
+    uint32_t kind;     /* PROKIO_BACKEND_OP_* */
+    int32_t fd;        /* the descriptor (OPEN: unused) */
+    int32_t flags;     /* MSG_* (RECV, SEND), SOCK_* (ACCEPT), O_* (OPEN), 1 = datasync (FSYNC) */
+    uint64_t offset;   /* READ, WRITE: file offset, UINT64_MAX for the current position */
+    void *buf;         /* data (READ, RECV: written; WRITE, SEND: read), or OPEN's path */
+    size_t len;        /* bytes at buf */
+    void *addr;        /* ACCEPT: struct sockaddr written (may be NULL); CONNECT: read */
+    uint32_t addrlen;  /* ACCEPT: room at addr, then the address's length; CONNECT: its length */
+    uint32_t mode;     /* OPEN: the mode of a created file */
+    int32_t result;    /* set by the backend before op_complete */
+    uint32_t reserved; /* 0 */
+    void *backend_data[2]; /* the backend's, untouched by the core while in flight */
+    /* above: ABI 1.1 */
+} prokio_backend_op_t;
+
 /* What the core tells loop_init about the loop being created.
  * Ownership: the core's. Lifetime: borrowed for the duration of loop_init. */
 typedef struct prokio_backend_loop_config {
@@ -260,6 +306,15 @@ typedef struct prokio_backend_host {
      * Thread: the loop thread, never from inside another host call. */
     int (*drive)(prokio_backend_host_loop_t *host_loop);
     /* above: ABI 1.0 */
+
+    /* The terminal completion of a native operation (op->result is set):
+     * exactly once per op accepted by op_submit, cancelled or not. Like
+     * watch_ready, the core only records it and queues the tasks concerned:
+     * it never calls back into the backend from inside (so the backend may
+     * call it from its dispatch, holding its locks). Thread: the loop
+     * thread, from inside wait(). */
+    void (*op_complete)(prokio_backend_host_loop_t *host_loop, prokio_backend_op_t *op);
+    /* above: ABI 1.1 */
 } prokio_backend_host_t;
 
 /* The vtable: what the backend offers the core.
@@ -372,6 +427,26 @@ typedef struct prokio_backend_vtable {
      * is closed. Thread: the loop thread. */
     void (*watch_close)(prokio_backend_loop_t *loop, prokio_backend_watch_t *watch);
     /* above: ABI 1.0 */
+
+    /* Start a native operation of a kind whose CAP_OP_* bit the loop kept
+     * (see "Native operations" below). Return 0: the op is the backend's
+     * until exactly one host->op_complete for it, from inside a later wait
+     * (never from inside op_submit). Return a negative code (PROKIO_ENOMEM,
+     * PROKIO_ENOTSUP...) to refuse it: then it never completes and the core
+     * emulates or reports the error. May only queue it (CAP_BATCH): wait
+     * submits. NULL unless an OP_* bit is set. Thread: the loop thread. */
+    int (*op_submit)(prokio_backend_loop_t *loop, prokio_backend_op_t *op);
+
+    /* Ask that an op in flight end soon. It still completes exactly once,
+     * with PROKIO_ECANCELED or with what it did (a read that got bytes
+     * reports them: they must not be lost). Before returning, make sure the
+     * op has taken hold of its descriptor (io_uring: submit a queued SQE),
+     * because the core may close the descriptor right after this call. 0,
+     * or a negative code when the request could not be made (the op then
+     * completes on its own). NULL unless an OP_* bit is set.
+     * Thread: the loop thread. */
+    int (*op_cancel)(prokio_backend_loop_t *loop, prokio_backend_op_t *op);
+    /* above: ABI 1.1 */
 } prokio_backend_vtable_t;
 
 /* The entry point. The core calls it once per process after dlopen, before
@@ -401,6 +476,11 @@ PROKIO_BACKEND_EXPORT int prokio_backend_entry(const prokio_backend_host_t *host
     (offsetof(prokio_backend_host_t, drive) + sizeof(void (*)(void)))
 #define PROKIO_BACKEND_VTABLE_SIZE_1_0                                                             \
     (offsetof(prokio_backend_vtable_t, watch_close) + sizeof(void (*)(void)))
+/* The sizes of the 1.1 tables. */
+#define PROKIO_BACKEND_HOST_SIZE_1_1                                                               \
+    (offsetof(prokio_backend_host_t, op_complete) + sizeof(void (*)(void)))
+#define PROKIO_BACKEND_VTABLE_SIZE_1_1                                                             \
+    (offsetof(prokio_backend_vtable_t, op_cancel) + sizeof(void (*)(void)))
 
 /* The check every entry function starts with: the core speaks this header's
  * major version and its host table has every 1.0 member.
@@ -508,6 +588,23 @@ static inline int prokio_backend_vtable_check(const prokio_backend_vtable_t *vt,
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->caps sets 0x%llx, reserved in ABI 1.0 (OP_* and BATCH)",
                                (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0));
+    if (minor >= 1 && vt->size < PROKIO_BACKEND_VTABLE_SIZE_1_1)
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->size is %u bytes, smaller than the %u bytes of ABI 1.1 "
+                               "that vtable->abi_version claims",
+                               (unsigned)vt->size, (unsigned)PROKIO_BACKEND_VTABLE_SIZE_1_1);
+    if (minor >= 1 && (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0 & ~PROKIO_BACKEND_CAP_BATCH) &&
+        (!vt->op_submit || !vt->op_cancel))
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->caps sets native operations (0x%llx) but vtable->%s is "
+                               "NULL",
+                               (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0),
+                               vt->op_submit ? "op_cancel" : "op_submit");
+    if (minor >= 1 && (vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST) &&
+        (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0))
+        PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
+                               "vtable->caps sets native operations on a CAP_NONBLOCKING_HOST "
+                               "backend: completions come from inside wait(), which it has not");
     if (vt->loop_size == 0 || vt->loop_size > PROKIO_BACKEND_STATE_MAX)
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->loop_size is %zu: give 1 to %zu bytes (the core "
@@ -578,11 +675,27 @@ static inline int prokio_backend_vtable_check(const prokio_backend_vtable_t *vt,
  * The same task code, wakers and timers then run unchanged on both kinds of
  * host; only who owns the loop differs.
  *
- * Planned for later minor versions (append-only, no break): native
- * operations (submit/cancel with exactly one terminal completion per
- * operation, the backend owning submitted buffers until that completion,
- * closing a descriptor cancelling its operations first), announced by the
- * OP_* bits above.
+ * Native operations (ABI 1.1)
+ * ---------------------------
+ * A backend whose mechanism performs I/O itself (io_uring) sets the OP_*
+ * bits it implements and provides op_submit and op_cancel; the core then
+ * hands it those operations instead of waiting for readiness and calling
+ * the system call itself. The contract, for each op accepted by op_submit:
+ *   - exactly one terminal completion, host->op_complete(host_loop, op),
+ *     from inside a later wait() on the loop thread, cancelled or not;
+ *   - until then the op, its buffer and its address are the backend's (the
+ *     core keeps the memory alive: a task whose op is in flight keeps its
+ *     frame until the completion, even when aborted);
+ *   - op_cancel only asks: the op completes with PROKIO_ECANCELED, or with
+ *     its result if it got that far (bytes read are never hidden behind
+ *     ECANCELED); the core cancels a descriptor's ops before it closes it,
+ *     and op_cancel makes sure the op holds its file before returning;
+ *   - submissions may be queued and flushed in wait() (CAP_BATCH).
+ * A 1.0 backend (or a loop that clears the bits) gets the core's emulation
+ * for everything: nothing else changes.
+ *
+ * Planned for later minor versions (append-only, no break): multishot
+ * operations and registered buffers.
  */
 
 #ifdef __cplusplus
@@ -612,5 +725,15 @@ PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, loop_init) ==
 PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, watch_close) ==
                                   16 + 12 * PROKIO__BACKEND_P,
                               "ABI 1.0 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_host_t, op_complete) ==
+                                  8 + 6 * PROKIO__BACKEND_P,
+                              "ABI 1.1 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_vtable_t, op_cancel) ==
+                                  16 + 14 * PROKIO__BACKEND_P,
+                              "ABI 1.1 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_op_t, buf) == 24, "ABI 1.1 layout");
+PROKIO__BACKEND_STATIC_ASSERT(offsetof(prokio_backend_op_t, backend_data) ==
+                                  40 + 3 * PROKIO__BACKEND_P,
+                              "ABI 1.1 layout");
 
 #endif /* PROKIO_BACKEND_H */

@@ -92,7 +92,7 @@ static void test_no_entry_symbol(void **state)
 static void test_major_mismatch(void **state)
 {
     (void)state;
-    expect_refusal(fake("major2"), PROKIO_EABI, fake("major2"), "ABI 2.0", "speaks 1.0",
+    expect_refusal(fake("major2"), PROKIO_EABI, fake("major2"), "ABI 2.0", "speaks 1.1",
                    "major versions must match", NULL);
 }
 
@@ -100,13 +100,13 @@ static void test_newer_minor(void **state)
 {
     (void)state;
     expect_refusal(fake("minor7"), PROKIO_EABI, fake("minor7"), "ABI 1.7",
-                   "newer than the core's 1.0", NULL);
+                   "newer than the core's 1.1", NULL);
 }
 
 static void test_entry_refuses(void **state)
 {
     (void)state;
-    expect_refusal(fake("refuses"), PROKIO_EABI, fake("refuses"), "refused backend ABI 1.0", NULL);
+    expect_refusal(fake("refuses"), PROKIO_EABI, fake("refuses"), "refused backend ABI 1.1", NULL);
 }
 
 static void test_broken_vtables(void **state)
