@@ -236,14 +236,18 @@ int main(int argc, char **argv)
     int sig = prokio_runtime_block_on(rt, stopper_poll, &stop, sizeof stop, NULL);
     /* Shutting down cancels the acceptors and the connections: their drop
      * functions close every socket. */
-    prokio_runtime_free(rt);
+    /* The listeners first: each holds the waker of the task that waited
+     * on it, a reference the runtime's free would wait for. */
     prokio_signal_free(stop.term);
     prokio_signal_free(stop.intr);
+    int freed = prokio_runtime_free(rt);
+    if (freed < 0)
+        fprintf(stderr, "echo-server: %s\n", prokio_last_error());
     fprintf(stderr, "echo-server: %s: stopped after %llu connections, %llu bytes echoed\n",
             sig == SIGTERM  ? "SIGTERM"
             : sig == SIGINT ? "SIGINT"
                             : "error",
             (unsigned long long)atomic_load(&connections),
             (unsigned long long)atomic_load(&bytes_echoed));
-    return sig == SIGTERM || sig == SIGINT ? 0 : 1;
+    return (sig == SIGTERM || sig == SIGINT) && freed == 0 ? 0 : 1;
 }
