@@ -23,6 +23,8 @@ static void parse_debug_env(void)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (strcmp(tok, "backend") == 0)
             enabled_areas |= PROKIO_LOG_BACKEND;
+        else if (strcmp(tok, "net") == 0)
+            enabled_areas |= PROKIO_LOG_NET;
         else if (strcmp(tok, "all") == 0 || strcmp(tok, "1") == 0)
             enabled_areas = ~0u;
     }
@@ -41,8 +43,11 @@ void prokio__logv(unsigned area, const char *prefix, const char *fmt, va_list ap
     /* One fprintf per line so that lines from several threads do not mix. */
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "prokio[%s]: %s%s\n", area == PROKIO_LOG_BACKEND ? "backend" : "debug", prefix,
-            line);
+    fprintf(stderr, "prokio[%s]: %s%s\n",
+            area == PROKIO_LOG_BACKEND ? "backend"
+            : area == PROKIO_LOG_NET   ? "net"
+                                       : "debug",
+            prefix, line);
 }
 
 void prokio__log(unsigned area, const char *fmt, ...)

@@ -1,7 +1,7 @@
 /* core/log.h: diagnostics, off unless PROKIO_DEBUG asks for them.
  *
  * PROKIO_DEBUG is a comma-separated list of areas: "backend" (selection,
- * loading, what the backend logs), "all". The library never prints
+ * loading, what the backend logs), "net" (sockets), "all". The library never prints
  * anything otherwise. */
 #ifndef PROKIO_CORE_LOG_H
 #define PROKIO_CORE_LOG_H
@@ -11,6 +11,7 @@
 
 enum prokio__log_area {
     PROKIO_LOG_BACKEND = 1u << 0,
+    PROKIO_LOG_NET = 1u << 1, /* sockets: accept backing off when out of descriptors */
 };
 
 /* True when PROKIO_DEBUG enables `area`. Thread: any. */

@@ -15,6 +15,8 @@
  *   prokio/sync.h      Mutex, RwLock, Semaphore, Notify, Barrier, OnceCell
  *   prokio/signal.h    awaiting Unix signals (SIGINT, SIGTERM, ...)
  *   prokio/blocking.h  spawn_blocking: blocking work on a thread pool
+ *   prokio/op.h        one I/O operation in progress (prokio_op_t)
+ *   prokio/net.h       TCP, UDP and Unix sockets, addresses
  *   prokio/resolve.h   name resolution (getaddrinfo) on the blocking pool
  *   prokio/coro.h      the coroutine macros
  *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
@@ -143,6 +145,8 @@
 #include <prokio/sync.h>
 #include <prokio/signal.h>
 #include <prokio/blocking.h>
+#include <prokio/op.h>
+#include <prokio/net.h>
 #include <prokio/resolve.h>
 #include <prokio/coro.h>
 #include <prokio/js.h>

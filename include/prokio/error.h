@@ -57,7 +57,15 @@ extern "C" {
     XX(ECLOSED, -4004, "closed")                                                                   \
     XX(ELAGGED, -4005, "receiver lagged behind: values were missed")                               \
     XX(EJS, -4006, "JavaScript exception or rejected promise")                                     \
-    XX(ENOTFOUND, -4010, "name or service not known")
+    XX(ENOTFOUND, -4010, "name or service not known")                                              \
+    XX(EADDRINUSE, -EADDRINUSE, "address already in use")                                          \
+    XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                                     \
+    XX(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")                                \
+    XX(ECONNABORTED, -ECONNABORTED, "connection aborted")                                          \
+    XX(ENETUNREACH, -ENETUNREACH, "network is unreachable")                                        \
+    XX(EHOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                                         \
+    XX(EMSGSIZE, -EMSGSIZE, "message too long")                                                    \
+    XX(ENOTSOCK, -ENOTSOCK, "not a socket")
 
 typedef enum prokio_errno {
 #define PROKIO__ERR_ENUM(name, value, msg) PROKIO_##name = (value),

@@ -413,7 +413,30 @@ const char *conf_expected_backend(void);
     X(resolve_not_found)                                                                           \
     X(resolve_invalid)                                                                             \
     X(resolve_abort_queued)                                                                        \
-    X(resolve_abort_running)
+    X(resolve_abort_running)                                                                       \
+    /* net_addr.c: addresses, sockets without waiting */                                           \
+    X(net_addr_parse_format)                                                                       \
+    X(net_addr_invalid)                                                                            \
+    X(net_listener_sync)                                                                           \
+    X(net_adopt)                                                                                   \
+    X(net_tcp_options)                                                                             \
+    X(net_udp_sync)                                                                                \
+    /* net_tcp.c */                                                                                \
+    X(net_tcp_echo_v4)                                                                             \
+    X(net_tcp_echo_v6)                                                                             \
+    X(net_tcp_slow_reader)                                                                         \
+    X(net_tcp_peer_reset)                                                                          \
+    X(net_tcp_connect_refused)                                                                     \
+    X(net_tcp_connect_timeout)                                                                     \
+    /* net_dgram_unix.c */                                                                         \
+    X(net_udp_v4)                                                                                  \
+    X(net_udp_v6)                                                                                  \
+    X(net_unix_stream)                                                                             \
+    /* net_faults.c */                                                                             \
+    X(net_abort_blocked)                                                                           \
+    X(net_accept_emfile)                                                                           \
+    X(net_exdev)                                                                                   \
+    X(net_close_after_abandon)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

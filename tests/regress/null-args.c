@@ -19,7 +19,9 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 
 #include <prokio/backend_info.h>
 
@@ -1095,6 +1097,164 @@ static int c_js(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/op.h and prokio/net.h */
+static int c_net_addr(struct env *e)
+{
+    (void)e;
+    prokio_addr_t a = {0};
+    char buf[PROKIO_ADDR_STRLEN];
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    EXPECT_EINVAL(prokio_addr_parse(NULL, "1.2.3.4:5"), "prokio_addr_parse", "out");
+    EXPECT_EINVAL(prokio_addr_parse(&a, NULL), "prokio_addr_parse", "text");
+    EXPECT_EINVAL(prokio_addr_unix(NULL, "/x"), "prokio_addr_unix", "out");
+    EXPECT_EINVAL(prokio_addr_unix(&a, NULL), "prokio_addr_unix", "path");
+    EXPECT_EINVAL(prokio_addr_from_sockaddr(NULL, (struct sockaddr *)&sin, sizeof sin),
+                  "prokio_addr_from_sockaddr", "out");
+    EXPECT_EINVAL(prokio_addr_from_sockaddr(&a, NULL, sizeof sin), "prokio_addr_from_sockaddr",
+                  "sa");
+    CHECK(prokio_addr_parse(&a, "1.2.3.4:5") == 0);
+    EXPECT_EINVAL(prokio_addr_format(NULL, buf, sizeof buf), "prokio_addr_format", "addr");
+    EXPECT_EINVAL(prokio_addr_format(&a, NULL, sizeof buf), "prokio_addr_format", "buf");
+    EXPECT_EINVAL(prokio_addr_family(NULL), "prokio_addr_family", "addr");
+    EXPECT_EINVAL(prokio_addr_port(NULL), "prokio_addr_port", "addr");
+    prokio_op_cancel(NULL);
+    CHECK(!prokio_op_is_pending(NULL));
+    return 0;
+}
+
+static int c_net_listener(struct env *e)
+{
+    prokio_addr_t a;
+    prokio_listener_t *l;
+    prokio_stream_t *s;
+    prokio_op_t op = {0};
+    CHECK(prokio_addr_parse(&a, "127.0.0.1:0") == 0);
+    EXPECT_EINVAL(prokio_listener_new(NULL, &a, 0, 0), "prokio_listener_new", "out");
+    EXPECT_EINVAL(prokio_listener_new(&l, NULL, 0, 0), "prokio_listener_new", "addr");
+    EXPECT_EINVAL(prokio_listener_from_fd(NULL, 0, 0), "prokio_listener_from_fd", "out");
+    CHECK(prokio_listener_new(&l, &a, 0, 0) == 0);
+    const char *fn = "prokio_listener_accept_poll";
+    EXPECT_EINVAL(prokio_listener_accept_poll(NULL, &op, l, NULL, e->cx), fn, "out");
+    EXPECT_EINVAL(prokio_listener_accept_poll(&s, NULL, l, NULL, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_listener_accept_poll(&s, &op, NULL, NULL, e->cx), fn, "l");
+    EXPECT_EINVAL(prokio_listener_accept_poll(&s, &op, l, NULL, NULL), fn, "cx");
+    EXPECT_EINVAL(prokio_listener_local_addr(NULL, &a), "prokio_listener_local_addr", "l");
+    EXPECT_EINVAL(prokio_listener_local_addr(l, NULL), "prokio_listener_local_addr", "addr");
+    EXPECT_EINVAL(prokio_listener_fileno(NULL), "prokio_listener_fileno", "l");
+    fn = "prokio_listener_close_poll";
+    EXPECT_EINVAL(prokio_listener_close_poll(NULL, l, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_listener_close_poll(&op, NULL, e->cx), fn, "l");
+    EXPECT_EINVAL(prokio_listener_close_poll(&op, l, NULL), fn, "cx");
+    CHECK(prokio_listener_free(NULL) == 0);
+    CHECK(prokio_listener_free(l) == 0);
+    return 0;
+}
+
+static int c_net_stream(struct env *e)
+{
+    prokio_addr_t a;
+    prokio_stream_t *s = NULL;
+    prokio_op_t op = {0};
+    char buf[4];
+    size_t w = 0;
+    struct iovec iov = {buf, 1};
+    CHECK(prokio_addr_parse(&a, "127.0.0.1:1") == 0);
+    const char *fn = "prokio_stream_connect_poll";
+    EXPECT_EINVAL(prokio_stream_connect_poll(NULL, &op, &a, 0, e->cx), fn, "out");
+    EXPECT_EINVAL(prokio_stream_connect_poll(&s, NULL, &a, 0, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_connect_poll(&s, &op, NULL, 0, e->cx), fn, "addr");
+    EXPECT_EINVAL(prokio_stream_connect_poll(&s, &op, &a, 0, NULL), fn, "cx");
+    EXPECT_EINVAL(prokio_stream_from_fd(NULL, 0, 0), "prokio_stream_from_fd", "out");
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(prokio_stream_from_fd(&s, sv[0], 0) == 0);
+    fn = "prokio_stream_read_poll";
+    EXPECT_EINVAL(prokio_stream_read_poll(NULL, s, buf, 1, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_read_poll(&op, NULL, buf, 1, e->cx), fn, "s");
+    EXPECT_EINVAL(prokio_stream_read_poll(&op, s, NULL, 1, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_stream_read_poll(&op, s, buf, 1, NULL), fn, "cx");
+    fn = "prokio_stream_write_poll";
+    EXPECT_EINVAL(prokio_stream_write_poll(NULL, s, buf, 1, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_write_poll(&op, NULL, buf, 1, e->cx), fn, "s");
+    EXPECT_EINVAL(prokio_stream_write_poll(&op, s, NULL, 1, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_stream_write_poll(&op, s, buf, 1, NULL), fn, "cx");
+    fn = "prokio_stream_write_all_poll";
+    EXPECT_EINVAL(prokio_stream_write_all_poll(NULL, s, buf, 1, &w, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_write_all_poll(&op, NULL, buf, 1, &w, e->cx), fn, "s");
+    EXPECT_EINVAL(prokio_stream_write_all_poll(&op, s, NULL, 1, &w, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_stream_write_all_poll(&op, s, buf, 1, NULL, e->cx), fn, "written");
+    EXPECT_EINVAL(prokio_stream_write_all_poll(&op, s, buf, 1, &w, NULL), fn, "cx");
+    fn = "prokio_stream_writev_poll";
+    EXPECT_EINVAL(prokio_stream_writev_poll(NULL, s, &iov, 1, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_writev_poll(&op, NULL, &iov, 1, e->cx), fn, "s");
+    EXPECT_EINVAL(prokio_stream_writev_poll(&op, s, NULL, 1, e->cx), fn, "iov");
+    EXPECT_EINVAL(prokio_stream_writev_poll(&op, s, &iov, 1, NULL), fn, "cx");
+    EXPECT_EINVAL(prokio_stream_shutdown(NULL, PROKIO_SHUT_BOTH), "prokio_stream_shutdown", "s");
+    EXPECT_EINVAL(prokio_stream_set_nodelay(NULL, true), "prokio_stream_set_nodelay", "s");
+    EXPECT_EINVAL(prokio_stream_set_keepalive(NULL, 1), "prokio_stream_set_keepalive", "s");
+    EXPECT_EINVAL(prokio_stream_local_addr(NULL, &a), "prokio_stream_local_addr", "s");
+    EXPECT_EINVAL(prokio_stream_local_addr(s, NULL), "prokio_stream_local_addr", "addr");
+    EXPECT_EINVAL(prokio_stream_peer_addr(NULL, &a), "prokio_stream_peer_addr", "s");
+    EXPECT_EINVAL(prokio_stream_peer_addr(s, NULL), "prokio_stream_peer_addr", "addr");
+    EXPECT_EINVAL(prokio_stream_fileno(NULL), "prokio_stream_fileno", "s");
+    fn = "prokio_stream_close_poll";
+    EXPECT_EINVAL(prokio_stream_close_poll(NULL, s, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_stream_close_poll(&op, NULL, e->cx), fn, "s");
+    EXPECT_EINVAL(prokio_stream_close_poll(&op, s, NULL), fn, "cx");
+    CHECK(prokio_stream_free(NULL) == 0);
+    CHECK(prokio_stream_free(s) == 0);
+    close(sv[1]);
+    return 0;
+}
+
+static int c_net_udp(struct env *e)
+{
+    prokio_addr_t a;
+    prokio_udp_t *u;
+    prokio_op_t op = {0};
+    char buf[4];
+    CHECK(prokio_addr_parse(&a, "127.0.0.1:0") == 0);
+    EXPECT_EINVAL(prokio_udp_bind(NULL, &a, 0), "prokio_udp_bind", "out");
+    EXPECT_EINVAL(prokio_udp_bind(&u, NULL, 0), "prokio_udp_bind", "addr");
+    EXPECT_EINVAL(prokio_udp_from_fd(NULL, 0, 0), "prokio_udp_from_fd", "out");
+    CHECK(prokio_udp_bind(&u, &a, 0) == 0);
+    EXPECT_EINVAL(prokio_udp_connect(NULL, &a), "prokio_udp_connect", "u");
+    EXPECT_EINVAL(prokio_udp_connect(u, NULL), "prokio_udp_connect", "addr");
+    const char *fn = "prokio_udp_send_to_poll";
+    EXPECT_EINVAL(prokio_udp_send_to_poll(NULL, u, buf, 1, &a, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_udp_send_to_poll(&op, NULL, buf, 1, &a, e->cx), fn, "u");
+    EXPECT_EINVAL(prokio_udp_send_to_poll(&op, u, NULL, 1, &a, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_udp_send_to_poll(&op, u, buf, 1, NULL, e->cx), fn, "addr");
+    EXPECT_EINVAL(prokio_udp_send_to_poll(&op, u, buf, 1, &a, NULL), fn, "cx");
+    fn = "prokio_udp_recv_from_poll";
+    EXPECT_EINVAL(prokio_udp_recv_from_poll(NULL, u, buf, 1, &a, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_udp_recv_from_poll(&op, NULL, buf, 1, &a, e->cx), fn, "u");
+    EXPECT_EINVAL(prokio_udp_recv_from_poll(&op, u, NULL, 1, &a, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_udp_recv_from_poll(&op, u, buf, 1, &a, NULL), fn, "cx");
+    fn = "prokio_udp_send_poll";
+    EXPECT_EINVAL(prokio_udp_send_poll(NULL, u, buf, 1, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_udp_send_poll(&op, NULL, buf, 1, e->cx), fn, "u");
+    EXPECT_EINVAL(prokio_udp_send_poll(&op, u, NULL, 1, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_udp_send_poll(&op, u, buf, 1, NULL), fn, "cx");
+    fn = "prokio_udp_recv_poll";
+    EXPECT_EINVAL(prokio_udp_recv_poll(NULL, u, buf, 1, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_udp_recv_poll(&op, NULL, buf, 1, e->cx), fn, "u");
+    EXPECT_EINVAL(prokio_udp_recv_poll(&op, u, NULL, 1, e->cx), fn, "buf");
+    EXPECT_EINVAL(prokio_udp_recv_poll(&op, u, buf, 1, NULL), fn, "cx");
+    EXPECT_EINVAL(prokio_udp_local_addr(NULL, &a), "prokio_udp_local_addr", "u");
+    EXPECT_EINVAL(prokio_udp_local_addr(u, NULL), "prokio_udp_local_addr", "addr");
+    EXPECT_EINVAL(prokio_udp_peer_addr(NULL, &a), "prokio_udp_peer_addr", "u");
+    EXPECT_EINVAL(prokio_udp_peer_addr(u, NULL), "prokio_udp_peer_addr", "addr");
+    EXPECT_EINVAL(prokio_udp_fileno(NULL), "prokio_udp_fileno", "u");
+    fn = "prokio_udp_close_poll";
+    EXPECT_EINVAL(prokio_udp_close_poll(NULL, u, e->cx), fn, "op");
+    EXPECT_EINVAL(prokio_udp_close_poll(&op, NULL, e->cx), fn, "u");
+    EXPECT_EINVAL(prokio_udp_close_poll(&op, u, NULL), fn, "cx");
+    CHECK(prokio_udp_free(NULL) == 0);
+    CHECK(prokio_udp_free(u) == 0);
+    return 0;
+}
+
 static const struct entry table[] = {
     /* prokio/error.h, prokio/version.h; prokio_runtime_current */
     {"prokio_strerror prokio_err_name prokio_last_error prokio_version_string prokio_version "
@@ -1229,6 +1389,24 @@ static const struct entry table[] = {
      "prokio_js_handles_live prokio_js_waker prokio_js_await_poll prokio_js_await_cancel "
      "prokio_js_promise_of_task prokio_js_export prokio_js_unexport",
      c_js, TASK},
+    /* issue 8: prokio/op.h, prokio/net.h */
+    {"prokio_addr_parse prokio_addr_unix prokio_addr_from_sockaddr prokio_addr_format "
+     "prokio_addr_family prokio_addr_port prokio_op_cancel prokio_op_is_pending",
+     c_net_addr, NOTHING},
+    {"prokio_listener_new prokio_listener_from_fd prokio_listener_accept_poll "
+     "prokio_listener_local_addr prokio_listener_fileno prokio_listener_close_poll "
+     "prokio_listener_free",
+     c_net_listener, TASK},
+    {"prokio_stream_connect_poll prokio_stream_from_fd prokio_stream_read_poll "
+     "prokio_stream_write_poll prokio_stream_write_all_poll prokio_stream_writev_poll "
+     "prokio_stream_shutdown prokio_stream_set_nodelay prokio_stream_set_keepalive "
+     "prokio_stream_local_addr prokio_stream_peer_addr prokio_stream_fileno "
+     "prokio_stream_close_poll prokio_stream_free",
+     c_net_stream, TASK},
+    {"prokio_udp_bind prokio_udp_from_fd prokio_udp_connect prokio_udp_send_to_poll "
+     "prokio_udp_recv_from_poll prokio_udp_send_poll prokio_udp_recv_poll prokio_udp_local_addr "
+     "prokio_udp_peer_addr prokio_udp_fileno prokio_udp_close_poll prokio_udp_free",
+     c_net_udp, TASK},
 };
 
 enum { NENTRIES = sizeof table / sizeof *table };
