@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         .connections = 8, .messages = 100, .size = 1000, .timeout_ns = PROKIO_MS(2000)};
     if (argc < 3)
         return usage("HOST and PORT are missing");
-    for (int i = 1; i < argc - 2; i++) {
+    for (int i = 1; i < argc - 2; i += 2) { /* options come in pairs */
         const char *v = i + 1 < argc - 2 ? argv[i + 1] : NULL;
         if (v == NULL)
             return usage("an option without its value");
@@ -228,7 +228,6 @@ int main(int argc, char **argv)
             cfg.timeout_ns = PROKIO_MS(n);
         else
             return usage("unknown option");
-        i++;
     }
     if (cfg.connections == 0 || cfg.connections > MAX_CONNECTIONS)
         return usage("--connections must be 1 to 1000");
