@@ -17,6 +17,8 @@
  *   prokio/blocking.h  spawn_blocking: blocking work on a thread pool
  *   prokio/op.h        one I/O operation in progress (prokio_op_t)
  *   prokio/net.h       TCP, UDP and Unix sockets, addresses
+ *   prokio/resolve.h   name resolution (getaddrinfo) on the blocking pool
+ *   prokio/file.h      files: open, read and write at offsets, fsync, close
  *   prokio/coro.h      the coroutine macros
  *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
  *   prokio/error.h     error codes and messages
@@ -146,6 +148,8 @@
 #include <prokio/blocking.h>
 #include <prokio/op.h>
 #include <prokio/net.h>
+#include <prokio/resolve.h>
+#include <prokio/file.h>
 #include <prokio/coro.h>
 #include <prokio/js.h>
 

@@ -57,6 +57,7 @@ extern "C" {
     XX(ECLOSED, -4004, "closed")                                                                   \
     XX(ELAGGED, -4005, "receiver lagged behind: values were missed")                               \
     XX(EJS, -4006, "JavaScript exception or rejected promise")                                     \
+    XX(ENOTFOUND, -4010, "name or service not known")                                              \
     XX(EADDRINUSE, -EADDRINUSE, "address already in use")                                          \
     XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                                     \
     XX(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")                                \

@@ -440,6 +440,18 @@ const char *conf_expected_backend(void);
     X(blocking_keep_alive)                                                                         \
     X(blocking_shutdown)                                                                           \
     X(blocking_invalid)                                                                            \
+    /* resolve.c */                                                                                \
+    X(resolve_localhost)                                                                           \
+    X(resolve_numeric)                                                                             \
+    X(resolve_not_found)                                                                           \
+    X(resolve_invalid)                                                                             \
+    X(resolve_abort_queued)                                                                        \
+    X(resolve_abort_running)                                                                       \
+    /* file.c */                                                                                   \
+    X(file_write_read)                                                                             \
+    X(file_open_errors)                                                                            \
+    X(file_exdev)                                                                                  \
+    X(file_abort_read)                                                                             \
     /* net_addr.c: addresses, sockets without waiting */                                           \
     X(net_addr_parse_format)                                                                       \
     X(net_addr_invalid)                                                                            \

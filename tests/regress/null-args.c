@@ -997,6 +997,89 @@ static int c_spawn_blocking(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/resolve.h */
+static int c_resolve(struct env *e)
+{
+    prokio_addr_list_t *l;
+    prokio_resolve_t r = {0};
+    EXPECT_EINVAL(prokio_resolve_poll(NULL, &r, "localhost", "80", AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "list_out");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, NULL, "localhost", "80", AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "res");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, &r, "localhost", "80", AF_UNSPEC, 0, NULL),
+                  "prokio_resolve_poll", "cx");
+    EXPECT_EINVAL(prokio_resolve_poll(&l, &r, NULL, NULL, AF_UNSPEC, 0, e->cx),
+                  "prokio_resolve_poll", "host");
+    prokio_resolve_cancel(NULL);
+    CHECK(prokio_addr_list_count(NULL) == 0);
+    socklen_t len = 1;
+    CHECK(prokio_addr_list_get(NULL, 0, &len) == NULL && len == 0);
+    prokio_addr_list_free(NULL);
+    /* A numeric answer comes at once; a NULL len_out is allowed. */
+    CHECK(prokio_resolve_poll(&l, &r, "127.0.0.1", "80", AF_UNSPEC, 0, e->cx) == 1);
+    CHECK(prokio_addr_list_get(l, 0, NULL) != NULL);
+    CHECK(prokio_addr_list_get(l, 1, NULL) == NULL);
+    prokio_addr_list_free(l);
+    return 0;
+}
+
+/* issue 8: prokio/file.h */
+static int c_file(struct env *e)
+{
+    prokio_file_t *f;
+    prokio_op_t op = {0};
+    char buf[4];
+    EXPECT_EINVAL(prokio_file_open_poll(NULL, &op, "/dev/null", O_RDONLY, 0, e->cx),
+                  "prokio_file_open_poll", "out");
+    EXPECT_EINVAL(prokio_file_open_poll(&f, NULL, "/dev/null", O_RDONLY, 0, e->cx),
+                  "prokio_file_open_poll", "op");
+    EXPECT_EINVAL(prokio_file_open_poll(&f, &op, NULL, O_RDONLY, 0, e->cx), "prokio_file_open_poll",
+                  "path");
+    EXPECT_EINVAL(prokio_file_open_poll(&f, &op, "/dev/null", O_RDONLY, 0, NULL),
+                  "prokio_file_open_poll", "cx");
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    EXPECT_EINVAL(prokio_file_from_fd(NULL, fd, 0, e->cx), "prokio_file_from_fd", "out");
+    EXPECT_EINVAL(prokio_file_from_fd(&f, fd, 0, NULL), "prokio_file_from_fd", "cx");
+    CHECK(prokio_file_from_fd(&f, fd, 0, e->cx) == 0);
+    EXPECT_EINVAL(prokio_file_read_at_poll(NULL, f, buf, 4, 0, e->cx), "prokio_file_read_at_poll",
+                  "op");
+    EXPECT_EINVAL(prokio_file_read_at_poll(&op, NULL, buf, 4, 0, e->cx), "prokio_file_read_at_poll",
+                  "f");
+    EXPECT_EINVAL(prokio_file_read_at_poll(&op, f, NULL, 4, 0, e->cx), "prokio_file_read_at_poll",
+                  "buf");
+    EXPECT_EINVAL(prokio_file_read_at_poll(&op, f, buf, 4, 0, NULL), "prokio_file_read_at_poll",
+                  "cx");
+    EXPECT_EINVAL(prokio_file_write_at_poll(NULL, f, buf, 4, 0, e->cx), "prokio_file_write_at_poll",
+                  "op");
+    EXPECT_EINVAL(prokio_file_write_at_poll(&op, NULL, buf, 4, 0, e->cx),
+                  "prokio_file_write_at_poll", "f");
+    EXPECT_EINVAL(prokio_file_write_at_poll(&op, f, NULL, 4, 0, e->cx), "prokio_file_write_at_poll",
+                  "buf");
+    EXPECT_EINVAL(prokio_file_write_at_poll(&op, f, buf, 4, 0, NULL), "prokio_file_write_at_poll",
+                  "cx");
+    EXPECT_EINVAL(prokio_file_read_poll(NULL, f, buf, 4, e->cx), "prokio_file_read_poll", "op");
+    EXPECT_EINVAL(prokio_file_read_poll(&op, NULL, buf, 4, e->cx), "prokio_file_read_poll", "f");
+    EXPECT_EINVAL(prokio_file_read_poll(&op, f, NULL, 4, e->cx), "prokio_file_read_poll", "buf");
+    EXPECT_EINVAL(prokio_file_read_poll(&op, f, buf, 4, NULL), "prokio_file_read_poll", "cx");
+    EXPECT_EINVAL(prokio_file_write_poll(NULL, f, buf, 4, e->cx), "prokio_file_write_poll", "op");
+    EXPECT_EINVAL(prokio_file_write_poll(&op, NULL, buf, 4, e->cx), "prokio_file_write_poll", "f");
+    EXPECT_EINVAL(prokio_file_write_poll(&op, f, NULL, 4, e->cx), "prokio_file_write_poll", "buf");
+    EXPECT_EINVAL(prokio_file_write_poll(&op, f, buf, 4, NULL), "prokio_file_write_poll", "cx");
+    EXPECT_EINVAL(prokio_file_fsync_poll(NULL, f, true, e->cx), "prokio_file_fsync_poll", "op");
+    EXPECT_EINVAL(prokio_file_fsync_poll(&op, NULL, true, e->cx), "prokio_file_fsync_poll", "f");
+    EXPECT_EINVAL(prokio_file_fsync_poll(&op, f, true, NULL), "prokio_file_fsync_poll", "cx");
+    EXPECT_EINVAL(prokio_file_seek(NULL, 0), "prokio_file_seek", "f");
+    CHECK(prokio_file_position(NULL) == 0);
+    EXPECT_EINVAL(prokio_file_fileno(NULL), "prokio_file_fileno", "f");
+    CHECK(prokio_file_fileno(f) == fd);
+    EXPECT_EINVAL(prokio_file_close_poll(NULL, f, e->cx), "prokio_file_close_poll", "op");
+    EXPECT_EINVAL(prokio_file_close_poll(&op, NULL, e->cx), "prokio_file_close_poll", "f");
+    EXPECT_EINVAL(prokio_file_close_poll(&op, f, NULL), "prokio_file_close_poll", "cx");
+    CHECK(prokio_file_free(NULL) == 0);
+    CHECK(prokio_file_free(f) == 0);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 enum need { NOTHING, RUNTIME, TASK };
@@ -1336,6 +1419,16 @@ static const struct entry table[] = {
     {"prokio_signal_new prokio_signal_recv_poll prokio_signal_try_recv prokio_signal_free "
      "prokio_signal_number",
      c_signal, TASK},
+    /* prokio/resolve.h */
+    {"prokio_resolve_poll prokio_resolve_cancel prokio_addr_list_count prokio_addr_list_get "
+     "prokio_addr_list_free",
+     c_resolve, TASK},
+    /* prokio/file.h */
+    {"prokio_file_open_poll prokio_file_from_fd prokio_file_read_at_poll "
+     "prokio_file_write_at_poll prokio_file_read_poll prokio_file_write_poll "
+     "prokio_file_fsync_poll prokio_file_seek prokio_file_position prokio_file_fileno "
+     "prokio_file_close_poll prokio_file_free",
+     c_file, TASK},
     /* prokio/backend_info.h */
     {"prokio_backend_probe_all", c_backend_probe_all, NOTHING},
     {"prokio_backend_dirs", c_backend_dirs, NOTHING},
