@@ -715,12 +715,13 @@ static int pool_submit(struct prokio__op *op, prokio_cx_t *cx)
     struct prec *p = op->rec;
     int rc = prokio__blocking_call(cx->worker->rt, prec_run, prec_done, p);
     if (rc < 0) {
+        const char *who = prokio__op_who(p->kind); /* p is freed below */
         p->taken = true;
         atomic_store_explicit(&p->refs, 1, memory_order_relaxed);
         prec_unref(p);
         op->rec = NULL;
         return prokio__op_end(op, prokio__error(rc, "%s: the blocking pool refused the call: %s",
-                                                prokio__op_who(p->kind), prokio_strerror(rc)));
+                                                who, prokio_strerror(rc)));
     }
     op->state = POOL;
     prokio__op_arm(op, cx);

@@ -22,6 +22,7 @@
  * billion deliveries, and the difference is still right). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,18 @@ static struct {
  * delivery is then only counted: no listener can be waiting). */
 static _Atomic int handler_pipe = -1;
 
+/* Handlers between their load of handler_pipe and the end of their write:
+ * the write end is closed only once none is, or a late handler would write
+ * its byte into whatever descriptor took the number next. */
+static _Atomic unsigned handlers_in;
+
 static void on_signal(int signum)
 {
     int saved = errno;
     if (signum > 0 && signum < SIGNAL_MAX)
         atomic_fetch_add_explicit(&deliveries[signum], 1, memory_order_release);
-    int fd = atomic_load_explicit(&handler_pipe, memory_order_acquire);
+    atomic_fetch_add_explicit(&handlers_in, 1, memory_order_seq_cst);
+    int fd = atomic_load_explicit(&handler_pipe, memory_order_seq_cst);
     if (fd >= 0) {
         /* Full pipe (EAGAIN): bytes are already waiting, and the
          * dispatcher looks at every counter for each of them. */
@@ -74,7 +81,17 @@ static void on_signal(int signum)
         ssize_t n = write(fd, &b, 1);
         (void)n;
     }
+    atomic_fetch_sub_explicit(&handlers_in, 1, memory_order_release);
     errno = saved;
+}
+
+/* Called after handler_pipe was set to -1: waits until no handler can
+ * still be about to write to the old descriptor. Handlers are a few
+ * instructions and never wait, so this spins. Thread: not a handler. */
+static void handlers_drain(void)
+{
+    while (atomic_load_explicit(&handlers_in, memory_order_seq_cst) != 0)
+        sched_yield();
 }
 
 /* Wakes every listener that is behind its signal's count. Thread: the
@@ -151,6 +168,7 @@ static int dispatcher_start(void)
  * takes the lock to finish its last round). */
 static void dispatcher_stop(pthread_t thread, int pipe_read, int pipe_write)
 {
+    handlers_drain(); /* handler_pipe is -1 already: nobody writes after this */
     unsigned char stop = 0;
     ssize_t n;
     do
@@ -233,7 +251,7 @@ fail_stop : {
     pthread_t th = g.dispatcher;
     int r = g.pipe_read, w = g.pipe_write;
     g.pipe_read = g.pipe_write = -1;
-    atomic_store_explicit(&handler_pipe, -1, memory_order_release);
+    atomic_store_explicit(&handler_pipe, -1, memory_order_seq_cst);
     pthread_mutex_unlock(&g.lock);
     dispatcher_stop(th, r, w);
     free(l);
@@ -307,7 +325,7 @@ void prokio_signal_free(prokio_signal_t *l)
     int r = g.pipe_read, w = g.pipe_write;
     if (last) {
         g.pipe_read = g.pipe_write = -1;
-        atomic_store_explicit(&handler_pipe, -1, memory_order_release);
+        atomic_store_explicit(&handler_pipe, -1, memory_order_seq_cst);
     }
     uintptr_t waker = l->waker;
     pthread_mutex_unlock(&g.lock);
