@@ -349,6 +349,11 @@ int prokio__op_native_poll(struct prokio__op *op, prokio_cx_t *cx)
 
 static void cancel_rec(struct prokio__nrec *r)
 {
+    /* A close is never cancelled: a backend that honoured the cancel
+     * would leave the descriptor open, and nobody would close it (the io
+     * already forgot its number). It completes on its own, soon. */
+    if (r->kind == K_CLOSE)
+        return;
     if (!r->done && !r->cancel_sent) {
         r->cancel_sent = true;
         (void)r->w->vt->op_cancel(r->w->loop, &r->bop); /* it completes either way */
