@@ -24,7 +24,17 @@
  * already taken are kept by their socket and returned by its next read or
  * accept. A write that was abandoned may still have sent its bytes (the
  * kernel may be past the point of no return): each write call says how you
- * learn how much went out. */
+ * learn how much went out.
+ *
+ * The buffer of an abandoned operation, while the task goes on: with
+ * io_uring's native operations the kernel may still be receiving into it
+ * (or sending from it) after prokio_op_cancel returns, until the
+ * cancellation completes on the worker. Leave that buffer alone (do not
+ * free, reuse or read it) until the next operation of the same kind on the
+ * same socket has returned (it waits for the abandoned one to complete
+ * first), or the socket was closed with its _close_poll (which waits for
+ * every operation in the kernel). A buffer in the frame of a task that
+ * ends needs nothing: the runtime keeps the frame, as said above. */
 #ifndef PROKIO_OP_H
 #define PROKIO_OP_H
 
