@@ -236,10 +236,18 @@ int main(int argc, char **argv)
     int sig = prokio_runtime_block_on(rt, stopper_poll, &stop, sizeof stop, NULL);
     /* Shutting down cancels the acceptors and the connections: their drop
      * functions close every socket. */
-    /* The listeners first: each holds the waker of the task that waited
-     * on it, a reference the runtime's free would wait for. */
-    prokio_signal_free(stop.term);
-    prokio_signal_free(stop.intr);
+    /* The listener of the signal that came stays until the process ends:
+     * a duplicate of that signal (timeout(1), as run.sh uses it, sends it
+     * to the server and to its process group) must find it there, not end
+     * the process with the default action halfway through the shutdown.
+     * Its receive completed, so it holds no waker. The other listener
+     * still holds the stopper task's waker, a reference the runtime's free
+     * would wait for: it goes now. */
+    prokio_signal_t *came = sig == SIGTERM ? stop.term : sig == SIGINT ? stop.intr : NULL;
+    if (came != stop.term)
+        prokio_signal_free(stop.term);
+    if (came != stop.intr)
+        prokio_signal_free(stop.intr);
     int freed = prokio_runtime_free(rt);
     if (freed < 0)
         fprintf(stderr, "echo-server: %s\n", prokio_last_error());
