@@ -103,9 +103,16 @@ static unsigned run_ready(struct prokio__worker *w, unsigned budget)
  * worker has then stopped (its tasks ended with the backend's code). */
 static bool wait_backend(struct prokio__worker *w, uint64_t deadline_ns, unsigned *failures)
 {
-    int rc = w->vt->wait(w->loop, deadline_ns);
+    /* Level-triggered loops: the interest of the registrations reported
+     * since the last wait narrows to what is still awaited now, after the
+     * woken tasks ran, not as soon as the wait returned: a task that reads
+     * and then waits again (a server's loop) finds its interest still there,
+     * where narrowing at once would cost two backend calls per report
+     * (epoll_ctl for libuv). Before the wait, so that nothing unawaited can
+     * make it return at once for ever. */
     if (w->fds_to_narrow)
         prokio__fd_narrow_interest(w);
+    int rc = w->vt->wait(w->loop, deadline_ns);
     if (PROKIO_LIKELY(rc >= 0)) {
         *failures = 0;
         return true;
