@@ -181,4 +181,8 @@ void prokio__op_cancel(struct prokio__op *op);
 struct prokio__worker;
 void prokio__op_native_complete(struct prokio__worker *w, prokio_backend_op_t *bop);
 
+/* Frees the native-op records w keeps for reuse. Thread: after w's loop
+ * stopped (prokio__worker_fini). */
+void prokio__op_native_fini_worker(struct prokio__worker *w);
+
 #endif

@@ -20,6 +20,7 @@
 #include "error_internal.h"
 #include "fd.h"
 #include "log.h"
+#include "op.h"
 #include "platform.h"
 #include "runtime.h"
 #include "task.h"
@@ -341,6 +342,7 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
 
 void prokio__worker_fini(struct prokio__worker *w)
 {
+    prokio__op_native_fini_worker(w);
     prokio__pool_fini(&w->pool);
     prokio__pool_fini(&w->objects);
     free(w->loop);
