@@ -9,7 +9,9 @@
  * a level-triggered backend does not report a writable socket for ever.
  * The narrowing waits until the backend's wait (or, on a host that cannot
  * block, its callback) has returned: the core never calls back into a
- * backend from inside host->watch_ready. */
+ * backend from inside host->watch_ready. A worker thread narrows just
+ * before its next wait, once the woken tasks have run: a task that waits
+ * again for what was reported keeps its interest, with no backend call. */
 #ifndef PROKIO_CORE_FD_H
 #define PROKIO_CORE_FD_H
 

@@ -89,6 +89,8 @@ struct prokio__io {
     struct prokio__fileref *file; /* files: the descriptor, shared with pool calls */
     uintptr_t io_waker;           /* a task waiting for the io itself (close, order) */
     bool closing;                 /* close_poll began: no new op starts */
+    bool stream;                  /* a stream socket (TCP, Unix stream) */
+    bool drained;                 /* stream: the last recv came back short (op.c) */
 };
 
 struct prokio__op {
@@ -178,5 +180,9 @@ void prokio__op_cancel(struct prokio__op *op);
  * Thread: the worker's, inside the backend's wait. */
 struct prokio__worker;
 void prokio__op_native_complete(struct prokio__worker *w, prokio_backend_op_t *bop);
+
+/* Frees the native-op records w keeps for reuse. Thread: after w's loop
+ * stopped (prokio__worker_fini). */
+void prokio__op_native_fini_worker(struct prokio__worker *w);
 
 #endif

@@ -105,11 +105,22 @@ bool prokio__op_native_open_ok(const struct prokio__op *op, prokio_cx_t *cx)
  * ints, and io_uring takes 32-bit lengths for read and write. */
 #define RW_MAX ((size_t)0x7ffff000)
 
-static struct prokio__nrec *rec_new(unsigned kind, size_t extra)
+/* Records without a path (all but open's) are kept on a per-worker free
+ * list, up to NREC_KEEP: a server does two native ops per message, and a
+ * malloc and a free for each cost more than the rest of the op's
+ * bookkeeping. */
+#define NREC_KEEP 256
+
+static struct prokio__nrec *rec_new(struct prokio__worker *w, unsigned kind, size_t extra)
 {
-    struct prokio__nrec *r = calloc(1, sizeof *r + extra);
-    if (r == NULL)
+    struct prokio__nrec *r = extra == 0 ? w->nrec_free : NULL;
+    if (r) {
+        w->nrec_free = r->next;
+        w->nrec_free_count--;
+        memset(r, 0, sizeof *r);
+    } else if ((r = calloc(1, sizeof *r + extra)) == NULL) {
         return NULL;
+    }
     r->kind = kind;
     r->bop.size = sizeof r->bop;
     r->bop.kind = bkind_of(kind);
@@ -127,12 +138,36 @@ static void rec_unlink(struct prokio__nrec *r)
     }
 }
 
+/* Frees r, or keeps it for the next op of its worker (only there: a
+ * record settled elsewhere, after the runtime shut down, is freed). */
+static void rec_release(struct prokio__nrec *r)
+{
+    struct prokio__worker *w = r->w;
+    if (r->kind != K_OPEN && w && prokio__tls_worker == w && w->nrec_free_count < NREC_KEEP) {
+        r->next = w->nrec_free;
+        w->nrec_free = r;
+        w->nrec_free_count++;
+        return;
+    }
+    free(r);
+}
+
 static void rec_free(struct prokio__nrec *r)
 {
     rec_unlink(r);
     if (r->waker)
         prokio__waker_release(r->waker);
-    free(r);
+    rec_release(r);
+}
+
+void prokio__op_native_fini_worker(struct prokio__worker *w)
+{
+    while (w->nrec_free) {
+        struct prokio__nrec *r = w->nrec_free;
+        w->nrec_free = r->next;
+        free(r);
+    }
+    w->nrec_free_count = 0;
 }
 
 static int submit(struct prokio__op *op, struct prokio__io *io, struct prokio__nrec *r,
@@ -143,7 +178,7 @@ static int submit(struct prokio__op *op, struct prokio__io *io, struct prokio__n
     int rc = w->vt->op_submit(w->loop, &r->bop);
     if (rc < 0) {
         unsigned kind = r->kind;
-        free(r);
+        rec_release(r);
         return prokio__op_end(op, prokio__error(rc, "%s: backend %s refused the operation: %s",
                                                 prokio__op_who(kind), w->vt->name,
                                                 prokio_strerror(rc)));
@@ -174,7 +209,7 @@ int prokio__op_native_start(struct prokio__op *op, struct prokio__io *io, unsign
                             size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen,
                             prokio_cx_t *cx)
 {
-    struct prokio__nrec *r = rec_new(kind, 0);
+    struct prokio__nrec *r = rec_new(cx->worker, kind, 0);
     if (r == NULL)
         return prokio__op_end(op,
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
@@ -206,7 +241,7 @@ int prokio__op_native_connect(struct prokio__op *op, struct prokio__io *io,
                                                 "prokio__op_connect_poll: addrlen %u is larger "
                                                 "than any address",
                                                 (unsigned)addrlen));
-    struct prokio__nrec *r = rec_new(K_CONNECT, 0);
+    struct prokio__nrec *r = rec_new(cx->worker, K_CONNECT, 0);
     if (r == NULL)
         return prokio__op_end(op, prokio__error(PROKIO_ENOMEM, "prokio__op_connect_poll: no "
                                                                "memory"));
@@ -220,7 +255,7 @@ int prokio__op_native_connect(struct prokio__op *op, struct prokio__io *io,
 int prokio__op_native_file(struct prokio__op *op, struct prokio__io *io, unsigned kind, void *buf,
                            size_t len, uint64_t offset, bool datasync, prokio_cx_t *cx)
 {
-    struct prokio__nrec *r = rec_new(kind, 0);
+    struct prokio__nrec *r = rec_new(cx->worker, kind, 0);
     if (r == NULL)
         return prokio__op_end(op,
                               prokio__error(PROKIO_ENOMEM, "%s: no memory", prokio__op_who(kind)));
@@ -236,7 +271,7 @@ int prokio__op_native_open(struct prokio__op *op, const char *path, int flags, m
                            prokio_cx_t *cx)
 {
     size_t n = strlen(path) + 1;
-    struct prokio__nrec *r = rec_new(K_OPEN, n);
+    struct prokio__nrec *r = rec_new(cx->worker, K_OPEN, n);
     if (r == NULL)
         return prokio__op_end(op, prokio__error(PROKIO_ENOMEM, "prokio__op_open_poll: no memory"));
     memcpy(r->path, path, n);
@@ -249,7 +284,7 @@ int prokio__op_native_open(struct prokio__op *op, const char *path, int flags, m
 
 int prokio__op_native_close(struct prokio__op *op, int fileno, prokio_cx_t *cx)
 {
-    struct prokio__nrec *r = rec_new(K_CLOSE, 0);
+    struct prokio__nrec *r = rec_new(cx->worker, K_CLOSE, 0);
     if (r == NULL) {
         /* The descriptor must go anyway. */
         int rc = close(fileno) < 0 && errno != EINTR ? -errno : 0;
@@ -414,5 +449,9 @@ bool prokio__io_native_pending(const struct prokio__io *io)
 void prokio__op_native_complete(struct prokio__worker *w, prokio_backend_op_t *bop)
 {
     (void)w, (void)bop;
+}
+void prokio__op_native_fini_worker(struct prokio__worker *w)
+{
+    (void)w;
 }
 #endif

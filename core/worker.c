@@ -20,6 +20,7 @@
 #include "error_internal.h"
 #include "fd.h"
 #include "log.h"
+#include "op.h"
 #include "platform.h"
 #include "runtime.h"
 #include "task.h"
@@ -103,9 +104,16 @@ static unsigned run_ready(struct prokio__worker *w, unsigned budget)
  * worker has then stopped (its tasks ended with the backend's code). */
 static bool wait_backend(struct prokio__worker *w, uint64_t deadline_ns, unsigned *failures)
 {
-    int rc = w->vt->wait(w->loop, deadline_ns);
+    /* Level-triggered loops: the interest of the registrations reported
+     * since the last wait narrows to what is still awaited now, after the
+     * woken tasks ran, not as soon as the wait returned: a task that reads
+     * and then waits again (a server's loop) finds its interest still there,
+     * where narrowing at once would cost two backend calls per report
+     * (epoll_ctl for libuv). Before the wait, so that nothing unawaited can
+     * make it return at once for ever. */
     if (w->fds_to_narrow)
         prokio__fd_narrow_interest(w);
+    int rc = w->vt->wait(w->loop, deadline_ns);
     if (PROKIO_LIKELY(rc >= 0)) {
         *failures = 0;
         return true;
@@ -334,6 +342,7 @@ int prokio__worker_start(struct prokio__worker *w, struct prokio_runtime *rt, un
 
 void prokio__worker_fini(struct prokio__worker *w)
 {
+    prokio__op_native_fini_worker(w);
     prokio__pool_fini(&w->pool);
     prokio__pool_fini(&w->objects);
     free(w->loop);

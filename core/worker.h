@@ -40,6 +40,9 @@ struct prokio__worker {
     pthread_t thread;
     struct prokio__pool pool;    /* tasks (header + frame) */
     struct prokio__pool objects; /* small channel objects made here (oneshots): no malloc */
+    /* op_native.c's records kept for reuse (a free list): no malloc per op. */
+    struct prokio__nrec *nrec_free;
+    uint32_t nrec_free_count;
 
     /* Written by other threads: kept off the owner's cache lines. */
     _Alignas(PROKIO_CACHELINE) _Atomic(struct prokio_task *) remote;
