@@ -306,6 +306,16 @@ void test_net_accept_emfile(void **state)
 {
     (void)state;
     NET_SKIP_ON_WASM();
+    if (test_under_valgrind()) {
+        /* Valgrind emulates the lowered limit: the kernel's accept (whose
+         * real limit is valgrind's own, higher one) takes the connection
+         * with a descriptor above the emulated limit, which valgrind then
+         * closes, answering EMFILE: the connection is lost before the
+         * runtime sees it. The sanitizer builds run this test. */
+        print_message("# SKIP under valgrind: it closes descriptors accepted above its emulated "
+                      "RLIMIT_NOFILE, losing the connections\n");
+        skip();
+    }
     prokio_runtime_t *rt = test_runtime(1);
     prokio_addr_t addr;
     struct acceptor *f = calloc(1, sizeof *f);
