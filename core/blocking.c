@@ -68,6 +68,7 @@ struct prokio__blocking {
     pthread_cond_t gone; /* a thread ended */
     struct job *head, *tail;
     unsigned threads, idle, max;
+    unsigned queued, running; /* jobs in the queue, jobs being run (stats) */
     uint64_t keep_alive_ns;
     bool shutdown;
 };
@@ -101,6 +102,7 @@ static void unqueue(struct prokio__blocking *p, struct job *j)
     else
         p->tail = j->prev;
     j->prev = j->next = NULL;
+    p->queued--;
 }
 
 static void deadline_in(struct timespec *ts, uint64_t ns)
@@ -130,6 +132,7 @@ static void *pool_thread(void *arg)
             continue;
         }
         unqueue(p, j);
+        p->running++;
         atomic_store_explicit(&j->state, RUNNING, memory_order_relaxed);
         pthread_mutex_unlock(&p->lock);
 
@@ -137,6 +140,7 @@ static void *pool_thread(void *arg)
             j->done(j->arg, j->fn(j->arg));
             job_unref(j);
             pthread_mutex_lock(&p->lock);
+            p->running--;
             continue;
         }
         j->result = j->fn(j->frame);
@@ -147,6 +151,7 @@ static void *pool_thread(void *arg)
         job_unref(j);
 
         pthread_mutex_lock(&p->lock);
+        p->running--;
     }
     p->threads--;
     pthread_cond_broadcast(&p->gone);
@@ -238,6 +243,7 @@ static void submit(struct prokio__blocking *p, struct job *j)
     else
         p->head = j;
     p->tail = j;
+    p->queued++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
 }
@@ -382,6 +388,20 @@ void prokio__blocking_shutdown(prokio_runtime_t *rt)
     pthread_mutex_unlock(&p->lock);
 }
 
+void prokio__blocking_stats(prokio_runtime_t *rt, uint64_t counts[4])
+{
+    struct prokio__blocking *p = atomic_load_explicit(&rt->blocking, memory_order_acquire);
+    counts[0] = counts[1] = counts[2] = counts[3] = 0;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    counts[0] = p->threads;
+    counts[1] = p->idle;
+    counts[2] = p->queued;
+    counts[3] = p->running;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void prokio__blocking_free(prokio_runtime_t *rt)
 {
     struct prokio__blocking *p = atomic_load_explicit(&rt->blocking, memory_order_acquire);
@@ -418,6 +438,12 @@ int prokio__blocking_call(prokio_runtime_t *rt, prokio_blocking_fn fn,
 void prokio__blocking_shutdown(prokio_runtime_t *rt)
 {
     (void)rt;
+}
+
+void prokio__blocking_stats(prokio_runtime_t *rt, uint64_t counts[4])
+{
+    (void)rt;
+    counts[0] = counts[1] = counts[2] = counts[3] = 0;
 }
 
 void prokio__blocking_free(prokio_runtime_t *rt)

@@ -25,6 +25,11 @@ int prokio__blocking_call(prokio_runtime_t *rt, int (*fn)(void *arg), prokio__bl
  * shutdown). Thread: the one shutting rt down, after the workers stopped. */
 void prokio__blocking_shutdown(prokio_runtime_t *rt);
 
+/* The pool's threads, idle threads, queued jobs and running jobs, read
+ * under its lock (all zero before its first use). Thread: any, until
+ * prokio__blocking_free. */
+void prokio__blocking_stats(prokio_runtime_t *rt, uint64_t counts[4]);
+
 /* Frees the pool. Thread: the one freeing rt, after the shutdown. */
 void prokio__blocking_free(prokio_runtime_t *rt);
 

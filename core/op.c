@@ -173,6 +173,7 @@ static void op_wait(struct prokio__op *op, struct prokio__io *io, unsigned state
             op->next->pprev = &op->next;
         op->pprev = &io->waiting;
         io->waiting = op;
+        PROKIO__OWNER_ADD(io->worker->ops_waiting, 1);
     }
     op->state = (uint8_t)state;
     op->dir = (uint8_t)dir;
@@ -182,6 +183,7 @@ static void op_wait(struct prokio__op *op, struct prokio__io *io, unsigned state
 
 static void op_unwait(struct prokio__op *op)
 {
+    PROKIO__OWNER_ADD(op->io->worker->ops_waiting, -1);
     *op->pprev = op->next;
     if (op->next)
         op->next->pprev = op->pprev;
@@ -630,6 +632,7 @@ struct prec {
     int flags;
     mode_t mode;
     bool datasync;
+    _Atomic int64_t *pool_ops;         /* the runtime's count (stats.c) while on the pool */
     _Alignas(16) unsigned char data[]; /* read/write bytes, or open's path */
 };
 
@@ -677,6 +680,7 @@ static void prec_done(void *arg, int result)
 {
     struct prec *p = arg;
     p->result = result;
+    atomic_fetch_sub_explicit(p->pool_ops, 1, memory_order_relaxed);
     atomic_store_explicit(&p->done, 1, memory_order_seq_cst);
     prokio__waker_slot_wake(&p->waker);
     prec_unref(p);
@@ -729,9 +733,13 @@ static int pool_start(struct prokio__op *op, struct prokio__io *io, unsigned kin
 static int pool_submit(struct prokio__op *op, prokio_cx_t *cx)
 {
     struct prec *p = op->rec;
+    /* Counted before the call: prec_done may run before it returns. */
+    p->pool_ops = &cx->worker->rt->pool_ops;
+    atomic_fetch_add_explicit(p->pool_ops, 1, memory_order_relaxed);
     int rc = prokio__blocking_call(cx->worker->rt, prec_run, prec_done, p);
     if (rc < 0) {
         const char *who = prokio__op_who(p->kind); /* p is freed below */
+        atomic_fetch_sub_explicit(p->pool_ops, 1, memory_order_relaxed); /* done never runs */
         p->taken = true;
         atomic_store_explicit(&p->refs, 1, memory_order_relaxed);
         prec_unref(p);

@@ -194,7 +194,7 @@ static int submit(struct prokio__op *op, struct prokio__io *io, struct prokio__n
     r->op = op;
     r->task = cx->task;
     prokio__task_pin(r->task);
-    w->native_ops++;
+    PROKIO__OWNER_ADD(w->native_ops, 1);
     r->waker = prokio__waker_clone(prokio__cx_waker(cx));
     op->state = NATIVE;
     op->kind = (uint8_t)r->kind;
@@ -330,7 +330,7 @@ void prokio__op_native_complete(struct prokio__worker *w, prokio_backend_op_t *b
     struct prokio__io *io = r->io;
     r->task = NULL;
     r->done = true;
-    r->w->native_ops--;
+    PROKIO__OWNER_ADD(r->w->native_ops, -1);
     if (r->op) {
         uintptr_t waker = r->waker;
         r->waker = 0;

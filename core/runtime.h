@@ -15,6 +15,7 @@ struct prokio_runtime {
     unsigned nworkers;
     struct prokio__worker **workers;
     _Atomic int64_t fd_count; /* prokio_fd_t not yet freed */
+    _Atomic int64_t pool_ops; /* op.c's file calls on the blocking pool, not yet done */
     /* Who keeps the memory (runtime.c): bit 0 the creator (until its
      * prokio_runtime_free), the rest counts clones in steps of 2. */
     _Atomic uint64_t refs;

@@ -130,12 +130,14 @@ static void finish(struct prokio_task *t, int result, bool running)
         n = (s | TASK_ENDING) & ~(TASK_RUNNING | TASK_NOTIFIED);
     } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, n, memory_order_acq_rel,
                                                     memory_order_relaxed));
-    prokio__task_worker(t)->ending++;
+    struct prokio__worker *w = prokio__task_worker(t);
+    PROKIO__OWNER_ADD(w->ending, 1);
 }
 
 void prokio__task_end_deferred(struct prokio_task *t)
 {
-    prokio__task_worker(t)->ending--;
+    struct prokio__worker *w = prokio__task_worker(t);
+    PROKIO__OWNER_ADD(w->ending, -1);
     finish_final(t, t->u.result, false, true);
 }
 
@@ -176,7 +178,7 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
     if (PROKIO_UNLIKELY(prev & (TASK_CANCELLED | TASK_ENDING))) {
         if (prev & TASK_ENDING) {
             if (TASK_PINS(prev) == 0) {
-                w->ending--;
+                PROKIO__OWNER_ADD(w->ending, -1);
                 finish_final(t, t->u.result, true, true);
                 return;
             }
@@ -218,6 +220,9 @@ void prokio__task_run(struct prokio__worker *w, struct prokio_task *t)
 
 void prokio__task_end(struct prokio_task *t, int result)
 {
+    /* Out of the live count as at a poll's end (prokio_runtime_stats_read
+     * reads zero tasks after a shutdown). */
+    live_add(prokio__task_worker(t), -1);
     finish(t, result, false);
 }
 

@@ -24,14 +24,15 @@ struct prokio__worker {
     struct prokio__clock *clock; /* the runtime's (clock_pause.c) */
     uint64_t clock_floor;        /* the last virtual time read here: never go back */
     unsigned index;
-    bool edge;           /* the loop's reports are edge-triggered */
-    bool nonblocking;    /* the host drives this worker (CAP_NONBLOCKING_HOST) */
-    bool driving;        /* inside host->drive */
-    bool dispatching;    /* inside host->watch_ready: call nothing of the backend */
-    bool shutting_down;  /* shutdown.c: scheduling onto this worker is off */
-    uint32_t fd_count;   /* live registrations; when 0, busy loops skip I/O polls */
-    uint32_t ending;     /* ENDING tasks (task.h): pinned by native operations */
-    uint32_t native_ops; /* native operations submitted, not completed (op_native.c) */
+    bool edge;            /* the loop's reports are edge-triggered */
+    bool nonblocking;     /* the host drives this worker (CAP_NONBLOCKING_HOST) */
+    bool driving;         /* inside host->drive */
+    bool dispatching;     /* inside host->watch_ready: call nothing of the backend */
+    bool shutting_down;   /* shutdown.c: scheduling onto this worker is off */
+    uint32_t fd_count;    /* live registrations; when 0, busy loops skip I/O polls */
+    uint32_t ending;      /* ENDING tasks (task.h): pinned by native operations */
+    uint32_t native_ops;  /* native operations submitted, not completed (op_native.c) */
+    uint32_t ops_waiting; /* emulated operations waiting for readiness (op.c) */
     struct prokio_fd *fds;
     struct prokio_fd *fds_to_narrow; /* level-triggered: interest to update after the wait */
     const prokio_backend_vtable_t *vt;
@@ -54,6 +55,11 @@ struct prokio__worker {
     _Atomic int idle;               /* clock_pause.c: parked while paused */
     _Atomic uint64_t idle_deadline; /* clock_pause.c: its next timer then */
 };
+
+/* Changes a counter that only the worker's thread writes and any thread
+ * may read (prokio_runtime_stats_read, stats.c): a relaxed store of the
+ * new value, no read-modify-write (the owner is the only writer). */
+#define PROKIO__OWNER_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
 /* The worker that owns a task (found from the task's address). */
 static inline struct prokio__worker *prokio__task_worker(const struct prokio_task *t)

@@ -19,6 +19,7 @@
  *   prokio/net.h       TCP, UDP and Unix sockets, addresses
  *   prokio/resolve.h   name resolution (getaddrinfo) on the blocking pool
  *   prokio/file.h      files: open, read and write at offsets, fsync, close
+ *   prokio/stats.h     what a runtime has alive: tasks, I/O operations, pools
  *   prokio/coro.h      the coroutine macros
  *   prokio/js.h        JavaScript interop (WebAssembly; ENOTSUP natively)
  *   prokio/error.h     error codes and messages
@@ -150,6 +151,7 @@
 #include <prokio/net.h>
 #include <prokio/resolve.h>
 #include <prokio/file.h>
+#include <prokio/stats.h>
 #include <prokio/coro.h>
 #include <prokio/js.h>
 

@@ -59,6 +59,14 @@ static inline unsigned test_timeout_scale(void)
 #define TEST_SANITIZED 0
 #endif
 
+/* True when the program runs under valgrind, which preloads its
+ * vgpreload_*.so into the program. */
+static inline bool test_under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre != NULL && strstr(pre, "vgpreload") != NULL;
+}
+
 /* Stress tests run a tenth of their counts when this says true: under the
  * sanitizers, or under valgrind (which CI runs with a timeout scale > 1),
  * and say so in their output. */

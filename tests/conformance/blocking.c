@@ -253,6 +253,9 @@ void test_blocking_keep_alive(void **state)
     TEST_SKIP_ON_WASM("no threads on WebAssembly");
 #ifndef __EMSCRIPTEN__
     prokio_runtime_t *rt = pool_runtime(1, 0, 20);
+    /* A detached pool thread of an earlier test's runtime may still be
+     * leaving the process (its pool stopped counting it already): the
+     * count is compared with "at most the baseline". */
     int base = thread_count();
     for (int round = 0; round < 2; round++) {
         struct job j = {.in = 7};
@@ -267,7 +270,7 @@ void test_blocking_keep_alive(void **state)
             nanosleep(&ms, NULL);
             waited_ms++;
         }
-        assert_int_equal(thread_count(), base);
+        assert_true(thread_count() <= base);
     }
     test_runtime_free(rt);
 #endif

@@ -474,7 +474,14 @@ const char *conf_expected_backend(void);
     X(net_abort_blocked)                                                                           \
     X(net_accept_emfile)                                                                           \
     X(net_exdev)                                                                                   \
-    X(net_close_after_abandon)
+    X(net_close_after_abandon)                                                                     \
+    /* stats.c */                                                                                  \
+    X(stats_idle_and_sizes)                                                                        \
+    X(stats_tasks)                                                                                 \
+    X(stats_read_completes)                                                                        \
+    X(stats_read_aborted)                                                                          \
+    X(stats_blocking_pool)                                                                         \
+    X(stats_file_open)
 
 #define CONF_DECLARE(name) void test_##name(void **state);
 CONF_TESTS(CONF_DECLARE)

@@ -306,6 +306,18 @@ void test_net_accept_emfile(void **state)
 {
     (void)state;
     NET_SKIP_ON_WASM();
+    if (test_under_valgrind()) {
+        /* Valgrind emulates the lowered limit: the kernel's accept (whose
+         * real limit is valgrind's own, higher one) takes the connection
+         * with a descriptor above the emulated limit, which valgrind then
+         * closes, answering EMFILE: the connection is lost before the
+         * runtime sees it. The sanitizer builds run this test. */
+        /* (Not cmocka's skip(): its TAP line, "not ok N # SKIP", counts as
+         * a failure for automake's driver.) */
+        print_message("# not run under valgrind: it closes descriptors accepted above its "
+                      "emulated RLIMIT_NOFILE, losing the connections\n");
+        return;
+    }
     prokio_runtime_t *rt = test_runtime(1);
     prokio_addr_t addr;
     struct acceptor *f = calloc(1, sizeof *f);

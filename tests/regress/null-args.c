@@ -1312,6 +1312,16 @@ static int c_net_udp(struct env *e)
     return 0;
 }
 
+/* issue 8: prokio/stats.h */
+static int c_runtime_stats(struct env *e)
+{
+    prokio_runtime_stats_t st = PROKIO_RUNTIME_STATS_INIT;
+    EXPECT_EINVAL(prokio_runtime_stats_read(NULL, &st), "prokio_runtime_stats_read", "rt");
+    EXPECT_EINVAL(prokio_runtime_stats_read(e->rt, NULL), "prokio_runtime_stats_read", "stats");
+    CHECK(prokio_runtime_stats_read(e->rt, &st) == 0);
+    return 0;
+}
+
 static const struct entry table[] = {
     /* prokio/error.h, prokio/version.h; prokio_runtime_current */
     {"prokio_strerror prokio_err_name prokio_last_error prokio_version_string prokio_version "
@@ -1470,6 +1480,8 @@ static const struct entry table[] = {
      "prokio_udp_recv_from_poll prokio_udp_send_poll prokio_udp_recv_poll prokio_udp_local_addr "
      "prokio_udp_peer_addr prokio_udp_fileno prokio_udp_close_poll prokio_udp_free",
      c_net_udp, TASK},
+    /* issue 8: prokio/stats.h */
+    {"prokio_runtime_stats_read", c_runtime_stats, RUNTIME},
 };
 
 enum { NENTRIES = sizeof table / sizeof *table };
