@@ -165,7 +165,6 @@ int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
     if (rc < 0)
         return prokio__error(rc, "%s: cannot use descriptor %d on worker %u: %s", fn, s->fd,
                              cx->worker->index, prokio_strerror(rc));
-    s->io.stream = s->type == SOCK_STREAM;
     s->bound = true;
     return 0;
 }

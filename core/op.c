@@ -482,28 +482,12 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
                prokio__op_native_ok(op, io, kind, cx)) {
         return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, NULL, NULL, cx);
     }
-    /* A stream whose last recv came back short was drained then, and no
-     * readiness came since: the call would say EAGAIN, so wait at once. */
-    bool known_empty = rx && io->drained && io->fd && !(io->fd->ready & PROKIO_READABLE);
     for (;;) {
-        r = known_empty ? -EAGAIN : sock_call(kind, io->fileno, a);
-        known_empty = false;
+        r = sock_call(kind, io->fileno, a);
         if (r == -EINTR)
             continue;
-        if (r != -EAGAIN && r != -EWOULDBLOCK) {
-            /* A short read emptied a stream's receive queue (Tokio's rule
-             * too): the next recv waits for the report of new bytes (from
-             * a later wait: every report after this sets the bit again)
-             * instead of making a system call that would say EAGAIN. Only
-             * once there is a registration, which the first EAGAIN makes. */
-            if (rx) {
-                io->drained =
-                    io->stream && io->fd && r > 0 && (size_t)r < a->len && !(a->flags & MSG_PEEK);
-                if (io->drained)
-                    prokio_fd_clear_ready(io->fd, PROKIO_READABLE);
-            }
+        if (r != -EAGAIN && r != -EWOULDBLOCK)
             return prokio__op_end(op, r < 0 ? sys_error(who, io->fileno, r) : r);
-        }
         r = await_ready(op, io, WAITING, dir, cx, who);
         if (r == PROKIO_PENDING) {
             prokio__coop_restore(cx);

@@ -89,8 +89,6 @@ struct prokio__io {
     struct prokio__fileref *file; /* files: the descriptor, shared with pool calls */
     uintptr_t io_waker;           /* a task waiting for the io itself (close, order) */
     bool closing;                 /* close_poll began: no new op starts */
-    bool stream;                  /* a stream socket (TCP, Unix stream) */
-    bool drained;                 /* stream: the last recv came back short (op.c) */
 };
 
 struct prokio__op {
