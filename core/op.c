@@ -722,7 +722,7 @@ static int pool_submit(struct prokio__op *op, prokio_cx_t *cx)
     atomic_fetch_add_explicit(p->pool_ops, 1, memory_order_relaxed);
     int rc = prokio__blocking_call(cx->worker->rt, prec_run, prec_done, p);
     if (rc < 0) {
-        const char *who = prokio__op_who(p->kind); /* p is freed below */
+        const char *who = prokio__op_who(p->kind);                       /* p is freed below */
         atomic_fetch_sub_explicit(p->pool_ops, 1, memory_order_relaxed); /* done never runs */
         p->taken = true;
         atomic_store_explicit(&p->refs, 1, memory_order_relaxed);

@@ -385,7 +385,6 @@ static int step_poll(void *frame, prokio_cx_t *cx)
 }
 #endif
 
-
 /* A read at the position, aborted while in flight: the position moved
  * only if the reader saw the result, so the next read gets the bytes
  * right after what the reader got, none skipped or repeated. In round 1
