@@ -163,6 +163,10 @@ void prokio__fd_ready(struct prokio__worker *w, prokio_backend_watch_t *watch, u
     unsigned ev = events & BOTH;
     if (events & (PROKIO_BACKEND_ERROR | PROKIO_BACKEND_HANGUP))
         ev = BOTH; /* let the next system call say what happened */
+    if (events & (PROKIO_BACKEND_ERROR | PROKIO_BACKEND_HANGUP | PROKIO_BACKEND_RDHUP)) {
+        ev |= PROKIO_READABLE;
+        fd->read_closed = true;
+    }
     fd->ready |= ev;
     if (ev & PROKIO_READABLE)
         wake_slot(&fd->reader);

@@ -27,10 +27,11 @@ struct prokio_fd {
     struct prokio_fd *prev, *next; /* the worker's registrations */
     struct prokio_fd *next_to_narrow;
     int fileno;
-    uint32_t magic;                     /* PROKIO__FD_MAGIC until freed (debug builds check it) */
-    unsigned interest;                  /* what the backend watches */
-    unsigned ready;                     /* cached readiness, PROKIO_READABLE | PROKIO_WRITABLE */
-    bool to_narrow;                     /* on the worker's fds_to_narrow list */
+    uint32_t magic;    /* PROKIO__FD_MAGIC until freed (debug builds check it) */
+    unsigned interest; /* what the backend watches */
+    unsigned ready;    /* cached readiness, PROKIO_READABLE | PROKIO_WRITABLE */
+    bool to_narrow;    /* on the worker's fds_to_narrow list */
+    bool read_closed;  /* reported RDHUP, HANGUP or ERROR: reads never block again (sticky) */
     uintptr_t reader, writer;           /* wakers of the tasks waiting, 0 when none */
     _Alignas(16) unsigned char watch[]; /* the backend's watch_size bytes */
 };

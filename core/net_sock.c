@@ -165,6 +165,7 @@ int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
     if (rc < 0)
         return prokio__error(rc, "%s: cannot use descriptor %d on worker %u: %s", fn, s->fd,
                              cx->worker->index, prokio_strerror(rc));
+    s->io.tcp = s->type == SOCK_STREAM && (s->family == AF_INET || s->family == AF_INET6);
     s->bound = true;
     return 0;
 }

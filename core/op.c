@@ -445,6 +445,27 @@ static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind,
     return GO_ON;
 }
 
+/* Tokio's rule, one system call less per message: a read on a TCP socket
+ * that returns fewer bytes than asked emptied the receive queue, so the
+ * next read waits for the next readiness report instead of asking the
+ * kernel to hear EAGAIN. It holds because new bytes make a new report
+ * (edge) or the report repeats (level), and an end of stream that came
+ * with the bytes read is known from RDHUP (fd->read_closed). Only TCP:
+ * a Unix stream read also stops short before bytes that carry descriptors
+ * or other credentials, with more queued and no new report to come. Not
+ * for MSG_PEEK (it empties nothing), nor before the registration exists
+ * (the first EAGAIN makes it). Known limit, Tokio's too: a read stops
+ * short at TCP urgent data (MSG_OOB from the peer), and the bytes after
+ * it wait for the next report. The wake-up this rule once lost, and its
+ * test: tests/regress/short-read-then-eof.c. */
+static void note_short_read(struct prokio__io *io, const struct sock_args *a, int r)
+{
+    io->drained = io->tcp && io->fd && io->worker->short_read_empties && r > 0 &&
+                  (size_t)r < a->len && !(a->flags & (MSG_PEEK | MSG_OOB));
+    if (io->drained)
+        prokio_fd_clear_ready(io->fd, PROKIO_READABLE);
+}
+
 static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind,
                      const struct sock_args *a, prokio_cx_t *cx)
 {
@@ -482,12 +503,20 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
                prokio__op_native_ok(op, io, kind, cx)) {
         return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, NULL, NULL, cx);
     }
+    /* A TCP socket whose last read came back short was empty then; unless
+     * a report came since, a read now would say EAGAIN: wait at once. */
+    bool known_empty =
+        rx && io->drained && !(io->fd->ready & PROKIO_READABLE) && !io->fd->read_closed;
     for (;;) {
-        r = sock_call(kind, io->fileno, a);
+        r = known_empty ? -EAGAIN : sock_call(kind, io->fileno, a);
+        known_empty = false;
         if (r == -EINTR)
             continue;
-        if (r != -EAGAIN && r != -EWOULDBLOCK)
+        if (r != -EAGAIN && r != -EWOULDBLOCK) {
+            if (rx)
+                note_short_read(io, a, r);
             return prokio__op_end(op, r < 0 ? sys_error(who, io->fileno, r) : r);
+        }
         r = await_ready(op, io, WAITING, dir, cx, who);
         if (r == PROKIO_PENDING) {
             prokio__coop_restore(cx);

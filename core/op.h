@@ -89,6 +89,8 @@ struct prokio__io {
     struct prokio__fileref *file; /* files: the descriptor, shared with pool calls */
     uintptr_t io_waker;           /* a task waiting for the io itself (close, order) */
     bool closing;                 /* close_poll began: no new op starts */
+    bool tcp;                     /* a TCP stream: a short read empties it (op.c) */
+    bool drained;                 /* tcp: the last read came back short */
 };
 
 struct prokio__op {

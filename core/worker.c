@@ -242,6 +242,10 @@ static int init_loop(struct prokio__worker *w)
                              prokio_strerror(rc), prokio_err_name(rc));
     w->caps = caps & w->vt->caps;
     w->edge = (w->caps & PROKIO_BACKEND_CAP_EDGE) != 0;
+    /* A level-triggered report repeats while bytes (or an end of stream)
+     * wait; an edge-triggered one only with RDHUP says that an end of
+     * stream came with bytes already read (backend.h, CAP_RDHUP). */
+    w->short_read_empties = !w->edge || (w->caps & PROKIO_BACKEND_CAP_RDHUP) != 0;
     return 0;
 }
 

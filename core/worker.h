@@ -24,15 +24,16 @@ struct prokio__worker {
     struct prokio__clock *clock; /* the runtime's (clock_pause.c) */
     uint64_t clock_floor;        /* the last virtual time read here: never go back */
     unsigned index;
-    bool edge;            /* the loop's reports are edge-triggered */
-    bool nonblocking;     /* the host drives this worker (CAP_NONBLOCKING_HOST) */
-    bool driving;         /* inside host->drive */
-    bool dispatching;     /* inside host->watch_ready: call nothing of the backend */
-    bool shutting_down;   /* shutdown.c: scheduling onto this worker is off */
-    uint32_t fd_count;    /* live registrations; when 0, busy loops skip I/O polls */
-    uint32_t ending;      /* ENDING tasks (task.h): pinned by native operations */
-    uint32_t native_ops;  /* native operations submitted, not completed (op_native.c) */
-    uint32_t ops_waiting; /* emulated operations waiting for readiness (op.c) */
+    bool edge;               /* the loop's reports are edge-triggered */
+    bool short_read_empties; /* a short TCP read may wait for the next report (op.c) */
+    bool nonblocking;        /* the host drives this worker (CAP_NONBLOCKING_HOST) */
+    bool driving;            /* inside host->drive */
+    bool dispatching;        /* inside host->watch_ready: call nothing of the backend */
+    bool shutting_down;      /* shutdown.c: scheduling onto this worker is off */
+    uint32_t fd_count;       /* live registrations; when 0, busy loops skip I/O polls */
+    uint32_t ending;         /* ENDING tasks (task.h): pinned by native operations */
+    uint32_t native_ops;     /* native operations submitted, not completed (op_native.c) */
+    uint32_t ops_waiting;    /* emulated operations waiting for readiness (op.c) */
     struct prokio_fd *fds;
     struct prokio_fd *fds_to_narrow; /* level-triggered: interest to update after the wait */
     const prokio_backend_vtable_t *vt;

@@ -181,9 +181,10 @@ static void rec_free(struct loop *l, struct rec *r)
     host->free(r);
 }
 
+/* POLLRDHUP with POLLIN: the peer's half-close is reported (CAP_RDHUP). */
 static unsigned poll_mask(unsigned events)
 {
-    return (events & PROKIO_BACKEND_READABLE ? POLLIN : 0) |
+    return (events & PROKIO_BACKEND_READABLE ? POLLIN | POLLRDHUP : 0) |
            (events & PROKIO_BACKEND_WRITABLE ? POLLOUT : 0);
 }
 
@@ -265,6 +266,8 @@ static void report(struct loop *l, struct rec *r, unsigned mask)
     if (mask & POLLOUT)
         ev |= PROKIO_BACKEND_WRITABLE;
     ev &= r->interest;
+    if ((mask & POLLRDHUP) && (ev & PROKIO_BACKEND_READABLE))
+        ev |= PROKIO_BACKEND_RDHUP;
     if (mask & POLLERR)
         ev |= PROKIO_BACKEND_ERROR;
     if (mask & POLLHUP)
@@ -739,7 +742,7 @@ static const prokio_backend_vtable_t vtable = {
     .abi_version = PROKIO_BACKEND_ABI_VERSION,
     .name = "uring",
     .version = "1.1 (liburing " LIBURING_VERSION ")",
-    .caps = PROKIO_BACKEND_CAP_EDGE | OP_CAPS | PROKIO_BACKEND_CAP_BATCH,
+    .caps = PROKIO_BACKEND_CAP_EDGE | OP_CAPS | PROKIO_BACKEND_CAP_BATCH | PROKIO_BACKEND_CAP_RDHUP,
     .loop_size = sizeof(struct loop),
     .watch_size = sizeof(struct watch),
     .loop_init = loop_init,

@@ -47,6 +47,9 @@
  * read only when the other side's minor is >= N and the pointer is not NULL.
  *
  * Changelog (newest first):
+ *   1.1  the RDHUP report bit and CAP_RDHUP (a backend that reports the
+ *        peer's half-close lets the core skip the read that would say
+ *        EAGAIN after a short one; see CAP_RDHUP).
  *   1.1  native operations: prokio_backend_op_t, vtable->op_submit and
  *        vtable->op_cancel, host->op_complete; the OP_* and BATCH
  *        capability bits may be set (see "Native operations" below).
@@ -99,11 +102,15 @@ extern "C" {
 
 /* Readiness events. READABLE and WRITABLE are interests and reports; ERROR
  * and HANGUP are reports only (the core wakes both directions on them and
- * lets the next system call say what happened). */
+ * lets the next system call say what happened). RDHUP (ABI 1.1, only from
+ * a backend with CAP_RDHUP) is a report that comes with READABLE: the peer
+ * shut down its writing side (POLLRDHUP, EPOLLRDHUP, EV_CLOSED), so reads
+ * will never block again. */
 #define PROKIO_BACKEND_READABLE 0x1u
 #define PROKIO_BACKEND_WRITABLE 0x2u
 #define PROKIO_BACKEND_ERROR    0x4u
 #define PROKIO_BACKEND_HANGUP   0x8u
+#define PROKIO_BACKEND_RDHUP    0x10u
 
 /* Capability bits (vtable->caps, refined per loop by loop_init).
  *
@@ -130,7 +137,18 @@ extern "C" {
  *
  * BATCH: ABI 1.1: op_submit only queues; wait() submits the queue (so one
  *   system call carries many operations). Informational: the core behaves
- *   the same either way. Leave it clear in 1.0. */
+ *   the same either way. Leave it clear in 1.0.
+ *
+ * RDHUP: ABI 1.1, for CAP_EDGE backends: every report of READABLE made
+ *   after the peer shut down its writing side carries PROKIO_BACKEND_RDHUP
+ *   (ask the kernel for POLLRDHUP / EPOLLRDHUP with READABLE interest), or
+ *   HANGUP. With it the core may, after a read that came back shorter than
+ *   asked on a TCP socket, wait for the next report instead of reading
+ *   again to hear EAGAIN (one system call less per message, as Tokio does):
+ *   new bytes make a new edge, and an end of stream that came with the
+ *   bytes already read is known from the flag. Without it (or without
+ *   CAP_EDGE, where a level-triggered report repeats anyway) the core reads
+ *   until EAGAIN. Leave it clear in 1.0. */
 #define PROKIO_BACKEND_CAP_EDGE             (UINT64_C(1) << 0)
 #define PROKIO_BACKEND_CAP_NONBLOCKING_HOST (UINT64_C(1) << 1)
 #define PROKIO_BACKEND_CAP_OP_READ          (UINT64_C(1) << 8)
@@ -143,6 +161,7 @@ extern "C" {
 #define PROKIO_BACKEND_CAP_OP_FSYNC         (UINT64_C(1) << 15)
 #define PROKIO_BACKEND_CAP_OP_OPEN          (UINT64_C(1) << 16)
 #define PROKIO_BACKEND_CAP_BATCH            (UINT64_C(1) << 17)
+#define PROKIO_BACKEND_CAP_RDHUP            (UINT64_C(1) << 18)
 
 /* XX(BIT, "name"): every capability bit with the name tools print
  * (prokio-info, prokio-backend-check). One table, so that a new bit is
@@ -159,13 +178,17 @@ extern "C" {
     XX(PROKIO_BACKEND_CAP_OP_CLOSE, "close")                                                       \
     XX(PROKIO_BACKEND_CAP_OP_FSYNC, "fsync")                                                       \
     XX(PROKIO_BACKEND_CAP_OP_OPEN, "open")                                                         \
-    XX(PROKIO_BACKEND_CAP_BATCH, "batch")
+    XX(PROKIO_BACKEND_CAP_BATCH, "batch")                                                          \
+    XX(PROKIO_BACKEND_CAP_RDHUP, "rdhup")
 
 /* Every bit of the table above, and the ones a 1.0 vtable leaves clear. */
 #define PROKIO_BACKEND__CAP_OR(bit, name) | (bit)
 #define PROKIO_BACKEND_CAPS_KNOWN         (0 PROKIO_BACKEND_CAP_MAP(PROKIO_BACKEND__CAP_OR))
 #define PROKIO_BACKEND_CAPS_RESERVED_1_0                                                           \
     (PROKIO_BACKEND_CAPS_KNOWN & ~(PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_NONBLOCKING_HOST))
+/* The bits that promise native operations (they need op_submit). */
+#define PROKIO_BACKEND_CAPS_OPS                                                                    \
+    (PROKIO_BACKEND_CAPS_RESERVED_1_0 & ~(PROKIO_BACKEND_CAP_BATCH | PROKIO_BACKEND_CAP_RDHUP))
 
 /* Writes caps as tools print them, "0x1 (edge)" or "0x0 (none)", into buf
  * (cap bytes, NUL-terminated, cut if needed) and returns buf. Thread: any. */
@@ -586,22 +609,21 @@ static inline int prokio_backend_vtable_check(const prokio_backend_vtable_t *vt,
             (unsigned long long)(vt->caps & ~(uint64_t)PROKIO_BACKEND_CAPS_KNOWN));
     if (minor == 0 && (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0))
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
-                               "vtable->caps sets 0x%llx, reserved in ABI 1.0 (OP_* and BATCH)",
+                               "vtable->caps sets 0x%llx, reserved in ABI 1.0 (OP_*, BATCH, RDHUP)",
                                (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0));
     if (minor >= 1 && vt->size < PROKIO_BACKEND_VTABLE_SIZE_1_1)
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->size is %u bytes, smaller than the %u bytes of ABI 1.1 "
                                "that vtable->abi_version claims",
                                (unsigned)vt->size, (unsigned)PROKIO_BACKEND_VTABLE_SIZE_1_1);
-    if (minor >= 1 && (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0 & ~PROKIO_BACKEND_CAP_BATCH) &&
-        (!vt->op_submit || !vt->op_cancel))
+    if (minor >= 1 && (vt->caps & PROKIO_BACKEND_CAPS_OPS) && (!vt->op_submit || !vt->op_cancel))
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->caps sets native operations (0x%llx) but vtable->%s is "
                                "NULL",
-                               (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0),
+                               (unsigned long long)(vt->caps & PROKIO_BACKEND_CAPS_OPS),
                                vt->op_submit ? "op_cancel" : "op_submit");
     if (minor >= 1 && (vt->caps & PROKIO_BACKEND_CAP_NONBLOCKING_HOST) &&
-        (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0))
+        (vt->caps & PROKIO_BACKEND_CAPS_RESERVED_1_0 & ~PROKIO_BACKEND_CAP_RDHUP))
         PROKIO_BACKEND__REFUSE(PROKIO_EBACKEND,
                                "vtable->caps sets native operations on a CAP_NONBLOCKING_HOST "
                                "backend: completions come from inside wait(), which it has not");

@@ -11,6 +11,8 @@
  *                              on every wait
  *   BROKEN_LOOP_SIZE_0         vtable->loop_size is 0
  *   BROKEN_LONG_NAME           a name of 33 characters, one over the limit
+ *   TEST_RDHUP                 edge, EPOLLRDHUP, CAP_RDHUP (ABI 1.1): must pass
+ *   BROKEN_RDHUP_UNASKED       claims CAP_RDHUP without asking for EPOLLRDHUP
  *
  * The correct variants are there so that a checker failing everything would
  * fail this test too. */
@@ -35,22 +37,35 @@
 #define NAME "bc-files"
 #elif defined BROKEN_LOOP_SIZE_0
 #define NAME "bc-loopsize0"
+#elif defined TEST_RDHUP
+#define NAME "bc-rdhup"
+#elif defined BROKEN_RDHUP_UNASKED
+#define NAME "bc-fakerdhup"
 #elif defined BROKEN_LONG_NAME
 #define NAME "bc-longname-abcdefghijklmnopqrstu" /* 33 characters */
 #else
 #define NAME "bc-level"
 #endif
 
-#if defined TEST_EDGE || defined BROKEN_LEVEL_CLAIMS_EDGE
+#if defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED
+#define CAPS    (PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_RDHUP)
+#define ABI_1_1 1
+#elif defined TEST_EDGE || defined BROKEN_LEVEL_CLAIMS_EDGE
 #define CAPS PROKIO_BACKEND_CAP_EDGE
 #else
 #define CAPS 0
 #endif
 
-#ifdef TEST_EDGE
+#if defined TEST_EDGE || defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED
 #define EPOLL_MODE EPOLLET
 #else
 #define EPOLL_MODE 0
+#endif
+
+#ifdef TEST_RDHUP
+#define RDHUP_ASKED EPOLLRDHUP
+#else
+#define RDHUP_ASKED 0u
 #endif
 
 #define NS_PER_MS UINT64_C(1000000)
@@ -148,9 +163,11 @@ static int timeout_ms(uint64_t now, uint64_t deadline_ns)
 
 static unsigned events_of(uint32_t e, unsigned interest)
 {
-    unsigned ev = (e & EPOLLIN ? PROKIO_BACKEND_READABLE : 0u) |
+    unsigned ev = (e & (EPOLLIN | EPOLLRDHUP) ? PROKIO_BACKEND_READABLE : 0u) |
                   (e & EPOLLOUT ? PROKIO_BACKEND_WRITABLE : 0u);
     ev &= interest;
+    if ((e & EPOLLRDHUP) && (ev & PROKIO_BACKEND_READABLE))
+        ev |= PROKIO_BACKEND_RDHUP;
     if (e & EPOLLERR)
         ev |= PROKIO_BACKEND_ERROR;
     if (e & EPOLLHUP)
@@ -240,7 +257,7 @@ static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     /* EPOLL_CTL_MOD polls the descriptor again, so a direction ready now is
      * reported after every update, in edge mode too. */
     struct epoll_event ev = {
-        .events = (w->interest & PROKIO_BACKEND_READABLE ? EPOLLIN : 0u) |
+        .events = (w->interest & PROKIO_BACKEND_READABLE ? EPOLLIN | RDHUP_ASKED : 0u) |
                   (w->interest & PROKIO_BACKEND_WRITABLE ? EPOLLOUT : 0u) | EPOLL_MODE,
         .data.ptr = w,
     };
@@ -276,10 +293,16 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     w->added = false;
 }
 
-/* ABI 1.0: readiness only, so that cores of every 1.x accept it. */
+/* ABI 1.0: readiness only, so that cores of every 1.x accept it; 1.1 for
+ * CAP_RDHUP. */
 static const prokio_backend_vtable_t vtable = {
+#ifdef ABI_1_1
+    .size = sizeof(prokio_backend_vtable_t),
+    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+#else
     .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
     .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
+#endif
     .name = NAME,
     .version = "0 (prokio-backend-check's test backend)",
     .caps = CAPS,
@@ -314,5 +337,16 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(bc)(const prokio_backend_host_t *
         return rc;
     host = h;
     *out = &vtable;
+#ifdef ABI_1_1
+    /* A 1.0 core gets the 1.0 part, without the 1.1 capability. */
+    static prokio_backend_vtable_t v1_0;
+    if (PROKIO_BACKEND_ABI_MINOR_OF(core_abi) == 0) {
+        v1_0 = vtable;
+        v1_0.size = PROKIO_BACKEND_VTABLE_SIZE_1_0;
+        v1_0.abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0;
+        v1_0.caps &= ~PROKIO_BACKEND_CAP_RDHUP;
+        *out = &v1_0;
+    }
+#endif
     return 0;
 }

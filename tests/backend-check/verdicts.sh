@@ -24,11 +24,13 @@ trap 'rm -rf "$tmp"' EXIT
 # For a correct backend the verdict is the end of the run.
 cases='level|0|60||
 edge|0|60||
+rdhup|0|60||
 lostwake|1|10|wake race: another thread wakes without pause|every wake is lost from now on
 fakeedge|1|30|readiness: with CAP_EDGE, no report repeats while nothing changes|level-triggered behaviour
 files|1|30|a regular file and a directory are refused with PROKIO_EPERM|expected PROKIO_EPERM from one of them
 loopsize0|1|10|negotiation: entry(core of this header) returns a vtable it accepts|vtable->loop_size is 0
-longname|1|10|negotiation: entry(core of this header) returns a vtable it accepts|vtable->name must be 1 to 32'
+longname|1|10|negotiation: entry(core of this header) returns a vtable it accepts|vtable->name must be 1 to 32
+fakerdhup|1|30|readiness: with CAP_RDHUP, bytes with a half-close of the peer report RDHUP|without RDHUP'
 
 now_ms() {
     echo $(($(date +%s%N) / 1000000))

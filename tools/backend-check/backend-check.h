@@ -19,7 +19,7 @@
 #define NS_PER_MS UINT64_C(1000000)
 #define ALL_EVENTS                                                                                 \
     (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE | PROKIO_BACKEND_ERROR |                    \
-     PROKIO_BACKEND_HANGUP)
+     PROKIO_BACKEND_HANGUP | PROKIO_BACKEND_RDHUP)
 #define MAX_LOOPS 8
 
 /* Run state (prokio-backend-check.c) ------------------------------------- */
@@ -258,6 +258,7 @@ void check_ready_writable(void);
 void check_ready_readable(void);
 void check_ready_level_or_edge(void);
 void check_ready_edge_no_repeat(void);
+void check_ready_rdhup(void);
 void check_ready_writable_again(void);
 void check_ready_interest_off(void);
 void check_ready_peer_closed(void);

@@ -1,4 +1,8 @@
 /* Checks: readiness reports on a socketpair. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
 #include "backend-check.h"
 
 void check_ready_writable(void)
@@ -165,6 +169,40 @@ void check_ready_edge_no_repeat(void)
         }
         fx_close(&f);
     }
+}
+
+/* CAP_RDHUP lets the core wait for the next report after a short read
+ * (backend.h): a half-close that came with the bytes must be in the report
+ * of the bytes, since no later one comes on an edge-triggered loop. */
+void check_ready_rdhup(void)
+{
+    struct fx f;
+    char b[64];
+    if (!fx_open(&f, PROKIO_BACKEND_READABLE)) {
+        fx_close(&f);
+        return;
+    }
+    if (!(f.L.caps & PROKIO_BACKEND_CAP_RDHUP)) {
+        skip("no CAP_RDHUP: the core reads until EAGAIN");
+        fx_close(&f);
+        return;
+    }
+    put(f.sv[1], "abc");
+    if (shutdown(f.sv[1], SHUT_WR) < 0)
+        fail("shutdown of the peer socket: %s", strerror(errno));
+    unsigned seen = 0;
+    for (int i = 0; i < 3 && !(seen & (PROKIO_BACKEND_RDHUP | PROKIO_BACKEND_HANGUP)); i++) {
+        tw_reset(&f.w);
+        if (!wait_for(&f.w, PROKIO_BACKEND_READABLE, 2000))
+            break;
+        seen |= f.w.got;
+    }
+    EXPECT(seen & PROKIO_BACKEND_READABLE, "bytes and a half-close: READABLE not reported in 2 s");
+    EXPECT(seen & (PROKIO_BACKEND_RDHUP | PROKIO_BACKEND_HANGUP),
+           "CAP_RDHUP: the peer wrote and shut down its writing side, and the reports said %s, "
+           "without RDHUP (ask for POLLRDHUP / EPOLLRDHUP with READABLE)",
+           ev_str(seen, b));
+    fx_close(&f);
 }
 
 void check_ready_writable_again(void)

@@ -79,8 +79,8 @@ const char *err_name(int err)
 
 const char *ev_str(unsigned ev, char buf[64])
 {
-    snprintf(buf, 64, "%s%s%s%s%s", ev ? "" : "none", ev & PROKIO_BACKEND_READABLE ? "R" : "",
+    snprintf(buf, 64, "%s%s%s%s%s%s", ev ? "" : "none", ev & PROKIO_BACKEND_READABLE ? "R" : "",
              ev & PROKIO_BACKEND_WRITABLE ? "W" : "", ev & PROKIO_BACKEND_ERROR ? "E" : "",
-             ev & PROKIO_BACKEND_HANGUP ? "H" : "");
+             ev & PROKIO_BACKEND_HANGUP ? "H" : "", ev & PROKIO_BACKEND_RDHUP ? "r" : "");
     return buf;
 }

@@ -88,6 +88,10 @@ static void host_watch_ready(prokio_backend_host_loop_t *host_loop, prokio_backe
         violation("watch_ready(%s) called outside wait()", ev_str(events, b));
     if (events == 0 || (events & ~ALL_EVENTS))
         violation("watch_ready with event mask %#x", events);
+    if ((events & PROKIO_BACKEND_RDHUP) && !(L->caps & PROKIO_BACKEND_CAP_RDHUP))
+        violation("watch_ready(%s): RDHUP from a loop without CAP_RDHUP", ev_str(events, b));
+    if ((events & PROKIO_BACKEND_RDHUP) && !(events & PROKIO_BACKEND_READABLE))
+        violation("watch_ready(%s): RDHUP comes with READABLE", ev_str(events, b));
     struct tw *w = lp_find(L, watch);
     if (!w) {
         violation("watch_ready(%s) for a watch that is closed or not of this loop (%p)",

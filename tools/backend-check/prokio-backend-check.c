@@ -94,6 +94,8 @@ static const struct check checks[] = {
     {"readiness: with CAP_EDGE, no report repeats while nothing changes (WRITABLE, unread "
      "READABLE)",
      check_ready_edge_no_repeat, NEED_WAIT, 20},
+    {"readiness: with CAP_RDHUP, bytes with a half-close of the peer report RDHUP",
+     check_ready_rdhup, NEED_WAIT, 20},
     {"readiness: WRITABLE again after a full send buffer drains", check_ready_writable_again,
      NEED_WAIT, 20},
     {"readiness: watch_update(0) silences; re-enabling reports pending data",
