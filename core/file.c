@@ -123,7 +123,17 @@ int prokio_file_from_fd(prokio_file_t **out, int fileno, unsigned flags, prokio_
     int fl = fcntl(fileno, F_GETFL);
     if (fl < 0)
         return prokio__error(PROKIO_EBADF, "%s: descriptor %d is not open", fn, fileno);
+    /* A pipe, FIFO, socket or terminal has no position to read at, and a
+     * read of it on the blocking pool could wait for ever (holding a pool
+     * thread, and shutdown, which waits for running calls). */
     off_t pos = lseek(fileno, 0, SEEK_CUR);
+    if (pos < 0 && errno == ESPIPE)
+        return prokio__error(PROKIO_ESPIPE,
+                             "%s: descriptor %d cannot seek (a pipe, FIFO, socket or terminal): "
+                             "a prokio_file_t reads and writes at positions; adopt a socket with "
+                             "prokio_stream_from_fd, wait on a pipe with prokio_fd_new and "
+                             "prokio_fd_ready_poll",
+                             fn, fileno);
     prokio_file_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return prokio__error(PROKIO_ENOMEM, "%s: out of memory", fn);
@@ -133,7 +143,7 @@ int prokio_file_from_fd(prokio_file_t **out, int fileno, unsigned flags, prokio_
         return prokio__error(rc, "%s: cannot use descriptor %d on worker %u: %s", fn, fileno,
                              cx->worker->index, prokio_strerror(rc));
     }
-    f->position = pos > 0 ? (uint64_t)pos : 0; /* a pipe has none: 0 */
+    f->position = pos > 0 ? (uint64_t)pos : 0;
     f->append = (fl & O_APPEND) != 0;
     *out = f;
     return 0;

@@ -65,7 +65,8 @@ extern "C" {
     XX(ENETUNREACH, -ENETUNREACH, "network is unreachable")                                        \
     XX(EHOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                                         \
     XX(EMSGSIZE, -EMSGSIZE, "message too long")                                                    \
-    XX(ENOTSOCK, -ENOTSOCK, "not a socket")
+    XX(ENOTSOCK, -ENOTSOCK, "not a socket")                                                        \
+    XX(ESPIPE, -ESPIPE, "illegal seek: the descriptor has no position")
 
 typedef enum prokio_errno {
 #define PROKIO__ERR_ENUM(name, value, msg) PROKIO_##name = (value),

@@ -63,7 +63,10 @@ int prokio_file_open_poll(prokio_file_t **out, prokio_op_t *op, const char *path
  * inherited from the parent): from now on it is the file's, closed with
  * it; its position starts where the descriptor's is (lseek), and
  * O_APPEND is read from it. flags: 0 (reserved). PROKIO_EBADF for a
- * descriptor that is not open (left alone), PROKIO_EINVAL for flags.
+ * descriptor that is not open, PROKIO_ESPIPE for one that cannot seek (a
+ * pipe, FIFO, socket or terminal: use prokio_stream_from_fd for a socket,
+ * prokio_fd_new for a pipe), PROKIO_EINVAL for flags; a refused
+ * descriptor is left alone (open, not adopted).
  * Ownership: *out is the caller's, as for prokio_file_open_poll.
  * Thread: worker thread; the file belongs to that worker. */
 int prokio_file_from_fd(prokio_file_t **out, int fileno, unsigned flags, prokio_cx_t *cx);

@@ -452,6 +452,7 @@ const char *conf_expected_backend(void);
     X(file_open_errors)                                                                            \
     X(file_exdev)                                                                                  \
     X(file_abort_read)                                                                             \
+    X(file_from_unseekable)                                                                        \
     /* net_addr.c: addresses, sockets without waiting */                                           \
     X(net_addr_parse_format)                                                                       \
     X(net_addr_invalid)                                                                            \

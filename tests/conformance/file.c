@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -461,5 +462,59 @@ void test_file_abort_read(void **state)
     }
     test_runtime_free(rt);
     tmp_remove(&t);
+#endif
+}
+
+#ifndef __EMSCRIPTEN__
+struct adopter {
+    int fds[2]; /* the descriptors offered: a pipe's read end, a socket */
+    prokio_file_t *f[2];
+    int rc[2];
+    char msg[2][512];
+};
+
+static int adopter_poll(void *frame, prokio_cx_t *cx)
+{
+    struct adopter *a = frame;
+    for (int i = 0; i < 2; i++) {
+        a->rc[i] = prokio_file_from_fd(&a->f[i], a->fds[i], 0, cx);
+        snprintf(a->msg[i], sizeof a->msg[i], "%s", prokio_last_error());
+        if (a->rc[i] == 0)
+            prokio_file_free(a->f[i]);
+    }
+    return 0;
+}
+#endif
+
+/* A descriptor without a position (a pipe, a socket) is refused by
+ * prokio_file_from_fd with PROKIO_ESPIPE and a message naming what to use
+ * instead, and left open: a file's reads are at positions, and a pool
+ * read of a pipe could hold a pool thread (and shutdown) for ever. */
+void test_file_from_unseekable(void **state)
+{
+    (void)state;
+    TEST_SKIP_ON_WASM("no files on WebAssembly");
+#ifndef __EMSCRIPTEN__
+    prokio_runtime_t *rt = test_runtime(1);
+    int p[2], sv[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct adopter a = {.fds = {p[0], sv[0]}};
+    assert_int_equal(conf_run_on(rt, 0, adopter_poll, &a, sizeof a, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        print_message("# %s\n", a.msg[i]);
+        assert_int_equal(a.rc[i], PROKIO_ESPIPE);
+        assert_null(a.f[i]);
+        assert_non_null(strstr(a.msg[i], "prokio_file_from_fd"));
+        assert_non_null(strstr(a.msg[i], "cannot seek"));
+        assert_non_null(strstr(a.msg[i], i == 0 ? "prokio_fd_new" : "prokio_stream_from_fd"));
+        assert_true(fcntl(a.fds[i], F_GETFD) >= 0); /* left open */
+    }
+    assert_string_equal(prokio_err_name(PROKIO_ESPIPE), "ESPIPE");
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+    test_runtime_free(rt);
 #endif
 }
