@@ -73,6 +73,18 @@ int prokio__sock_fini(struct prokio__sock *s, const char *fn);
 /* getsockname / getpeername into addr. */
 int prokio__sock_addr(const struct prokio__sock *s, prokio_addr_t *addr, bool peer, const char *fn);
 
+/* The public functions every socket object has (prokio_stream_t,
+ * prokio_listener_t, prokio_udp_t: each starts with its struct
+ * prokio__sock), done once. obj is the caller's pointer, checked for NULL
+ * and named `arg` in the message; fn is the public function. close_poll
+ * and free free obj once its descriptor is closed. */
+int prokio__sock_obj_close_poll(prokio_op_t *op, void *obj, prokio_cx_t *cx, const char *fn,
+                                const char *arg);
+int prokio__sock_obj_free(void *obj, const char *fn);
+int prokio__sock_obj_addr(const void *obj, prokio_addr_t *addr, bool peer, const char *fn,
+                          const char *arg);
+int prokio__sock_obj_fileno(const void *obj, const char *fn, const char *arg);
+
 /* setsockopt, with a message naming fn and the option. */
 int prokio__sock_setopt(const struct prokio__sock *s, int level, int name, int value,
                         const char *fn, const char *what);

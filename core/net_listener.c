@@ -10,6 +10,7 @@
  * as descriptors free up. The timer is the op's own (struct
  * prokio__net_op), so any number of accepting tasks each back off. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -26,6 +27,8 @@ struct prokio_listener {
     struct prokio__sock sock;
     bool told_backoff; /* PROKIO_DEBUG=net said it once */
 };
+_Static_assert(offsetof(struct prokio_listener, sock) == 0,
+               "net_sock.c's prokio__sock_obj_* take the object for its sock");
 
 /* Wraps an accepted descriptor (net_stream.c). */
 int prokio__stream_wrap(prokio_stream_t **out, int fd, int family);
@@ -195,38 +198,20 @@ int prokio_listener_accept_poll(prokio_stream_t **out, prokio_op_t *op, prokio_l
 
 int prokio_listener_local_addr(const prokio_listener_t *l, prokio_addr_t *addr)
 {
-    static const char fn[] = "prokio_listener_local_addr";
-    if (l == NULL || addr == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, l ? "addr" : "l");
-    return prokio__sock_addr(&l->sock, addr, false, fn);
+    return prokio__sock_obj_addr(l, addr, false, "prokio_listener_local_addr", "l");
 }
 
 int prokio_listener_fileno(const prokio_listener_t *l)
 {
-    if (l == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_listener_fileno: l is NULL");
-    return l->sock.fd;
+    return prokio__sock_obj_fileno(l, "prokio_listener_fileno", "l");
 }
 
 int prokio_listener_close_poll(prokio_op_t *op, prokio_listener_t *l, prokio_cx_t *cx)
 {
-    static const char fn[] = "prokio_listener_close_poll";
-    if (op == NULL || l == NULL || cx == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, !op ? "op" : !l ? "l" : "cx");
-    int rc = prokio__sock_close_poll(op, &l->sock, cx, fn);
-    if (rc == PROKIO_PENDING || rc == PROKIO_EXDEV)
-        return rc;
-    free(l);
-    return rc;
+    return prokio__sock_obj_close_poll(op, l, cx, "prokio_listener_close_poll", "l");
 }
 
 int prokio_listener_free(prokio_listener_t *l)
 {
-    if (l == NULL)
-        return 0;
-    int rc = prokio__sock_fini(&l->sock, "prokio_listener_free");
-    if (rc < 0)
-        return rc;
-    free(l);
-    return 0;
+    return prokio__sock_obj_free(l, "prokio_listener_free");
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -246,4 +247,44 @@ int prokio__sock_addr(const struct prokio__sock *s, prokio_addr_t *addr, bool pe
     }
     addr->len = len;
     return 0;
+}
+
+/* ------------------------------------------------ every socket object */
+
+int prokio__sock_obj_close_poll(prokio_op_t *op, void *obj, prokio_cx_t *cx, const char *fn,
+                                const char *arg)
+{
+    if (op == NULL || obj == NULL || cx == NULL)
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, !op ? "op" : !obj ? arg : "cx");
+    int rc = prokio__sock_close_poll(op, obj, cx, fn);
+    if (rc == PROKIO_PENDING || rc == PROKIO_EXDEV)
+        return rc;
+    free(obj);
+    return rc;
+}
+
+int prokio__sock_obj_free(void *obj, const char *fn)
+{
+    if (obj == NULL)
+        return 0;
+    int rc = prokio__sock_fini(obj, fn);
+    if (rc < 0)
+        return rc;
+    free(obj);
+    return 0;
+}
+
+int prokio__sock_obj_addr(const void *obj, prokio_addr_t *addr, bool peer, const char *fn,
+                          const char *arg)
+{
+    if (obj == NULL || addr == NULL)
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, obj ? "addr" : arg);
+    return prokio__sock_addr(obj, addr, peer, fn);
+}
+
+int prokio__sock_obj_fileno(const void *obj, const char *fn, const char *arg)
+{
+    if (obj == NULL)
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, arg);
+    return ((const struct prokio__sock *)obj)->fd;
 }

@@ -3,6 +3,7 @@
  * core/op.c; what this file adds is the public contract: argument checks,
  * messages, write-all's progress, connect's timeout. */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +17,8 @@
 struct prokio_stream {
     struct prokio__sock sock; /* first: net_listener.c reads a stream's sock through a cast */
 };
+_Static_assert(offsetof(struct prokio_stream, sock) == 0,
+               "net_sock.c's prokio__sock_obj_* take the object for its sock");
 
 /* Reads and writes move at most INT_MAX bytes, so that the count fits the
  * int result. */
@@ -292,46 +295,25 @@ int prokio_stream_set_keepalive(prokio_stream_t *s, unsigned idle_seconds)
 
 int prokio_stream_local_addr(const prokio_stream_t *s, prokio_addr_t *addr)
 {
-    static const char fn[] = "prokio_stream_local_addr";
-    if (s == NULL || addr == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, s ? "addr" : "s");
-    return prokio__sock_addr(&s->sock, addr, false, fn);
+    return prokio__sock_obj_addr(s, addr, false, "prokio_stream_local_addr", "s");
 }
 
 int prokio_stream_peer_addr(const prokio_stream_t *s, prokio_addr_t *addr)
 {
-    static const char fn[] = "prokio_stream_peer_addr";
-    if (s == NULL || addr == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, s ? "addr" : "s");
-    return prokio__sock_addr(&s->sock, addr, true, fn);
+    return prokio__sock_obj_addr(s, addr, true, "prokio_stream_peer_addr", "s");
 }
 
 int prokio_stream_fileno(const prokio_stream_t *s)
 {
-    if (s == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_stream_fileno: s is NULL");
-    return s->sock.fd;
+    return prokio__sock_obj_fileno(s, "prokio_stream_fileno", "s");
 }
 
 int prokio_stream_close_poll(prokio_op_t *op, prokio_stream_t *s, prokio_cx_t *cx)
 {
-    static const char fn[] = "prokio_stream_close_poll";
-    if (op == NULL || s == NULL || cx == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, !op ? "op" : !s ? "s" : "cx");
-    int rc = prokio__sock_close_poll(op, &s->sock, cx, fn);
-    if (rc == PROKIO_PENDING || rc == PROKIO_EXDEV)
-        return rc;
-    free(s);
-    return rc;
+    return prokio__sock_obj_close_poll(op, s, cx, "prokio_stream_close_poll", "s");
 }
 
 int prokio_stream_free(prokio_stream_t *s)
 {
-    if (s == NULL)
-        return 0;
-    int rc = prokio__sock_fini(&s->sock, "prokio_stream_free");
-    if (rc < 0)
-        return rc;
-    free(s);
-    return 0;
+    return prokio__sock_obj_free(s, "prokio_stream_free");
 }

@@ -1,5 +1,6 @@
 /* core/net_udp.c: UDP sockets (prokio_udp_t of prokio/net.h). */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 struct prokio_udp {
     struct prokio__sock sock;
 };
+_Static_assert(offsetof(struct prokio_udp, sock) == 0,
+               "net_sock.c's prokio__sock_obj_* take the object for its sock");
 
 static int inet_only(const prokio_addr_t *addr, const char *fn)
 {
@@ -206,46 +209,25 @@ int prokio_udp_recv_poll(prokio_op_t *op, prokio_udp_t *u, void *buf, size_t len
 
 int prokio_udp_local_addr(const prokio_udp_t *u, prokio_addr_t *addr)
 {
-    static const char fn[] = "prokio_udp_local_addr";
-    if (u == NULL || addr == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, u ? "addr" : "u");
-    return prokio__sock_addr(&u->sock, addr, false, fn);
+    return prokio__sock_obj_addr(u, addr, false, "prokio_udp_local_addr", "u");
 }
 
 int prokio_udp_peer_addr(const prokio_udp_t *u, prokio_addr_t *addr)
 {
-    static const char fn[] = "prokio_udp_peer_addr";
-    if (u == NULL || addr == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, u ? "addr" : "u");
-    return prokio__sock_addr(&u->sock, addr, true, fn);
+    return prokio__sock_obj_addr(u, addr, true, "prokio_udp_peer_addr", "u");
 }
 
 int prokio_udp_fileno(const prokio_udp_t *u)
 {
-    if (u == NULL)
-        return prokio__error(PROKIO_EINVAL, "prokio_udp_fileno: u is NULL");
-    return u->sock.fd;
+    return prokio__sock_obj_fileno(u, "prokio_udp_fileno", "u");
 }
 
 int prokio_udp_close_poll(prokio_op_t *op, prokio_udp_t *u, prokio_cx_t *cx)
 {
-    static const char fn[] = "prokio_udp_close_poll";
-    if (op == NULL || u == NULL || cx == NULL)
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", fn, !op ? "op" : !u ? "u" : "cx");
-    int rc = prokio__sock_close_poll(op, &u->sock, cx, fn);
-    if (rc == PROKIO_PENDING || rc == PROKIO_EXDEV)
-        return rc;
-    free(u);
-    return rc;
+    return prokio__sock_obj_close_poll(op, u, cx, "prokio_udp_close_poll", "u");
 }
 
 int prokio_udp_free(prokio_udp_t *u)
 {
-    if (u == NULL)
-        return 0;
-    int rc = prokio__sock_fini(&u->sock, "prokio_udp_free");
-    if (rc < 0)
-        return rc;
-    free(u);
-    return 0;
+    return prokio__sock_obj_free(u, "prokio_udp_free");
 }
