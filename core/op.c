@@ -449,8 +449,10 @@ static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind,
  * that returns fewer bytes than asked emptied the receive queue, so the
  * next read waits for the next readiness report instead of asking the
  * kernel to hear EAGAIN. It holds because new bytes make a new report
- * (edge) or the report repeats (level), and an end of stream that came
- * with the bytes read is known from RDHUP (fd->read_closed). Only TCP:
+ * (edge) or the report repeats (level), and an end of stream or a reset
+ * that came with the bytes read is known from RDHUP, HANGUP or ERROR
+ * (fd->read_closed; backend.h's CAP_RDHUP asks for all three, and
+ * tests/regress/short-read-then-reset.c holds the reset). Only TCP:
  * a Unix stream read also stops short before bytes that carry descriptors
  * or other credentials, with more queued and no new report to come. Not
  * for MSG_PEEK (it empties nothing), nor before the registration exists

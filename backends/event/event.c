@@ -45,9 +45,8 @@ struct loop {
     int probe_fd;            /* an epoll instance of our own, for watch_init */
     atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
     bool edge;
-    short closed; /* EV_CLOSED when the method reports half-closes (CAP_RDHUP), else 0 */
-    bool woken;   /* during wait: wake_fd was read */
-    int reports;  /* during wait: host->watch_ready calls */
+    bool woken;  /* during wait: wake_fd was read */
+    int reports; /* during wait: host->watch_ready calls */
     /* followed by the wake event and the timer event, event_stride bytes each */
 };
 
@@ -113,9 +112,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     struct watch *w = arg;
-    unsigned events = (what & (EV_READ | EV_CLOSED) ? PROKIO_BACKEND_READABLE : 0) |
-                      (what & EV_WRITE ? PROKIO_BACKEND_WRITABLE : 0) |
-                      (what & EV_CLOSED ? PROKIO_BACKEND_RDHUP : 0);
+    unsigned events = (what & EV_READ ? PROKIO_BACKEND_READABLE : 0) |
+                      (what & EV_WRITE ? PROKIO_BACKEND_WRITABLE : 0);
     (void)fd;
     if (!events)
         return;
@@ -196,12 +194,6 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     if ((rc = new_base(&l->base)) < 0)
         goto fail_probe;
     l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
-    /* EV_CLOSED asks for EPOLLRDHUP; methods without it (poll, select) report
-     * a half-close only as readable. */
-    if (event_base_get_features(l->base) & EV_FEATURE_EARLY_CLOSE)
-        l->closed = EV_CLOSED;
-    else
-        *caps &= ~PROKIO_BACKEND_CAP_RDHUP;
     if (!l->edge) {
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
         host->log(PROKIO_BACKEND_LOG_DEBUG, "libevent method %s is level-triggered",
@@ -329,7 +321,7 @@ static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     if (!(events & (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE)))
         return 0;
     short what = EV_PERSIST | (w->loop->edge ? EV_ET : 0) |
-                 (events & PROKIO_BACKEND_READABLE ? EV_READ | w->loop->closed : 0) |
+                 (events & PROKIO_BACKEND_READABLE ? EV_READ : 0) |
                  (events & PROKIO_BACKEND_WRITABLE ? EV_WRITE : 0);
     errno = 0;
     if (event_assign(ev, w->loop->base, w->fd, what, on_io, w) < 0 || event_add(ev, NULL) < 0)
@@ -350,13 +342,18 @@ static void watch_close(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
 }
 
 static prokio_backend_vtable_t vtable = {
-    /* Readiness only (no native operations: the core emulates them). ABI
-     * 1.1 for CAP_RDHUP alone; a 1.0 core gets it as 1.0 (the entry). */
-    .size = sizeof(prokio_backend_vtable_t),
-    .abi_version = PROKIO_BACKEND_ABI_VERSION,
+    /* ABI 1.0: readiness only (no native operations: the core emulates
+     * them), so that cores of every 1.x load it. Not CAP_RDHUP, although
+     * EV_CLOSED asks epoll for EPOLLRDHUP: libevent's epoll dispatch turns
+     * EPOLLERR into EV_READ | EV_WRITE and drops EV_CLOSED, so bytes that
+     * came with a reset would be reported as READABLE alone, and a core
+     * that waited for the next report after a short read would never see
+     * the reset (tests/regress/short-read-then-reset.c). */
+    .size = PROKIO_BACKEND_VTABLE_SIZE_1_0,
+    .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
     .name = "event",
     .version = version,
-    .caps = PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_RDHUP,
+    .caps = PROKIO_BACKEND_CAP_EDGE,
     /* loop_size and watch_size depend on libevent's struct event: set by the entry */
     .loop_init = loop_init,
     .loop_fini = loop_fini,
@@ -379,12 +376,7 @@ PROKIO_BACKEND_EXPORT int PROKIO_BACKEND_ENTRY(event)(const prokio_backend_host_
     event_stride = round16(event_get_struct_event_size());
     vtable.loop_size = round16(sizeof(struct loop)) + 2 * event_stride;
     vtable.watch_size = round16(sizeof(struct watch)) + event_stride;
-    snprintf(version, sizeof version, "1.1 (libevent %s)", event_get_version());
-    if (PROKIO_BACKEND_ABI_MINOR_OF(core_abi) == 0) {
-        vtable.size = PROKIO_BACKEND_VTABLE_SIZE_1_0;
-        vtable.abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0;
-        vtable.caps = PROKIO_BACKEND_CAP_EDGE;
-    }
+    snprintf(version, sizeof version, "1.0 (libevent %s)", event_get_version());
     *out = &vtable;
     return 0;
 }

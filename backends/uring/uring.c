@@ -108,6 +108,7 @@ struct loop {
     int ncompleted;    /* op completions delivered by the current wait */
     bool woken;        /* the current wait saw a wake */
     bool multishot;
+    bool rdhup;      /* CAP_RDHUP kept: ask for POLLRDHUP and report RDHUP (not for a 1.0 core) */
     bool wake_armed; /* the eventfd read is in the kernel */
     bool closing;
     int probe_fd; /* an epoll instance of our own, for watch_init */
@@ -182,9 +183,9 @@ static void rec_free(struct loop *l, struct rec *r)
 }
 
 /* POLLRDHUP with POLLIN: the peer's half-close is reported (CAP_RDHUP). */
-static unsigned poll_mask(unsigned events)
+static unsigned poll_mask(const struct loop *l, unsigned events)
 {
-    return (events & PROKIO_BACKEND_READABLE ? POLLIN | POLLRDHUP : 0) |
+    return (events & PROKIO_BACKEND_READABLE ? POLLIN | (l->rdhup ? POLLRDHUP : 0) : 0) |
            (events & PROKIO_BACKEND_WRITABLE ? POLLOUT : 0);
 }
 
@@ -201,15 +202,15 @@ static bool reconcile(struct loop *l, struct rec *r)
         return false;
     if (!r->armed) {
         if (l->multishot)
-            io_uring_prep_poll_multishot(sqe, r->fd, poll_mask(want));
+            io_uring_prep_poll_multishot(sqe, r->fd, poll_mask(l, want));
         else
-            io_uring_prep_poll_add(sqe, r->fd, poll_mask(want));
+            io_uring_prep_poll_add(sqe, r->fd, poll_mask(l, want));
         sqe->user_data = ud(r, TAG_POLL);
         r->armed = want;
     } else if (want && l->multishot) {
         /* An update re-checks the descriptor, so a direction that is ready
          * now is reported again, as the contract wants after each update. */
-        io_uring_prep_poll_update(sqe, ud(r, TAG_POLL), 0, poll_mask(want),
+        io_uring_prep_poll_update(sqe, ud(r, TAG_POLL), 0, poll_mask(l, want),
                                   IORING_POLL_UPDATE_EVENTS);
         sqe->user_data = ud(r, TAG_AUX);
         r->armed = want;
@@ -266,7 +267,7 @@ static void report(struct loop *l, struct rec *r, unsigned mask)
     if (mask & POLLOUT)
         ev |= PROKIO_BACKEND_WRITABLE;
     ev &= r->interest;
-    if ((mask & POLLRDHUP) && (ev & PROKIO_BACKEND_READABLE))
+    if ((mask & POLLRDHUP) && (ev & PROKIO_BACKEND_READABLE) && l->rdhup)
         ev |= PROKIO_BACKEND_RDHUP;
     if (mask & POLLERR)
         ev |= PROKIO_BACKEND_ERROR;
@@ -504,6 +505,9 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     l->wake_iov = (struct iovec){&l->wake_buf, sizeof l->wake_buf};
     l->host_loop = host_loop;
     l->multishot = probe_multishot(l);
+    /* RDHUP is a report bit of ABI 1.1: a 1.0 core's vtable has no
+     * CAP_RDHUP (entry), and *caps holds the vtable's bits here. */
+    l->rdhup = (*caps & PROKIO_BACKEND_CAP_RDHUP) != 0;
     if (!l->multishot)
         *caps &= ~PROKIO_BACKEND_CAP_EDGE;
     *caps &= ~native_caps_off(l);

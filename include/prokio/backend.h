@@ -142,11 +142,17 @@ extern "C" {
  * RDHUP: ABI 1.1, for CAP_EDGE backends: every report of READABLE made
  *   after the peer shut down its writing side carries PROKIO_BACKEND_RDHUP
  *   (ask the kernel for POLLRDHUP / EPOLLRDHUP with READABLE interest), or
- *   HANGUP. With it the core may, after a read that came back shorter than
- *   asked on a TCP socket, wait for the next report instead of reading
- *   again to hear EAGAIN (one system call less per message, as Tokio does):
- *   new bytes make a new edge, and an end of stream that came with the
- *   bytes already read is known from the flag. Without it (or without
+ *   HANGUP; and every report made after an error on the descriptor (a
+ *   reset: POLLERR, with bytes sent before it still readable) carries
+ *   ERROR, HANGUP or RDHUP. A library that reports an error as plain
+ *   readability (libevent's epoll: EPOLLERR becomes EV_READ | EV_WRITE,
+ *   without EV_CLOSED) cannot offer this bit. prokio-backend-check tests
+ *   both (a half-close, a reset). With it the core may, after a read that
+ *   came back shorter than asked on a TCP socket, wait for the next report
+ *   instead of reading again to hear EAGAIN (one system call less per
+ *   message, as Tokio does): new bytes make a new edge, and an end of
+ *   stream that came with the bytes already read is known from the flags
+ *   (the core keeps them: one report is enough). Without it (or without
  *   CAP_EDGE, where a level-triggered report repeats anyway) the core reads
  *   until EAGAIN. Leave it clear in 1.0. */
 #define PROKIO_BACKEND_CAP_EDGE             (UINT64_C(1) << 0)

@@ -13,6 +13,8 @@
  *   BROKEN_LONG_NAME           a name of 33 characters, one over the limit
  *   TEST_RDHUP                 edge, EPOLLRDHUP, CAP_RDHUP (ABI 1.1): must pass
  *   BROKEN_RDHUP_UNASKED       claims CAP_RDHUP without asking for EPOLLRDHUP
+ *   BROKEN_RDHUP_ERR_AS_READ   CAP_RDHUP, but EPOLLERR reported as READABLE |
+ *                              WRITABLE without RDHUP (libevent's mapping)
  *
  * The correct variants are there so that a checker failing everything would
  * fail this test too. */
@@ -41,13 +43,15 @@
 #define NAME "bc-rdhup"
 #elif defined BROKEN_RDHUP_UNASKED
 #define NAME "bc-fakerdhup"
+#elif defined BROKEN_RDHUP_ERR_AS_READ
+#define NAME "bc-rdhupreset"
 #elif defined BROKEN_LONG_NAME
 #define NAME "bc-longname-abcdefghijklmnopqrstu" /* 33 characters */
 #else
 #define NAME "bc-level"
 #endif
 
-#if defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED
+#if defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED || defined BROKEN_RDHUP_ERR_AS_READ
 #define CAPS    (PROKIO_BACKEND_CAP_EDGE | PROKIO_BACKEND_CAP_RDHUP)
 #define ABI_1_1 1
 #elif defined TEST_EDGE || defined BROKEN_LEVEL_CLAIMS_EDGE
@@ -56,13 +60,14 @@
 #define CAPS 0
 #endif
 
-#if defined TEST_EDGE || defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED
+#if defined TEST_EDGE || defined TEST_RDHUP || defined BROKEN_RDHUP_UNASKED ||                     \
+    defined BROKEN_RDHUP_ERR_AS_READ
 #define EPOLL_MODE EPOLLET
 #else
 #define EPOLL_MODE 0
 #endif
 
-#ifdef TEST_RDHUP
+#if defined TEST_RDHUP || defined BROKEN_RDHUP_ERR_AS_READ
 #define RDHUP_ASKED EPOLLRDHUP
 #else
 #define RDHUP_ASKED 0u
@@ -163,6 +168,11 @@ static int timeout_ms(uint64_t now, uint64_t deadline_ns)
 
 static unsigned events_of(uint32_t e, unsigned interest)
 {
+#ifdef BROKEN_RDHUP_ERR_AS_READ
+    /* libevent's epoll: an error is readable and writable, nothing more. */
+    if (e & EPOLLERR)
+        return (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE) & interest;
+#endif
     unsigned ev = (e & (EPOLLIN | EPOLLRDHUP) ? PROKIO_BACKEND_READABLE : 0u) |
                   (e & EPOLLOUT ? PROKIO_BACKEND_WRITABLE : 0u);
     ev &= interest;

@@ -30,7 +30,8 @@ fakeedge|1|30|readiness: with CAP_EDGE, no report repeats while nothing changes|
 files|1|30|a regular file and a directory are refused with PROKIO_EPERM|expected PROKIO_EPERM from one of them
 loopsize0|1|10|negotiation: entry(core of this header) returns a vtable it accepts|vtable->loop_size is 0
 longname|1|10|negotiation: entry(core of this header) returns a vtable it accepts|vtable->name must be 1 to 32
-fakerdhup|1|30|readiness: with CAP_RDHUP, bytes with a half-close of the peer report RDHUP|without RDHUP'
+fakerdhup|1|30|readiness: with CAP_RDHUP, bytes with a half-close of the peer report RDHUP|without RDHUP
+rdhupreset|1|30|readiness: with CAP_RDHUP, bytes with a reset of the peer report RDHUP, HANGUP or ERROR|without RDHUP, HANGUP or ERROR'
 
 now_ms() {
     echo $(($(date +%s%N) / 1000000))

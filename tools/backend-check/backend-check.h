@@ -207,6 +207,8 @@ bool wait_never(struct lp *L, uint64_t limit_ms);
 /* Descriptors (fixtures.c) ------------------------------------------------ */
 
 bool make_pair(int sv[2]);
+/* A loopback TCP connection: sv[0] accepted (non-blocking), sv[1] its peer. */
+bool make_tcp_pair(int sv[2]);
 void close_fd(int *fd);
 size_t drain(int fd);
 size_t fill(int fd);
@@ -221,6 +223,8 @@ struct fx {
 };
 
 bool fx_open(struct fx *f, unsigned interest);
+/* The same on a loopback TCP connection when tcp is true. */
+bool fx_open_tcp(struct fx *f, unsigned interest, bool tcp);
 void fx_close(struct fx *f);
 
 /* The checks ------------------------------------------------------------- */
@@ -259,6 +263,7 @@ void check_ready_readable(void);
 void check_ready_level_or_edge(void);
 void check_ready_edge_no_repeat(void);
 void check_ready_rdhup(void);
+void check_ready_rdhup_reset(void);
 void check_ready_writable_again(void);
 void check_ready_interest_off(void);
 void check_ready_peer_closed(void);

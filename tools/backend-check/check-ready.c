@@ -205,6 +205,47 @@ void check_ready_rdhup(void)
     fx_close(&f);
 }
 
+/* The same for a reset: bytes, then a close with SO_LINGER 0, so that the
+ * kernel reports EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP once. A
+ * library that folds errors into plain readability (libevent's epoll
+ * reports EPOLLERR as EV_READ | EV_WRITE, without EV_CLOSED) loses the
+ * end: the core reads the bytes, and waits for a report that never comes
+ * instead of reading the reset. */
+void check_ready_rdhup_reset(void)
+{
+    struct fx f;
+    char b[64];
+    if (!fx_open_tcp(&f, PROKIO_BACKEND_READABLE, true)) {
+        fx_close(&f);
+        return;
+    }
+    if (!(f.L.caps & PROKIO_BACKEND_CAP_RDHUP)) {
+        skip("no CAP_RDHUP: the core reads until EAGAIN");
+        fx_close(&f);
+        return;
+    }
+    put(f.sv[1], "abc");
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (setsockopt(f.sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
+        fail("SO_LINGER on the peer socket: %s", strerror(errno));
+    close_fd(&f.sv[1]);
+    const unsigned end = PROKIO_BACKEND_RDHUP | PROKIO_BACKEND_HANGUP | PROKIO_BACKEND_ERROR;
+    unsigned seen = 0;
+    for (int i = 0; i < 3 && !(seen & end); i++) {
+        tw_reset(&f.w);
+        if (!wait_for(&f.w, PROKIO_BACKEND_READABLE, 2000))
+            break;
+        seen |= f.w.got;
+    }
+    EXPECT(seen & PROKIO_BACKEND_READABLE, "bytes and a reset: READABLE not reported in 2 s");
+    EXPECT(seen & end,
+           "CAP_RDHUP: the peer wrote and reset the connection, and the reports said %s, "
+           "without RDHUP, HANGUP or ERROR (report POLLERR as ERROR: a library that turns it "
+           "into plain readability cannot offer CAP_RDHUP)",
+           ev_str(seen, b));
+    fx_close(&f);
+}
+
 void check_ready_writable_again(void)
 {
     struct fx f;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -14,6 +15,28 @@ bool make_pair(int sv[2])
         sv[0] = sv[1] = -1;
         return false;
     }
+    return true;
+}
+
+bool make_tcp_pair(int sv[2])
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sv[0] = sv[1] = -1;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &len) != 0 ||
+        (sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(sv[1], (struct sockaddr *)&a, sizeof a) != 0 ||
+        (sv[0] = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+        fail("a loopback TCP connection: %s", strerror(errno));
+        if (l >= 0)
+            close(l);
+        close_fd(&sv[0]);
+        close_fd(&sv[1]);
+        return false;
+    }
+    close(l);
     return true;
 }
 
@@ -72,12 +95,12 @@ int count_fds(void)
             n++;
     return n;
 }
-bool fx_open(struct fx *f, unsigned interest)
+bool fx_open_tcp(struct fx *f, unsigned interest, bool tcp)
 {
     f->sv[0] = f->sv[1] = -1;
     if (lp_open(&f->L, 0, 1) != 0)
         return false;
-    if (!make_pair(f->sv))
+    if (!(tcp ? make_tcp_pair(f->sv) : make_pair(f->sv)))
         return false;
     int rc = tw_init(&f->L, &f->w, f->sv[0]);
     if (rc != 0) {
@@ -92,6 +115,11 @@ bool fx_open(struct fx *f, unsigned interest)
         }
     }
     return true;
+}
+
+bool fx_open(struct fx *f, unsigned interest)
+{
+    return fx_open_tcp(f, interest, false);
 }
 
 void fx_close(struct fx *f)

@@ -96,6 +96,8 @@ static const struct check checks[] = {
      check_ready_edge_no_repeat, NEED_WAIT, 20},
     {"readiness: with CAP_RDHUP, bytes with a half-close of the peer report RDHUP",
      check_ready_rdhup, NEED_WAIT, 20},
+    {"readiness: with CAP_RDHUP, bytes with a reset of the peer report RDHUP, HANGUP or ERROR",
+     check_ready_rdhup_reset, NEED_WAIT, 20},
     {"readiness: WRITABLE again after a full send buffer drains", check_ready_writable_again,
      NEED_WAIT, 20},
     {"readiness: watch_update(0) silences; re-enabling reports pending data",
