@@ -26,6 +26,7 @@ struct prokio__sock {
     int family;           /* AF_INET, AF_INET6, AF_UNIX */
     int type;             /* SOCK_STREAM, SOCK_DGRAM */
     bool bound;           /* io was made: the object belongs to io.worker */
+    bool tcp;             /* a TCP stream (op.c's short-read rule holds for TCP only) */
 };
 
 struct prokio__net_op {

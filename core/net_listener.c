@@ -190,6 +190,9 @@ int prokio_listener_accept_poll(prokio_stream_t **out, prokio_op_t *op, prokio_l
             close(fd);
             return rc;
         }
+        /* The connection is of the listener's protocol (an adopted SCTP
+         * listener accepts SCTP streams). */
+        ((struct prokio__sock *)*out)->tcp = l->sock.tcp;
         if (peer && prokio__sock_addr((const struct prokio__sock *)*out, peer, true, fn) < 0)
             memset(peer, 0, sizeof *peer); /* the peer left already: no address to give */
         return 0;

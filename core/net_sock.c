@@ -107,6 +107,9 @@ void prokio__sock_init(struct prokio__sock *s, int fd, int family, int type)
     s->fd = fd;
     s->family = family;
     s->type = type;
+    /* A stream of ours (socket(family, SOCK_STREAM, 0), or accepted from a
+     * listener of ours) is TCP; prokio__sock_adopt asks the kernel. */
+    s->tcp = type == SOCK_STREAM && (family == AF_INET || family == AF_INET6);
 }
 
 int prokio__sock_adopt(struct prokio__sock *s, int fd, int type, const char *fn)
@@ -144,6 +147,15 @@ int prokio__sock_adopt(struct prokio__sock *s, int fd, int type, const char *fn)
                              strerror(e));
     }
     prokio__sock_init(s, fd, family, type);
+    /* An adopted IPv4/IPv6 stream may be SCTP (a read returns one message
+     * and leaves the next queued, with no new report: the short-read rule
+     * would wait for ever) or another protocol: the rule is for TCP. */
+    if (s->tcp) {
+        int proto = 0;
+        len = sizeof proto;
+        s->tcp = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+                 proto == IPPROTO_TCP;
+    }
     return 0;
 }
 
@@ -166,7 +178,7 @@ int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
     if (rc < 0)
         return prokio__error(rc, "%s: cannot use descriptor %d on worker %u: %s", fn, s->fd,
                              cx->worker->index, prokio_strerror(rc));
-    s->io.tcp = s->type == SOCK_STREAM && (s->family == AF_INET || s->family == AF_INET6);
+    s->io.tcp = s->tcp;
     s->bound = true;
     return 0;
 }

@@ -1,7 +1,7 @@
 /* backends/event/event.c: the libevent 2.1 backend (prokio-event.so).
  *
- * One event_base per loop, edge-triggered watches when the base supports
- * EV_FEATURE_ET (epoll on Linux), and a private eventfd for wake(): libevent's
+ * One event_base per loop, level-triggered watches (see loop_init for why
+ * not EV_ET), and a private eventfd for wake(): libevent's
  * own cross-thread machinery (evthread locking, event_active from another
  * thread) would put a lock on every event operation of every loop, and the
  * core already guarantees that only wake() crosses threads. An epoll
@@ -44,9 +44,8 @@ struct loop {
     int wake_fd;
     int probe_fd;            /* an epoll instance of our own, for watch_init */
     atomic_int wake_pending; /* set by the wake() that writes wake_fd, cleared after reading */
-    bool edge;
-    bool woken;  /* during wait: wake_fd was read */
-    int reports; /* during wait: host->watch_ready calls */
+    bool woken;              /* during wait: wake_fd was read */
+    int reports;             /* during wait: host->watch_ready calls */
     /* followed by the wake event and the timer event, event_stride bytes each */
 };
 
@@ -156,7 +155,7 @@ static int new_base(struct event_base **out)
     if (!cfg)
         return PROKIO_ENOMEM;
     /* NOLOCK: one thread uses the base. IGNORE_ENV: the core chooses, and
-     * EVENT_NOEPOLL would quietly cost edge triggering. PRECISE_TIMER:
+     * EVENT_NOEPOLL would quietly swap epoll for poll. PRECISE_TIMER:
      * CLOCK_MONOTONIC and a timerfd rather than the coarse clock and
      * millisecond epoll timeouts, so deadlines are met within microseconds.
      * No EV_FEATURE_ET requirement: the first method libevent tries where
@@ -183,6 +182,7 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     struct loop *l = (struct loop *)loop;
     int rc;
     (void)config;
+    (void)caps; /* nothing to refine: level-triggered, readiness only */
     l->host_loop = host_loop;
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0)
@@ -193,12 +193,17 @@ static int loop_init(prokio_backend_loop_t *loop, prokio_backend_host_loop_t *ho
     }
     if ((rc = new_base(&l->base)) < 0)
         goto fail_probe;
-    l->edge = (event_base_get_features(l->base) & EV_FEATURE_ET) != 0;
-    if (!l->edge) {
-        *caps &= ~PROKIO_BACKEND_CAP_EDGE;
-        host->log(PROKIO_BACKEND_LOG_DEBUG, "libevent method %s is level-triggered",
-                  event_base_get_method(l->base));
-    }
+    /* Level-triggered, although epoll could do EV_ET: libevent's epoll
+     * dispatch turns EPOLLERR into EV_READ | EV_WRITE and drops EV_CLOSED,
+     * so an edge-triggered watch cannot say that a reset came with the bytes
+     * a read took (backend.h, CAP_RDHUP), and the core would have to read
+     * until EAGAIN after every short read: a system call per message. A
+     * level-triggered report of an unread end of stream or error comes
+     * again at the next wait, so the core can skip that read (Tokio's
+     * rule), as it does on libuv; and a server task that reads, writes and
+     * waits again never changes its interest, so level costs no epoll_ctl
+     * (core/fd.c narrows the interest only before a wait). The vtable
+     * says so (caps 0). */
     errno = 0;
     if (event_assign(loop_event(l, WAKE_EVENT), l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake,
                      l) < 0 ||
@@ -311,17 +316,17 @@ static int watch_update(prokio_backend_loop_t *loop, prokio_backend_watch_t *wat
     struct watch *w = (struct watch *)watch;
     struct event *ev = watch_event(w);
     (void)loop;
-    /* Removing and adding again is what makes epoll report a direction that
-     * is ready now, as the contract asks after every update, even in edge
-     * mode. The core changes the interest of an edge-triggered watch rarely. */
+    /* Removing and adding again (libevent's changelist makes it one
+     * epoll_ctl) reports a direction that is ready now, as the contract asks
+     * after every update. The core changes the interest only before a wait,
+     * and a server task that waits again for what it waited for never does. */
     if (w->added) {
         event_del(ev);
         w->added = false;
     }
     if (!(events & (PROKIO_BACKEND_READABLE | PROKIO_BACKEND_WRITABLE)))
         return 0;
-    short what = EV_PERSIST | (w->loop->edge ? EV_ET : 0) |
-                 (events & PROKIO_BACKEND_READABLE ? EV_READ : 0) |
+    short what = EV_PERSIST | (events & PROKIO_BACKEND_READABLE ? EV_READ : 0) |
                  (events & PROKIO_BACKEND_WRITABLE ? EV_WRITE : 0);
     errno = 0;
     if (event_assign(ev, w->loop->base, w->fd, what, on_io, w) < 0 || event_add(ev, NULL) < 0)
@@ -353,7 +358,7 @@ static prokio_backend_vtable_t vtable = {
     .abi_version = PROKIO_BACKEND_ABI_MAJOR << 16 | 0,
     .name = "event",
     .version = version,
-    .caps = PROKIO_BACKEND_CAP_EDGE,
+    .caps = 0, /* level-triggered: see loop_init */
     /* loop_size and watch_size depend on libevent's struct event: set by the entry */
     .loop_init = loop_init,
     .loop_fini = loop_fini,
