@@ -153,8 +153,7 @@ int prokio__sock_adopt(struct prokio__sock *s, int fd, int type, const char *fn)
     if (s->tcp) {
         int proto = 0;
         len = sizeof proto;
-        s->tcp = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
-                 proto == IPPROTO_TCP;
+        s->tcp = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
     }
     return 0;
 }
