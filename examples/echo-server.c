@@ -61,6 +61,7 @@ struct conn {
     prokio_stream_t *s;
     prokio_op_t op;
     size_t len, written;
+    unsigned long long echoed; /* bytes, added to bytes_echoed once, at the end */
     unsigned char *buf;
 };
 
@@ -83,7 +84,7 @@ static int conn_poll(void *frame, prokio_cx_t *cx)
             prokio_stream_write_all_poll(&c->op, c->s, c->buf, c->len, &c->written, cx));
         if (c->rc < 0)
             break;
-        atomic_fetch_add_explicit(&bytes_echoed, c->len, memory_order_relaxed);
+        c->echoed += c->len; /* not a shared atomic per message: workers share nothing */
     }
     PROKIO_AWAIT(&c->co, prokio_stream_close_poll(&c->op, c->s, cx));
     c->s = NULL;
@@ -95,6 +96,7 @@ static int conn_poll(void *frame, prokio_cx_t *cx)
 static void conn_drop(void *frame)
 {
     struct conn *c = frame;
+    atomic_fetch_add_explicit(&bytes_echoed, c->echoed, memory_order_relaxed);
     prokio_stream_free(c->s);
     free(c->buf);
 }
