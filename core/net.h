@@ -17,6 +17,7 @@
 
 #include <prokio/net.h>
 
+#include "cx.h"
 #include "internal.h"
 #include "op.h"
 
@@ -59,8 +60,15 @@ int prokio__sock_adopt(struct prokio__sock *s, int fd, int type, const char *fn)
 void prokio__sock_init(struct prokio__sock *s, int fd, int family, int type);
 
 /* Binds s to cx's worker at the first awaitable call (io made), or checks
- * it is that worker: 0, or PROKIO_EXDEV / the io's error naming `fn`. */
-int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn);
+ * it is that worker: 0, or PROKIO_EXDEV / the io's error naming `fn`.
+ * Inline: every read and write asks, and almost always the answer is 0. */
+int prokio__sock_bind_slow(struct prokio__sock *s, prokio_cx_t *cx, const char *fn);
+static inline int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
+{
+    if (PROKIO_LIKELY(s->bound && s->io.worker == cx->worker && s->io.fileno >= 0))
+        return 0;
+    return prokio__sock_bind_slow(s, cx, fn);
+}
 
 /* The close of every object: PROKIO_PENDING, then 0 or close's error; the
  * descriptor is closed then (the caller frees the object). */

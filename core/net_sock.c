@@ -160,7 +160,7 @@ int prokio__sock_adopt(struct prokio__sock *s, int fd, int type, const char *fn)
 
 /* ------------------------------------------------------------- workers */
 
-int prokio__sock_bind(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
+int prokio__sock_bind_slow(struct prokio__sock *s, prokio_cx_t *cx, const char *fn)
 {
     if (PROKIO_LIKELY(s->bound)) {
         if (PROKIO_UNLIKELY(s->io.worker != cx->worker))

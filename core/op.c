@@ -220,6 +220,14 @@ static void op_close_under(struct prokio__op *op, int result)
         prokio__waker_wake(waker);
 }
 
+/* prokio__op_native_ok, with the call saved on loops without native
+ * operations (every op of the readiness backends asks). */
+static inline bool native_ok(const struct prokio__op *op, const struct prokio__io *io,
+                             unsigned kind, prokio_cx_t *cx)
+{
+    return (cx->worker->caps & PROKIO_BACKEND_CAPS_OPS) && prokio__op_native_ok(op, io, kind, cx);
+}
+
 static int sys_error(const char *who, int fileno, int r)
 {
     return prokio__error(r, "%s: descriptor %d: %s", who, fileno, prokio_strerror(r));
@@ -237,7 +245,7 @@ static int await_ready(struct prokio__op *op, struct prokio__io *io, unsigned st
         if (rc < 0)
             return prokio__error(rc, "%s: %s", who, prokio_last_error());
     }
-    prokio_fd_clear_ready(io->fd, dir);
+    io->fd->ready &= ~dir; /* prokio_fd_clear_ready, without the call */
     int r = prokio__fd_await(io->fd, dir, prokio__hook_waker(&io->hooks[dir == PROKIO_WRITABLE]));
     if (r != PROKIO_PENDING)
         return r;
@@ -465,15 +473,18 @@ static void note_short_read(struct prokio__io *io, const struct sock_args *a, in
     io->drained = io->tcp && io->fd && io->worker->short_read_empties && r > 0 &&
                   (size_t)r < a->len && !(a->flags & (MSG_PEEK | MSG_OOB));
     if (io->drained)
-        prokio_fd_clear_ready(io->fd, PROKIO_READABLE);
+        io->fd->ready &= ~(unsigned)PROKIO_READABLE;
 }
 
 static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind,
                      const struct sock_args *a, prokio_cx_t *cx)
 {
-    const char *who = prokio__op_who(kind);
+    /* The op's name is looked up only for a message. */
     if (PROKIO_UNLIKELY(op == NULL || io == NULL || cx == NULL))
-        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", who, !op ? "op" : !io ? "io" : "cx");
+        return prokio__error(PROKIO_EINVAL, "%s: %s is NULL", prokio__op_who(kind),
+                             !op   ? "op"
+                             : !io ? "io"
+                                   : "cx");
     int r = op_enter(op, io, kind, cx);
     if (r != GO_ON)
         return r;
@@ -497,12 +508,12 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
             prokio__coop_restore(cx);
             return PROKIO_PENDING;
         }
-        if (op->state == IDLE && prokio__op_native_ok(op, io, kind, cx)) {
+        if (op->state == IDLE && native_ok(op, io, kind, cx)) {
             return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, a->addr,
                                            a->addrlen, cx);
         }
     } else if (op->state == IDLE && (kind == K_SEND || kind == K_WRITE) &&
-               prokio__op_native_ok(op, io, kind, cx)) {
+               native_ok(op, io, kind, cx)) {
         return prokio__op_native_start(op, io, kind, a->buf, a->len, a->flags, NULL, NULL, cx);
     }
     /* A TCP socket whose last read came back short was empty then; unless
@@ -517,9 +528,9 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
         if (r != -EAGAIN && r != -EWOULDBLOCK) {
             if (rx)
                 note_short_read(io, a, r);
-            return prokio__op_end(op, r < 0 ? sys_error(who, io->fileno, r) : r);
+            return prokio__op_end(op, r < 0 ? sys_error(prokio__op_who(kind), io->fileno, r) : r);
         }
-        r = await_ready(op, io, WAITING, dir, cx, who);
+        r = await_ready(op, io, WAITING, dir, cx, prokio__op_who(kind));
         if (r == PROKIO_PENDING) {
             prokio__coop_restore(cx);
             return r;
@@ -593,7 +604,7 @@ int prokio__op_connect_poll(struct prokio__op *op, struct prokio__io *io,
     int r = op_enter(op, io, K_CONNECT, cx);
     if (r != GO_ON)
         return r;
-    if (op->state == IDLE && prokio__op_native_ok(op, io, K_CONNECT, cx))
+    if (op->state == IDLE && native_ok(op, io, K_CONNECT, cx))
         return prokio__op_native_connect(op, io, addr, addrlen, cx);
     if ((op->state == WAITING || op->state == CONNECTING) && !(io->fd->ready & PROKIO_WRITABLE)) {
         keep_waker(op, cx);
@@ -797,7 +808,7 @@ static int file_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
         prokio__coop_restore(cx); /* sock_poll spends it again */
         return sock_poll(op, io, kind, &a, cx);
     }
-    if (prokio__op_native_ok(op, io, kind, cx))
+    if (native_ok(op, io, kind, cx))
         return prokio__op_native_file(op, io, kind, buf, len, offset, datasync, cx);
     if (len > PROKIO__OP_POOL_MAX)
         len = PROKIO__OP_POOL_MAX;
@@ -947,7 +958,7 @@ int prokio__io_close_poll(struct prokio__op *op, struct prokio__io *io, prokio_c
         prokio_fd_free(io->fd);
         io->fd = NULL;
     }
-    if (io->kind == PROKIO__IO_SOCKET && prokio__op_native_ok(op, io, K_CLOSE, cx)) {
+    if (io->kind == PROKIO__IO_SOCKET && native_ok(op, io, K_CLOSE, cx)) {
         stash_free(io);
         int fileno = io->fileno;
         io->fileno = -1;
