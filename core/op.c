@@ -122,18 +122,20 @@ int prokio__io_init(struct prokio__io *io, int fileno, unsigned kind, prokio_cx_
     return 0;
 }
 
-/* Checks that a new op may start on io from cx's worker. */
-static int io_check(struct prokio__io *io, prokio_cx_t *cx, const char *who)
+/* Checks that a new op of `kind` may start on io from cx's worker (its
+ * name is looked up only for a message). */
+static int io_check(struct prokio__io *io, prokio_cx_t *cx, unsigned kind)
 {
     if (PROKIO_UNLIKELY(io->fileno < 0 || io->closing))
-        return prokio__error(PROKIO_EBADF, "%s: the descriptor is %s", who,
+        return prokio__error(PROKIO_EBADF, "%s: the descriptor is %s", prokio__op_who(kind),
                              io->closing ? "being closed" : "closed (or was never opened)");
     if (PROKIO_UNLIKELY(io->worker != cx->worker))
         return prokio__error(PROKIO_EXDEV,
                              "%s: descriptor %d belongs to worker %u and this task runs on worker "
                              "%u: use it from the worker that made it (or hand it over with a "
                              "channel to a task there)",
-                             who, io->fileno, io->worker->index, cx->worker->index);
+                             prokio__op_who(kind), io->fileno, io->worker->index,
+                             cx->worker->index);
     return 0;
 }
 
@@ -445,7 +447,7 @@ static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind,
     if (!prokio__coop_proceed(cx))
         return PROKIO_PENDING;
     if (op->state == IDLE) {
-        int rc = io_check(io, cx, prokio__op_who(kind));
+        int rc = io_check(io, cx, kind);
         if (rc < 0)
             return rc;
         op->kind = (uint8_t)kind;
