@@ -197,8 +197,9 @@ static void op_unwait(struct prokio__op *op)
     op->waker = 0;
 }
 
-/* Makes op idle and returns r. */
-int prokio__op_end(struct prokio__op *op, int r)
+/* Makes op idle and returns r. Inline here, where every op ends; the
+ * other files call prokio__op_end. */
+static inline __attribute__((always_inline)) int op_end(struct prokio__op *op, int r)
 {
     if (op->state == WAITING || op->state == CONNECTING)
         op_unwait(op);
@@ -207,6 +208,11 @@ int prokio__op_end(struct prokio__op *op, int r)
     op->flags = 0;
     op->rec = NULL;
     return r;
+}
+
+int prokio__op_end(struct prokio__op *op, int r)
+{
+    return op_end(op, r);
 }
 
 /* The io was closed under a waiting op: it ends with `result` at its next
@@ -435,7 +441,8 @@ static unsigned dir_of(unsigned kind)
  * in flight elsewhere is polled there; a new op passes the io checks and
  * the coop budget. Returns GO_ON to go on with a new or waiting op, or the
  * result / PROKIO_PENDING to return. */
-static int op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind, prokio_cx_t *cx)
+static inline __attribute__((always_inline)) int
+op_enter(struct prokio__op *op, struct prokio__io *io, unsigned kind, prokio_cx_t *cx)
 {
     if (PROKIO_UNLIKELY(op->state == ENDED))
         return prokio__op_end(op, op->result);
@@ -504,7 +511,7 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
          * kernel, later ops wait for it, so bytes keep their order. */
         r = rx ? stash_recv(io, a->buf, a->len, a->flags) : stash_accept(io, a->addr, a->addrlen);
         if (r >= 0)
-            return prokio__op_end(op, r);
+            return op_end(op, r);
         if (rx ? io->abandoned_recv : io->abandoned_accept) {
             op_wait(op, io, WAITING, 0, cx);
             prokio__coop_restore(cx);
@@ -530,7 +537,7 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
         if (r != -EAGAIN && r != -EWOULDBLOCK) {
             if (rx)
                 note_short_read(io, a, r);
-            return prokio__op_end(op, r < 0 ? sys_error(prokio__op_who(kind), io->fileno, r) : r);
+            return op_end(op, r < 0 ? sys_error(prokio__op_who(kind), io->fileno, r) : r);
         }
         r = await_ready(op, io, WAITING, dir, cx, prokio__op_who(kind));
         if (r == PROKIO_PENDING) {
@@ -538,7 +545,7 @@ static int sock_poll(struct prokio__op *op, struct prokio__io *io, unsigned kind
             return r;
         }
         if (r < 0)
-            return prokio__op_end(op, r);
+            return op_end(op, r);
     }
 }
 
